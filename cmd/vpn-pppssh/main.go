@@ -1,0 +1,58 @@
+// Command vpn-pppssh builds a VPN from pppd and SSH: it joins a local pppd
+// to a pppd that the SSH server runs through sudo.
+//
+//	vpn-pppssh [flags] start|stop|restart|status|config|cleanup
+//
+// Exit codes (LSB init-script conventions):
+//
+//	0  success (also: stop when not running, start when already running)
+//	1  the action failed (the message says why)
+//	2  bad usage or configuration
+//	3  status: the link is not running
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const (
+	exitOK         = 0
+	exitFailed     = 1
+	exitUsage      = 2
+	exitNotRunning = 3
+)
+
+// exitError carries an exit code other than exitFailed up to main.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(err error) error { return &exitError{exitUsage, err} }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err == nil {
+		os.Exit(exitOK)
+	}
+	code := exitFailed
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+		if ee.err == nil {
+			os.Exit(code)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "vpn-pppssh: %v\n", err)
+	os.Exit(code)
+}

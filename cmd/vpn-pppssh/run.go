@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
+	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
+)
+
+const confDir = "/etc/vpn-pppssh"
+
+// options are the flags that are not configuration keys.
+type options struct {
+	config     string
+	name       string
+	foreground bool
+	verbose    bool
+	notifyFD   int
+	stdout     io.Writer
+	stderr     io.Writer
+	flags      *pflag.FlagSet
+	runDir     rundir.Dir
+}
+
+func newFlagSet(o *options) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("vpn-pppssh", pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.StringVarP(&o.config, "config", "c", filepath.Join(confDir, "vpn.conf"), "configuration file")
+	fs.StringVarP(&o.name, "name", "n", "", "link name; selects "+confDir+"/NAME.conf")
+	fs.BoolVar(&o.foreground, "foreground", false, "start: stay attached instead of leaving a background process")
+	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log debug detail")
+	fs.IntVar(&o.notifyFD, "notify-fd", -1, "internal: report readiness on this file descriptor")
+	fs.MarkHidden("notify-fd")
+	for _, k := range pppssh.Keys {
+		fs.String(k.Flag(), "", k.Usage+" ("+k.Name+")")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(o.stderr, "usage: vpn-pppssh [flags] start|stop|restart|status|config|cleanup\n\nflags (each KEY of the configuration file has one):\n%s", fs.FlagUsages())
+	}
+	return fs
+}
+
+func run(ctx context.Context, args []string) error {
+	o := &options{stdout: os.Stdout, stderr: os.Stderr, runDir: rundir.Default}
+	o.flags = newFlagSet(o)
+	if err := o.flags.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return usageError(err)
+	}
+	if o.flags.NArg() != 1 {
+		o.flags.Usage()
+		return &exitError{code: exitUsage}
+	}
+	command := o.flags.Arg(0)
+	cfg, err := loadConfig(o)
+	if err != nil {
+		return usageError(err)
+	}
+	switch command {
+	case "start":
+		if o.foreground {
+			return runForeground(ctx, o, cfg)
+		}
+		return startBackground(o, cfg)
+	case "stop":
+		return stop(o, cfg)
+	case "restart":
+		if err := stop(o, cfg); err != nil {
+			return err
+		}
+		return startBackground(o, cfg)
+	case "status":
+		return status(o, cfg)
+	case "config":
+		return printConfig(o, cfg)
+	case "cleanup":
+		return cleanupStale(o, cfg.Name, true)
+	default:
+		return usageError(fmt.Errorf("unknown command %q (want start, stop, restart, status, config or cleanup)", command))
+	}
+}
+
+// loadConfig builds the effective configuration: defaults, then the file,
+// then flags. The link is named by --name, else after the file.
+func loadConfig(o *options) (pppssh.Config, error) {
+	cfg := pppssh.Defaults()
+	path := o.config
+	explicitFile := o.flags.Changed("config")
+	if o.name != "" && !explicitFile {
+		path = filepath.Join(confDir, o.name+".conf")
+		explicitFile = true
+	}
+	switch {
+	case o.name != "":
+		cfg.Name = o.name
+	default:
+		cfg.Name = strings.TrimSuffix(filepath.Base(path), ".conf")
+	}
+	notices, err := cfg.LoadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !explicitFile:
+		// No default file: flags alone may configure the link.
+	case err != nil:
+		return cfg, err
+	}
+	for _, n := range notices {
+		fmt.Fprintf(o.stderr, "vpn-pppssh: %s\n", n)
+	}
+	for _, k := range pppssh.Keys {
+		if !o.flags.Changed(k.Flag()) {
+			continue
+		}
+		v, _ := o.flags.GetString(k.Flag())
+		if err := cfg.Set(k.Name, v); err != nil {
+			return cfg, fmt.Errorf("--%s: %w", k.Flag(), err)
+		}
+	}
+	return cfg, nil
+}
+
+// printConfig prints the effective configuration in the file's own syntax.
+func printConfig(o *options, cfg pppssh.Config) error {
+	fmt.Fprintf(o.stdout, "# link %s\n", cfg.Name)
+	for _, k := range pppssh.Keys {
+		fmt.Fprintf(o.stdout, "%s=%s\n", k.Name, quoteValue(cfg.Get(k.Name)))
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError(err)
+	}
+	return nil
+}
+
+func quoteValue(v string) string {
+	if v != "" && strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-:@+") == "" {
+		return v
+	}
+	return "'" + v + "'"
+}

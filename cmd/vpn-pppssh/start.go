@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
+	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
+)
+
+// readiness is what the background process reports on its notify pipe:
+// one JSON line, once, when the link is up or has failed.
+type readiness struct {
+	Info  *pppssh.Info `json:"info,omitempty"`
+	Error string       `json:"error,omitempty"`
+}
+
+// startBackground starts a copy of this program in the background, in its
+// own session, and returns once that copy reports the link up or failed.
+// On failure it waits for the copy to exit, so nothing is left running.
+func startBackground(o *options, cfg pppssh.Config) error {
+	if pid, _ := o.runDir.Owner(cfg.Name); pid != 0 {
+		fmt.Fprintf(o.stdout, "vpn-pppssh: link %s is already running (pid %d)\n", cfg.Name, pid)
+		return nil
+	}
+	// Refuse a bad configuration here, before anything starts.
+	if _, err := pppssh.New(cfg, pppssh.Options{Logger: discardLogger()}); err != nil {
+		return usageError(err)
+	}
+	if err := os.MkdirAll(string(o.runDir), 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", o.runDir, err)
+	}
+	logf, err := os.OpenFile(o.runDir.LogPath(cfg.Name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening log: %w", err)
+	}
+	defer logf.Close()
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("notify pipe: %w", err)
+	}
+	defer r.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding own executable: %w", err)
+	}
+	cmd := exec.Command(self, childArgs(o.flags)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, logf, logf
+	cmd.ExtraFiles = []*os.File{w} // fd 3
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("starting background process: %w", err)
+	}
+	var rd readiness
+	line, readErr := bufio.NewReader(r).ReadBytes('\n')
+	if readErr == nil {
+		readErr = json.Unmarshal(line, &rd)
+	}
+	if readErr == nil && rd.Info != nil {
+		cmd.Process.Release()
+		printUp(o, *rd.Info)
+		return nil
+	}
+	// Failed: the child cleans up and exits; wait for it.
+	waitErr := cmd.Wait()
+	switch {
+	case rd.Error != "":
+		return errors.New(rd.Error)
+	default:
+		return fmt.Errorf("background process ended before the link came up (%v); see %s", waitErr, o.runDir.LogPath(cfg.Name))
+	}
+}
+
+// childArgs repeats the flags this process was given, for the background
+// copy, with the command fixed to a foreground start.
+func childArgs(fs *pflag.FlagSet) []string {
+	var args []string
+	fs.Visit(func(f *pflag.Flag) {
+		if f.Name != "foreground" && f.Name != "notify-fd" {
+			args = append(args, "--"+f.Name+"="+f.Value.String())
+		}
+	})
+	return append(args, "--foreground", "--notify-fd=3", "start")
+}
+
+func printUp(o *options, info pppssh.Info) {
+	fmt.Fprintf(o.stdout, "vpn-pppssh: link %s up: %s %s -> %s (via %s)\n", info.Name, info.Iface, info.Local, info.Remote, info.Server)
+}
+
+// runForeground owns the link until a signal or the link's end.
+func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err error) {
+	notify := func(readiness) {}
+	if o.notifyFD >= 0 {
+		f := os.NewFile(uintptr(o.notifyFD), "notify")
+		defer f.Close()
+		notify = func(r readiness) {
+			b, _ := json.Marshal(r)
+			f.Write(append(b, '\n'))
+			f.Close()
+		}
+	}
+	level := slog.LevelInfo
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: level}))
+	defer func() {
+		if err != nil {
+			notify(readiness{Error: err.Error()})
+		}
+	}()
+
+	lock, err := o.runDir.Lock(cfg.Name)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	if err := removeLeftovers(o, cfg.Name, false); err != nil {
+		return err
+	}
+	link, err := pppssh.New(cfg, pppssh.Options{Logger: log})
+	if err != nil {
+		return usageError(err)
+	}
+	st := rundir.State{Name: cfg.Name, Pid: os.Getpid(), Phase: "connecting", Started: time.Now()}
+	if err := o.runDir.Write(st); err != nil {
+		return err
+	}
+	defer o.runDir.Remove(cfg.Name)
+
+	log.Info("connecting", "link", cfg.Name, "server", link.Target().Addr(), "user", link.Target().User)
+	info, err := link.Start(ctx)
+	if err != nil {
+		log.Error("start failed", "err", err)
+		return err
+	}
+	defer link.Close()
+	st.Phase, st.Iface, st.Local, st.Remote = "up", info.Iface, info.Local.String(), info.Remote.String()
+	st.Server, st.PPPDPid, st.UpSince = info.Server, info.PPPDPid, info.Since
+	if err := o.runDir.Write(st); err != nil {
+		return err
+	}
+	log.Info("link up", "iface", info.Iface, "local", info.Local, "remote", info.Remote)
+	if o.notifyFD >= 0 {
+		notify(readiness{Info: &info})
+	} else {
+		printUp(o, info)
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("stopping on signal")
+		return nil
+	case <-link.Done():
+		err := link.Wait()
+		log.Error("link ended", "err", err)
+		return err
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,199 @@
+// Package rundir keeps the run-time state of named links under
+// /run/vpn-pppssh: a lock file per link, held with flock(2) by the process
+// that owns the link, and a JSON state file beside it. Whether a link is
+// running is decided by the lock, never by searching the process list.
+package rundir
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Default is where state lives.
+const Default = "/run/vpn-pppssh"
+
+// Dir is a state directory.
+type Dir string
+
+// ErrRunning is returned by Lock when another process owns the link.
+var ErrRunning = errors.New("already running")
+
+func (d Dir) path(name, ext string) string { return filepath.Join(string(d), name+ext) }
+
+// LogPath is where the background process of a link writes its log.
+func (d Dir) LogPath(name string) string { return d.path(name, ".log") }
+
+// Lock is a held link lock; its file holds the owner's pid.
+type Lock struct {
+	f *os.File
+}
+
+// Lock takes the link's lock without waiting and writes the caller's pid
+// into it. It returns ErrRunning, wrapped with the owner's pid, when the
+// lock is held.
+func (d Dir) Lock(name string) (*Lock, error) {
+	if err := os.MkdirAll(string(d), 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", d, err)
+	}
+	if err := os.Chmod(string(d), 0o700); err != nil {
+		return nil, fmt.Errorf("securing %s: %w", d, err)
+	}
+	f, err := d.lockFile(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("writing lock: %w", err)
+	}
+	if _, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("writing lock: %w", err)
+	}
+	return &Lock{f: f}, nil
+}
+
+// lockFile opens and locks the link's lock file. Release unlinks the file
+// before unlocking it, so a lock won on a file that is no longer at its path
+// is worthless: check the inode and try again.
+func (d Dir) lockFile(name string) (*os.File, error) {
+	for range 5 {
+		f, err := os.OpenFile(d.path(name, ".pid"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("opening lock: %w", err)
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				pid, _ := d.Owner(name)
+				return nil, fmt.Errorf("link %s: %w (pid %d)", name, ErrRunning, pid)
+			}
+			return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+		}
+		held, err1 := f.Stat()
+		named, err2 := os.Stat(f.Name())
+		if err1 == nil && err2 == nil && os.SameFile(held, named) {
+			return f, nil
+		}
+		f.Close()
+	}
+	return nil, fmt.Errorf("link %s: lock file keeps changing under us", name)
+}
+
+// Release removes the lock file and lets go of the lock.
+func (l *Lock) Release() {
+	os.Remove(l.f.Name())
+	l.f.Close()
+}
+
+// Owner returns the pid of the process holding the link's lock, or 0 when
+// nobody holds it.
+func (d Dir) Owner(name string) (int, error) {
+	f, err := os.Open(d.path(name, ".pid"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	// A shared lock succeeds only when no exclusive owner exists.
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err == nil {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return 0, nil
+	} else if !errors.Is(err, unix.EWOULDBLOCK) {
+		return 0, fmt.Errorf("probing lock: %w", err)
+	}
+	b := make([]byte, 32)
+	n, _ := f.ReadAt(b, 0)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b[:n])))
+	if err != nil {
+		return 0, fmt.Errorf("lock %s is held but holds no pid", f.Name())
+	}
+	return pid, nil
+}
+
+// WaitReleased blocks until nobody holds the link's lock or the timeout
+// passes, and reports whether it was released.
+func (d Dir) WaitReleased(name string, timeout time.Duration) bool {
+	f, err := os.Open(d.path(name, ".pid"))
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	got := make(chan struct{})
+	go func() {
+		// Blocks in the kernel until the owner's lock goes away.
+		if unix.Flock(int(f.Fd()), unix.LOCK_SH) == nil {
+			close(got)
+		}
+	}()
+	select {
+	case <-got:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// State is what the owner of a link publishes about it.
+type State struct {
+	Name      string    `json:"name"`
+	Pid       int       `json:"pid"`
+	Phase     string    `json:"phase"` // connecting, up
+	Started   time.Time `json:"started"`
+	Iface     string    `json:"iface,omitempty"`
+	Local     string    `json:"local,omitempty"`
+	Remote    string    `json:"remote,omitempty"`
+	Server    string    `json:"server,omitempty"`
+	PPPDPid   int       `json:"pppd_pid,omitempty"`
+	UpSince   time.Time `json:"up_since,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// Write replaces the link's state file atomically.
+func (d Dir) Write(s State) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := d.path(s.Name, ".json.tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("writing state: %w", err)
+	}
+	if err := os.Rename(tmp, d.path(s.Name, ".json")); err != nil {
+		return fmt.Errorf("writing state: %w", err)
+	}
+	return nil
+}
+
+// Read returns the link's last published state.
+func (d Dir) Read(name string) (State, error) {
+	var s State
+	b, err := os.ReadFile(d.path(name, ".json"))
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("state file of %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// Remove deletes the link's state file.
+func (d Dir) Remove(name string) error {
+	err := os.Remove(d.path(name, ".json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}

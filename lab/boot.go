@@ -1,0 +1,149 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// InsideEnv is set in the environment of a command that runs inside the lab.
+const InsideEnv = "VPN_LAB_INSIDE"
+
+// Inside reports whether this process runs inside a lab.
+func Inside() bool { return os.Getenv(InsideEnv) == "1" }
+
+// HostHasPPP reports whether the running kernel can run pppd.
+func HostHasPPP() bool {
+	if _, err := os.Stat("/dev/ppp"); err == nil {
+		return true
+	}
+	_, err := os.Stat("/sys/module/ppp_generic")
+	return err == nil
+}
+
+// UMLKernel is Debian's user-mode-linux kernel.
+const UMLKernel = "/usr/bin/linux.uml"
+
+// Result is how a command run in the lab ended.
+type Result struct {
+	Output   []byte // the command's stdout and stderr
+	ExitCode int
+	Console  string // the UML kernel's console log, if any
+}
+
+// Run runs argv inside a fresh lab: under a User-Mode Linux kernel when the
+// host has no PPP, otherwise in private mount and UTS namespaces of the
+// host. workdir must be on the host's file system and survives the run;
+// env adds to a clean environment.
+func Run(ctx context.Context, workdir string, argv []string, env []string) (Result, error) {
+	if len(argv) == 0 {
+		return Result{}, errors.New("lab: empty command")
+	}
+	native := HostHasPPP()
+	if !native {
+		if _, err := os.Stat(UMLKernel); err != nil {
+			return Result{}, fmt.Errorf("lab: the kernel has no PPP and %s is missing (apt-get install user-mode-linux): %w", UMLKernel, err)
+		}
+	}
+	script := filepath.Join(workdir, "lab-init.sh")
+	outFile := filepath.Join(workdir, "lab-output")
+	exitFile := filepath.Join(workdir, "lab-exit")
+	os.Remove(outFile)
+	os.Remove(exitFile)
+	if err := os.WriteFile(script, []byte(initScript(argv, env, workdir, outFile, exitFile, native)), 0o755); err != nil {
+		return Result{}, fmt.Errorf("lab: writing init script: %w", err)
+	}
+	var cmd *exec.Cmd
+	consoleFile := filepath.Join(workdir, "lab-console")
+	if native {
+		cmd = exec.CommandContext(ctx, "unshare", "--mount", "--uts", "--propagation", "private", "--fork", "/bin/sh", script)
+	} else {
+		cmd = exec.CommandContext(ctx, UMLKernel, "mem=2048M", "rootfstype=hostfs", "rootflags=/", "rw",
+			"init="+script, "con=null", "con0=null,fd:2", InsideEnv+"=1")
+	}
+	console, err := os.Create(consoleFile)
+	if err != nil {
+		return Result{}, err
+	}
+	defer console.Close()
+	cmd.Stdout, cmd.Stderr = console, console
+	runErr := cmd.Run()
+	var r Result
+	r.Output, _ = os.ReadFile(outFile)
+	con, _ := os.ReadFile(consoleFile)
+	r.Console = string(con)
+	code, err := os.ReadFile(exitFile)
+	if err != nil {
+		return r, fmt.Errorf("lab: the command did not finish (%v); console:\n%s", runErr, tail(r.Console, 3000))
+	}
+	r.ExitCode, err = strconv.Atoi(strings.TrimSpace(string(code)))
+	if err != nil {
+		return r, fmt.Errorf("lab: bad exit file %q", code)
+	}
+	return r, nil
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// initScript prepares the lab's file systems and kernel, runs the command
+// and records its exit status. Under UML it is init (pid 1) and must halt.
+func initScript(argv, env []string, workdir, outFile, exitFile string, native bool) string {
+	var b strings.Builder
+	b.WriteString("#!/bin/sh\n# vpn-pppssh lab init (generated)\n")
+	b.WriteString("export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n")
+	if !native {
+		b.WriteString(`mount -t proc proc /proc
+mount -t sysfs sys /sys
+mountpoint -q /dev || mount -t devtmpfs dev /dev
+mkdir -p /dev/pts
+mount -t devpts -o ptmxmode=666,gid=5,mode=620 devpts /dev/pts
+`)
+	}
+	b.WriteString("mount -t tmpfs -o mode=755 tmpfs /run\n")
+	if !native {
+		b.WriteString(`mods=/run/lab-modules
+mkdir -p $mods/lib/modules
+ln -s /usr/lib/uml/modules/$(uname -r) $mods/lib/modules/$(uname -r)
+for m in ppp_async ppp_generic veth overlay tun iptable_nat iptable_filter xt_MASQUERADE xt_nat; do
+	modprobe -d $mods $m 2>/dev/null
+done
+`)
+	}
+	// Overlays keep the host's /etc, /root, /home and /var unchanged.
+	b.WriteString(`mkdir -p /run/lab-overlay
+for d in /etc /root /home /var; do
+	n=/run/lab-overlay/$(basename $d)
+	mkdir -p $n/upper $n/work
+	mount -t overlay overlay -o lowerdir=$d,upperdir=$n/upper,workdir=$n/work $d || echo "lab: overlay on $d failed" >&2
+done
+mkdir -p /run/lock /run/sshd
+ip link set lo up
+hostname localhost
+`)
+	fmt.Fprintf(&b, "cd %s\n", shq(workdir))
+	b.WriteString("env -i PATH=\"$PATH\" HOME=/root " + InsideEnv + "=1")
+	for _, e := range env {
+		b.WriteString(" " + shq(e))
+	}
+	for _, a := range argv {
+		b.WriteString(" " + shq(a))
+	}
+	fmt.Fprintf(&b, " >%s 2>&1 </dev/null\n", shq(outFile))
+	fmt.Fprintf(&b, "echo $? >%s\nsync\n", shq(exitFile))
+	if !native {
+		b.WriteString("halt -f\n")
+	}
+	return b.String()
+}
+
+func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

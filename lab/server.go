@@ -1,0 +1,224 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Accounts on the lab's server: User may run pppd through sudo without a
+// password, as the HOWTO's sudoers line allows; PasswordUser needs one.
+const (
+	User         = "vpn"
+	PasswordUser = "vpnpw"
+	ServerPPPD   = "/usr/sbin/pppd"
+)
+
+// Lab is a prepared client and server; see the package documentation.
+type Lab struct {
+	Dir       string // lab files: keys, configs, logs
+	Bin       string // the vpn-pppssh binary under test
+	Identity  string // client's private key
+	KnownHost string // known_hosts line for the server
+	sshd      *exec.Cmd
+	sshdDone  chan struct{}
+}
+
+// Setup builds the lab inside a fresh lab (see Run); dir is a scratch folder.
+func Setup(dir, bin string) (*Lab, error) {
+	if !Inside() {
+		return nil, errors.New("lab.Setup changes accounts and namespaces: run it inside lab.Run")
+	}
+	l := &Lab{Dir: dir, Bin: bin, Identity: filepath.Join(dir, "id_ed25519")}
+	if err := setupNetwork(); err != nil {
+		return nil, err
+	}
+	if err := l.setupAccounts(); err != nil {
+		return nil, err
+	}
+	if err := l.startSSHD(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Lab) setupAccounts() error {
+	for _, u := range []string{User, PasswordUser} {
+		if _, err := Sh("useradd", "-m", "-d", "/home/"+u, "-s", "/bin/sh", "-p", "*", u); err != nil {
+			return err
+		}
+	}
+	sudoers := fmt.Sprintf("# vpn-pppssh lab\n%s ALL=(root) NOPASSWD: %s\n%s ALL=(root) %s\n", User, ServerPPPD, PasswordUser, ServerPPPD)
+	if err := os.WriteFile("/etc/sudoers.d/vpn-pppssh-lab", []byte(sudoers), 0o440); err != nil {
+		return fmt.Errorf("writing sudoers: %w", err)
+	}
+	for _, k := range []string{"ssh_host_ed25519_key", "id_ed25519", "other_host_key"} {
+		if _, err := Sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "vpn-pppssh-lab", "-f", filepath.Join(l.Dir, k)); err != nil {
+			return err
+		}
+	}
+	pub, err := os.ReadFile(l.Identity + ".pub")
+	if err != nil {
+		return err
+	}
+	for _, u := range []string{User, PasswordUser} {
+		if err := installKey(u, pub); err != nil {
+			return err
+		}
+	}
+	hk, err := os.ReadFile(filepath.Join(l.Dir, "ssh_host_ed25519_key.pub"))
+	if err != nil {
+		return err
+	}
+	l.KnownHost = ServerIP + " " + strings.TrimSpace(string(hk))
+	return os.WriteFile(l.KnownHosts(), []byte(l.KnownHost+"\n"), 0o644)
+}
+
+// KnownHosts is a known_hosts file that has the server's key.
+func (l *Lab) KnownHosts() string { return filepath.Join(l.Dir, "known_hosts") }
+
+// OtherHostKeyLine is a known_hosts line giving the server a key it does not have.
+func (l *Lab) OtherHostKeyLine() (string, error) {
+	b, err := os.ReadFile(filepath.Join(l.Dir, "other_host_key.pub"))
+	return ServerIP + " " + strings.TrimSpace(string(b)), err
+}
+
+// startSSHD runs a real OpenSSH sshd in the server namespace and returns
+// once it says it is listening.
+func (l *Lab) startSSHD() error {
+	conf := fmt.Sprintf(`# vpn-pppssh lab sshd
+ListenAddress %s
+Port 22
+HostKey %s
+PidFile %s
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+AllowUsers %s %s
+LogLevel VERBOSE
+`, ServerIP, filepath.Join(l.Dir, "ssh_host_ed25519_key"), filepath.Join(l.Dir, "sshd.pid"),
+		User, PasswordUser)
+	confPath := filepath.Join(l.Dir, "sshd_config")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		return err
+	}
+	cmd := exec.Command("ip", "netns", "exec", ServerNS, "/usr/sbin/sshd", "-D", "-e", "-f", confPath)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(l.Dir, "sshd.log"))
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting sshd: %w", err)
+	}
+	l.sshd, l.sshdDone = cmd, make(chan struct{})
+	listening := make(chan struct{})
+	go func() {
+		defer logf.Close()
+		sc := bufio.NewScanner(stderr)
+		said := false
+		for sc.Scan() {
+			fmt.Fprintln(logf, sc.Text())
+			if !said && strings.Contains(sc.Text(), "Server listening on") {
+				said = true
+				close(listening)
+			}
+		}
+		cmd.Wait()
+		close(l.sshdDone)
+	}()
+	select {
+	case <-listening:
+		return nil
+	case <-l.sshdDone:
+		log, _ := os.ReadFile(filepath.Join(l.Dir, "sshd.log"))
+		return fmt.Errorf("sshd exited at start: %s", log)
+	case <-time.After(20 * time.Second):
+		return errors.New("sshd did not report listening within 20s")
+	}
+}
+
+// Close stops sshd and removes the namespaces.
+func (l *Lab) Close() {
+	if l.sshd != nil {
+		l.sshd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-l.sshdDone:
+		case <-time.After(5 * time.Second):
+			l.sshd.Process.Kill()
+		}
+	}
+	teardownNetwork()
+}
+
+// Config writes a link configuration with the lab's defaults for a link
+// from CLIENT .N to SERVER .N+1 of 198.51.100.0/24, then extra lines.
+func (l *Lab) Config(name string, n int, extra ...string) string {
+	lines := []string{
+		"# written by the vpn-pppssh lab",
+		"SERVER_HOSTNAME=" + ServerIP,
+		"SERVER_USERNAME=" + User,
+		fmt.Sprintf("CLIENT_IFIPADDR=198.51.100.%d", n),
+		fmt.Sprintf("SERVER_IFIPADDR=198.51.100.%d", n+1),
+		"SSH_IDENTITY=" + l.Identity,
+		"SSH_KNOWN_HOSTS=" + l.KnownHosts(),
+	}
+	lines = append(lines, extra...)
+	path := filepath.Join(l.Dir, name+".conf")
+	os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	return path
+}
+
+// Client runs vpn-pppssh in the client namespace and returns its output
+// and exit code.
+func (l *Lab) Client(ctx context.Context, args ...string) (string, int) {
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ClientNS, l.Bin}, args...)...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &ee):
+		return string(out), ee.ExitCode()
+	default:
+		return string(out) + err.Error(), -1
+	}
+}
+
+// installKey puts pub in the account's ~/.ssh/authorized_keys with the
+// ownership and modes sshd's StrictModes wants.
+func installKey(name string, pub []byte) error {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return err
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	dir := filepath.Join(u.HomeDir, ".ssh")
+	file := filepath.Join(dir, "authorized_keys")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(file, pub, 0o600); err != nil {
+		return err
+	}
+	for _, p := range []string{dir, file} {
+		if err := os.Chown(p, uid, gid); err != nil {
+			return err
+		}
+	}
+	return nil
+}

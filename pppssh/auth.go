@@ -1,0 +1,84 @@
+package pppssh
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+)
+
+// defaultIdentities are tried, after the agent, when nothing names a key.
+var defaultIdentities = []string{"id_ed25519", "id_ecdsa", "id_rsa"}
+
+// signers collects the keys to offer: the named identity files alone when
+// the configuration names them (ssh's IdentitiesOnly), otherwise the agent's
+// keys and then ~/.ssh/id_*. It never prompts: a key protected by a
+// passphrase must be in the agent. The returned closer releases the agent.
+func signers(t Target, home string, log *slog.Logger) ([]ssh.Signer, func(), error) {
+	if t.Explicit {
+		var out []ssh.Signer
+		for _, path := range t.Identities {
+			s, err := readKey(path)
+			if err != nil {
+				return nil, func() {}, err
+			}
+			out = append(out, s)
+		}
+		return out, func() {}, nil
+	}
+	var out []ssh.Signer
+	closer := func() {}
+	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
+		conn, err := net.Dial("unix", sock)
+		if err != nil {
+			log.Warn("ssh-agent not reachable", "socket", sock, "err", err)
+		} else {
+			closer = func() { conn.Close() }
+			agentSigners, err := agent.NewClient(conn).Signers()
+			if err != nil {
+				log.Warn("ssh-agent: listing keys", "err", err)
+			}
+			out = append(out, agentSigners...)
+		}
+	}
+	for _, name := range defaultIdentities {
+		path := filepath.Join(home, ".ssh", name)
+		s, err := readKey(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			log.Warn("skipping key", "err", err)
+			continue
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		closer()
+		return nil, func() {}, fmt.Errorf("no SSH key to log in with: set SSH_IDENTITY, or load a key into ssh-agent, or create %s",
+			filepath.Join(home, ".ssh", defaultIdentities[0]))
+	}
+	return out, closer, nil
+}
+
+func readKey(path string) (ssh.Signer, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading SSH key: %w", err)
+	}
+	s, err := ssh.ParsePrivateKey(pem)
+	var missing *ssh.PassphraseMissingError
+	if errors.As(err, &missing) {
+		return nil, fmt.Errorf("SSH key %s is protected by a passphrase and nothing may prompt for it: add it to ssh-agent, or use a key without one", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("SSH key %s: %w", path, err)
+	}
+	return s, nil
+}

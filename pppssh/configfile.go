@@ -1,0 +1,167 @@
+package pppssh
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"syscall"
+)
+
+// A ConfigError names the file, line and key of a bad setting.
+type ConfigError struct {
+	File string
+	Line int
+	Key  string // empty when the line is not a KEY=VALUE assignment
+	Err  error
+}
+
+func (e *ConfigError) Error() string {
+	where := fmt.Sprintf("%s:%d", e.File, e.Line)
+	if e.Key != "" {
+		return fmt.Sprintf("%s: %s: %v", where, e.Key, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", where, e.Err)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// ErrShellSyntax marks a value that would need a shell to mean anything.
+// Files are parsed, never sourced, so such a value is refused rather than
+// taken literally.
+var ErrShellSyntax = errors.New("shell syntax is not supported: the file is parsed, not run by a shell")
+
+// maxConfigSize bounds what is read from a configuration file.
+const maxConfigSize = 1 << 20
+
+// LoadFile reads a configuration file into c. Files written for the HOWTO's
+// vpn-pppssh script work unchanged: KEY=VALUE lines, comments, single or
+// double quotes. Notices about accepted-but-ignored keys are returned.
+func (c *Config) LoadFile(path string) (notices []string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	defer f.Close()
+	if err := checkOwnership(f, path); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration %s: %w", path, err)
+	}
+	if len(data) > maxConfigSize {
+		return nil, fmt.Errorf("configuration %s is larger than %d bytes", path, maxConfigSize)
+	}
+	return c.Parse(path, data)
+}
+
+// checkOwnership refuses, when running as root, a file that others may
+// write: whoever can write it chooses which program runs as root.
+func checkOwnership(f *os.File, path string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("reading configuration %s: %w", path, err)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("configuration %s is writable by group or others (mode %04o); chmod go-w it", path, fi.Mode().Perm())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 {
+		return fmt.Errorf("configuration %s is owned by uid %d, not root", path, st.Uid)
+	}
+	return nil
+}
+
+var assignRE = regexp.MustCompile(`^(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$`)
+
+// Parse applies the KEY=VALUE lines in data; name is used in errors only.
+func (c *Config) Parse(name string, data []byte) (notices []string, err error) {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), maxConfigSize)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		m := assignRE.FindStringSubmatch(line)
+		if m == nil {
+			return nil, &ConfigError{File: name, Line: n, Err: fmt.Errorf("not a KEY=VALUE line: %q", clip(line))}
+		}
+		key := m[1]
+		value, err := unquote(m[2])
+		if err != nil {
+			return nil, &ConfigError{File: name, Line: n, Key: key, Err: err}
+		}
+		if why, ok := legacyKeys[key]; ok {
+			notices = append(notices, fmt.Sprintf("%s:%d: %s ignored: %s", name, n, key, why))
+			continue
+		}
+		if _, ok := KeyByName(key); !ok {
+			return nil, &ConfigError{File: name, Line: n, Key: key, Err: errors.New("unknown key")}
+		}
+		if err := c.Set(key, value); err != nil {
+			return nil, &ConfigError{File: name, Line: n, Key: key, Err: err}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	return notices, nil
+}
+
+// unquote takes a value as the shell would see it in VAR=value, for the
+// subset that means the same with or without a shell: one word, optionally
+// in single or double quotes, optionally followed by a comment. Anything a
+// shell would expand or interpret is refused with ErrShellSyntax.
+func unquote(s string) (string, error) {
+	var value, rest string
+	switch {
+	case strings.HasPrefix(s, "'"):
+		end := strings.IndexByte(s[1:], '\'')
+		if end < 0 {
+			return "", errors.New("unterminated single quote")
+		}
+		value, rest = s[1:1+end], s[2+end:]
+	case strings.HasPrefix(s, `"`):
+		end := strings.IndexByte(s[1:], '"')
+		if end < 0 {
+			return "", errors.New("unterminated double quote")
+		}
+		value, rest = s[1:1+end], s[2+end:]
+		if strings.ContainsAny(value, "$`\\") {
+			return "", fmt.Errorf("%w (found %q)", ErrShellSyntax, clip(value))
+		}
+	default:
+		value, rest = s, ""
+		if i := strings.IndexAny(s, " \t"); i >= 0 {
+			value, rest = s[:i], s[i:]
+		}
+		if strings.ContainsAny(value, "$`\\;&|<>(){}[]*?~!\"'#") {
+			return "", fmt.Errorf("%w (found %q)", ErrShellSyntax, clip(value))
+		}
+	}
+	rest = strings.TrimLeft(rest, " \t")
+	if rest != "" && rest[0] != '#' {
+		return "", fmt.Errorf("%w: more than one word (%q); quote the value", ErrShellSyntax, clip(s))
+	}
+	if strings.ContainsAny(value, "\x00\r\n") || strings.ContainsFunc(value, isControl) {
+		return "", errors.New("control character in value")
+	}
+	return value, nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+func clip(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "..."
+	}
+	return s
+}

@@ -1,0 +1,67 @@
+package pppssh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// preferredCiphers puts the AEAD ciphers with hardware support first; the
+// tunnel's throughput is bounded by the cipher on one core.
+var preferredCiphers = []string{
+	"aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
+	"aes128-ctr", "aes192-ctr", "aes256-ctr",
+}
+
+// dial opens an authenticated SSH connection to the target. The whole of it
+// (TCP, key exchange, host key check, login) is bounded by ctx.
+func dial(ctx context.Context, t Target, hk *hostKeys, keys []ssh.Signer, log *slog.Logger) (*ssh.Client, error) {
+	addr := t.Addr()
+	cfg := &ssh.ClientConfig{
+		User:              t.User,
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(keys...)},
+		HostKeyCallback:   hk.check,
+		HostKeyAlgorithms: hk.algorithms(addr),
+		Config:            ssh.Config{Ciphers: preferredCiphers},
+		ClientVersion:     "SSH-2.0-vpn-pppssh",
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetNoDelay(true) // PPP frames are latency-sensitive; ssh sets TCP_NODELAY for interactive sessions too
+	}
+	// Bound the handshake by ctx; the deadline is cleared once logged in.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
+	if !stop() {
+		if c != nil {
+			c.Close()
+		}
+		conn.Close()
+		return nil, fmt.Errorf("logging in to %s: %w", addr, context.Cause(ctx))
+	}
+	if err != nil {
+		conn.Close()
+		return nil, loginError(addr, t.User, err)
+	}
+	log.Debug("logged in", "addr", addr, "user", t.User, "server", string(c.ServerVersion()))
+	return ssh.NewClient(c, chans, reqs), nil
+}
+
+// loginError keeps typed host key errors intact and names the account.
+func loginError(addr, user string, err error) error {
+	var unknown *UnknownHostError
+	var changed *HostKeyChangedError
+	if errors.As(err, &unknown) || errors.As(err, &changed) {
+		return err
+	}
+	return fmt.Errorf("logging in to %s as %s: %w", addr, user, err)
+}

@@ -1,0 +1,292 @@
+package pppssh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Info describes a link that is up.
+type Info struct {
+	Name    string     `json:"name"`
+	Iface   string     `json:"iface"`
+	Local   netip.Addr `json:"local"`
+	Remote  netip.Addr `json:"remote"`
+	Server  string     `json:"server"` // user@host:port
+	PPPDPid int        `json:"pppd_pid"`
+	Since   time.Time  `json:"since"`
+}
+
+// Options are the parts of a Link's environment that tests replace.
+type Options struct {
+	Logger *slog.Logger // default: slog.Default()
+	Home   string       // for ~/.ssh; default: $HOME
+}
+
+// Link is one PPP-over-SSH link. See the package documentation for its
+// lifecycle.
+type Link struct {
+	cfg    Config
+	target Target
+	home   string
+	log    *slog.Logger
+
+	pppd    *pppdProc
+	client  *ssh.Client
+	sess    *ssh.Session
+	stderr  *tailWriter // what the server printed on stderr
+	sessEnd chan struct{}
+	sessErr error
+
+	info      Info
+	done      chan struct{} // closed when the link has ended by itself
+	endErr    error
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New validates cfg and resolves the server through ~/.ssh/config. It
+// changes nothing on the host.
+func New(cfg Config, opts Options) (*Link, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Home == "" {
+		opts.Home = os.Getenv("HOME")
+	}
+	t, err := cfg.ResolveTarget(opts.Home)
+	if err != nil {
+		return nil, err
+	}
+	return &Link{
+		cfg: cfg, target: t, home: opts.Home,
+		log:     opts.Logger.With("link", cfg.Name),
+		stderr:  newTailWriter(opts.Logger.With("link", cfg.Name, "component", "server")),
+		sessEnd: make(chan struct{}),
+		done:    make(chan struct{}),
+	}, nil
+}
+
+// Target is the resolved SSH destination.
+func (l *Link) Target() Target { return l.target }
+
+// Start brings the link up and returns once pppd reports IPCP up with the
+// configured addresses, or fails within CONNECT_TIMEOUT. On failure,
+// everything Start began has been undone when it returns.
+func (l *Link) Start(ctx context.Context) (Info, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, l.cfg.ConnectTimeout,
+		fmt.Errorf("link not up within CONNECT_TIMEOUT (%v)", l.cfg.ConnectTimeout))
+	defer cancel()
+	info, err := l.start(ctx)
+	if err != nil {
+		l.Close()
+		return Info{}, fmt.Errorf("link %s: %w", l.cfg.Name, err)
+	}
+	return info, nil
+}
+
+type dialResult struct {
+	client *ssh.Client
+	err    error
+}
+
+func (l *Link) start(ctx context.Context) (Info, error) {
+	// Local files first: a wrong key or known_hosts path fails before
+	// anything is started.
+	hk, err := loadHostKeys(l.cfg.SSHKnownHosts, l.home)
+	if err != nil {
+		return Info{}, err
+	}
+	keys, closeAgent, err := signers(l.target, l.home, l.log)
+	if err != nil {
+		return Info{}, err
+	}
+	// The SSH handshake is most of the start-up time; the local pppd starts
+	// meanwhile and its first LCP request waits in the pty.
+	dialed := make(chan dialResult, 1)
+	go func() {
+		c, err := dial(ctx, l.target, hk, keys, l.log)
+		closeAgent()
+		dialed <- dialResult{c, err}
+	}()
+	l.pppd, err = startPPPD(l.cfg, l.log)
+	r := <-dialed
+	l.client = r.client
+	if err != nil {
+		return Info{}, err
+	}
+	if r.err != nil {
+		return Info{}, r.err
+	}
+	if err := l.startSession(); err != nil {
+		return Info{}, err
+	}
+	select {
+	case <-l.pppd.watch.up:
+	case <-l.pppd.exited:
+		return Info{}, l.pppdEndError()
+	case <-l.sessEnd:
+		return Info{}, l.sessionEndError()
+	case <-ctx.Done():
+		return Info{}, fmt.Errorf("%w (pppd said: %s)", context.Cause(ctx), l.pppd.watch.lastLines())
+	}
+	iface, local, remote := l.pppd.watch.result()
+	if local != l.cfg.ClientIfAddr || remote != l.cfg.ServerIfAddr {
+		return Info{}, fmt.Errorf("pppd negotiated %s -> %s instead of CLIENT_IFIPADDR %s -> SERVER_IFIPADDR %s (check the server's /etc/ppp/options)",
+			local, remote, l.cfg.ClientIfAddr, l.cfg.ServerIfAddr)
+	}
+	if err := confirmInterface(iface, local, remote); err != nil {
+		return Info{}, err
+	}
+	l.info = Info{
+		Name: l.cfg.Name, Iface: iface, Local: local, Remote: remote,
+		Server:  fmt.Sprintf("%s@%s", l.target.User, l.target.Addr()),
+		PPPDPid: l.pppd.cmd.Process.Pid, Since: time.Now(),
+	}
+	go l.monitor()
+	return l.info, nil
+}
+
+// startSession runs the server's pppd and joins it to the local pty: one
+// copy each way, from the pty master to the session and back.
+func (l *Link) startSession() error {
+	s, err := l.client.NewSession()
+	if err != nil {
+		return fmt.Errorf("opening SSH session: %w", err)
+	}
+	l.sess = s
+	stdin, err := s.StdinPipe()
+	if err != nil {
+		return fmt.Errorf("session stdin: %w", err)
+	}
+	stdout, err := s.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("session stdout: %w", err)
+	}
+	s.Stderr = l.stderr
+	cmd := l.cfg.ServerCommand()
+	l.log.Debug("starting server pppd", "command", cmd)
+	if err := s.Start(cmd); err != nil {
+		return fmt.Errorf("starting %q on the server: %w", cmd, err)
+	}
+	go func() {
+		io.Copy(stdin, l.pppd.master)
+		stdin.Close()
+	}()
+	go io.Copy(l.pppd.master, stdout)
+	go func() {
+		l.sessErr = s.Wait()
+		close(l.sessEnd)
+	}()
+	return nil
+}
+
+// monitor ends the link when either side goes away.
+func (l *Link) monitor() {
+	select {
+	case <-l.pppd.exited:
+		l.endErr = l.pppdEndError()
+	case <-l.sessEnd:
+		l.endErr = l.sessionEndError()
+	}
+	close(l.done)
+}
+
+// Done is closed when the link has ended by itself; Wait says why.
+func (l *Link) Done() <-chan struct{} { return l.done }
+
+// Wait blocks until the link ends by itself and returns the reason.
+func (l *Link) Wait() error {
+	<-l.done
+	return l.endErr
+}
+
+func (l *Link) pppdEndError() error {
+	err := fmt.Errorf("local pppd ended: %s (pppd said: %s)", l.pppd.exitReason(), l.pppd.watch.lastLines())
+	if s := l.stderr.String(); s != "" {
+		err = fmt.Errorf("%w; the server said: %s", err, s)
+	}
+	return err
+}
+
+func (l *Link) sessionEndError() error {
+	var exit *ssh.ExitError
+	var missing *ssh.ExitMissingError
+	msg := l.stderr.String()
+	switch {
+	case errors.As(l.sessErr, &exit) && msg != "":
+		return fmt.Errorf("server command %q exited with status %d: %s", l.cfg.ServerCommand(), exit.ExitStatus(), msg)
+	case errors.As(l.sessErr, &exit):
+		return fmt.Errorf("server command %q exited with status %d", l.cfg.ServerCommand(), exit.ExitStatus())
+	case errors.As(l.sessErr, &missing), l.sessErr == nil:
+		return fmt.Errorf("the server closed the session (%s)", orNothing(msg))
+	default:
+		return fmt.Errorf("SSH session lost: %w", l.sessErr)
+	}
+}
+
+func orNothing(s string) string {
+	if s == "" {
+		return "it printed nothing"
+	}
+	return "it said: " + s
+}
+
+func (l *Link) sessionLive() bool {
+	if l.sess == nil {
+		return false
+	}
+	select {
+	case <-l.sessEnd:
+		return false
+	default:
+		return true
+	}
+}
+
+// Close takes the link down in order: the local pppd first, so that it can
+// tell the server's pppd with an LCP Terminate-Request; then the session
+// (its EOF ends the server's pppd if the request did not); then the SSH
+// connection; the pty last. It is safe to call more than once.
+func (l *Link) Close() error {
+	l.closeOnce.Do(func() {
+		var errs []error
+		if l.pppd != nil {
+			if !l.sessionLive() {
+				// No peer to acknowledge a Terminate-Request: hang up
+				// the pty instead, and pppd exits at once.
+				l.pppd.hangup()
+			}
+			errs = append(errs, l.pppd.stop(3*time.Second))
+		}
+		if l.sess != nil {
+			l.sess.Close()
+			select {
+			case <-l.sessEnd:
+			case <-time.After(2 * time.Second):
+				l.log.Warn("server command did not end within 2s of closing the session")
+			}
+		}
+		if l.client != nil {
+			if err := l.client.Close(); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
+				l.log.Debug("closing SSH connection", "err", err)
+			}
+		}
+		if l.pppd != nil {
+			errs = append(errs, l.pppd.closePTY())
+		}
+		l.closeErr = errors.Join(errs...)
+	})
+	return l.closeErr
+}

@@ -1,0 +1,126 @@
+package pppssh
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// pppdProc is the local pppd, running on the slave side of a pty whose
+// master this process holds.
+type pppdProc struct {
+	cmd    *exec.Cmd
+	master *os.File // PPP frames to and from the session
+	slave  *os.File // kept open so the master does not read EIO before pppd opens the slave
+	watch  *pppdWatcher
+	exited chan struct{}
+	err    error // from cmd.Wait, valid once exited is closed
+
+	hangOnce sync.Once
+}
+
+// startPPPD opens a pty and starts pppd on it.
+func startPPPD(cfg Config, log *slog.Logger) (*pppdProc, error) {
+	master, slave, err := openPTY()
+	if err != nil {
+		return nil, err
+	}
+	p := &pppdProc{master: master, slave: slave, watch: newPPPDWatcher(), exited: make(chan struct{})}
+	cmd := exec.Command(cfg.PPPD, cfg.localPPPDArgs(slave.Name())...)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	// A pipe of our own rather than cmd.StdoutPipe: a hook script that pppd
+	// starts may keep the write end open after pppd has exited, and Wait
+	// must not depend on it.
+	logr, logw, err := os.Pipe()
+	if err != nil {
+		p.closePTY()
+		return nil, fmt.Errorf("pppd log pipe: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = logw, logw
+	// Its own process group: a signal meant for us (Ctrl-C in the
+	// foreground) reaches pppd only through stop, in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	err = cmd.Start()
+	logw.Close()
+	if err != nil {
+		logr.Close()
+		p.closePTY()
+		return nil, fmt.Errorf("starting %s: %w", cfg.PPPD, err)
+	}
+	p.cmd = cmd
+	plog := log.With("component", "pppd", "pid", cmd.Process.Pid)
+	plog.Debug("started", "args", cmd.Args[1:])
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		defer logr.Close()
+		sc := bufio.NewScanner(logr)
+		for sc.Scan() {
+			plog.Info(sc.Text())
+			p.watch.line(sc.Text())
+		}
+	}()
+	go func() {
+		p.err = cmd.Wait()
+		// pppd's last words explain its exit; give them a moment to arrive.
+		select {
+		case <-drained:
+		case <-time.After(time.Second):
+		}
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+func (p *pppdProc) exitReason() string {
+	var ee *exec.ExitError
+	if errors.As(p.err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return fmt.Sprintf("killed by %v", ws.Signal())
+		}
+		return pppdExitReason(ee.ExitCode())
+	}
+	if p.err != nil {
+		return p.err.Error()
+	}
+	return "exit status 0"
+}
+
+// stop asks pppd to end the link (SIGTERM: it sends LCP Terminate-Request
+// and waits for the ack) and kills it if it has not exited within grace.
+func (p *pppdProc) stop(grace time.Duration) error {
+	if p.cmd == nil {
+		return nil
+	}
+	select {
+	case <-p.exited:
+		return nil
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		return nil
+	case <-time.After(grace):
+	}
+	p.cmd.Process.Kill()
+	<-p.exited
+	return fmt.Errorf("pppd (pid %d) ignored SIGTERM for %v and was killed", p.cmd.Process.Pid, grace)
+}
+
+// hangup closes the pty master: pppd sees the line drop.
+func (p *pppdProc) hangup() error {
+	var err error
+	p.hangOnce.Do(func() { err = p.master.Close() })
+	return err
+}
+
+func (p *pppdProc) closePTY() error {
+	return errors.Join(p.hangup(), p.slave.Close())
+}

@@ -1,0 +1,52 @@
+package pppssh
+
+import (
+	"strings"
+)
+
+// ServerCommand is the command line the SSH server runs, as the HOWTO's
+// script does: sudo -n so that a password prompt becomes an error instead of
+// a hang, then pppd with nodetach (stay on the session), notty (speak PPP on
+// stdin/stdout) and noauth (SSH has authenticated both ends), per pppd(8).
+// Every word comes from a validated key and is quoted for the remote shell.
+func (c *Config) ServerCommand() string {
+	words := []string{"sudo", "-n", c.ServerPPPD, "nodetach", "notty", "noauth", "ipparam", c.IPParam}
+	return shellJoin(words)
+}
+
+// localPPPDArgs are the local pppd's options (pppd(8)), after the tty:
+//   - nodetach: we supervise pppd; its log lines come to us on stdout
+//     (pppd logs to fd 1 by default, never into the tty it speaks PPP on);
+//   - local, nocrtscts, nolock: a pty has no modem lines and needs no lock,
+//     whatever /etc/ppp/options says for serial ports;
+//   - noauth: SSH has authenticated the peer;
+//   - passive: keep waiting for the peer's LCP instead of giving up;
+//   - noccp: the data is about to be encrypted, compressing it twice is waste;
+//   - linkname: pppd writes /run/ppp-NAME.pid, so its pid can be found after a crash;
+//   - LOCAL:REMOTE: the addresses to ask for; the server pppd takes them as offered.
+func (c *Config) localPPPDArgs(tty string) []string {
+	return []string{
+		tty, "nodetach", "local", "nocrtscts", "nolock", "noauth", "passive", "noccp",
+		"nodefaultroute", "ipparam", c.IPParam, "linkname", c.Linkname(),
+		c.ClientIfAddr.String() + ":" + c.ServerIfAddr.String(),
+	}
+}
+
+// Linkname is pppd's linkname for this link.
+func (c *Config) Linkname() string { return "vpn-pppssh-" + c.Name }
+
+// shellJoin quotes each word for a POSIX shell.
+func shellJoin(words []string) string {
+	quoted := make([]string, len(words))
+	for i, w := range words {
+		quoted[i] = shellQuote(w)
+	}
+	return strings.Join(quoted, " ")
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-:@+=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

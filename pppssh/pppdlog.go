@@ -1,0 +1,84 @@
+package pppssh
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+)
+
+// pppdWatcher reads the local pppd's log lines (pppd(8) logs to stdout when
+// started with nodetach) and extracts the interface name and the negotiated
+// addresses. pppd prints "remote IP address" last, once IPCP is up and the
+// interface has its addresses, so that line marks the link as up.
+type pppdWatcher struct {
+	mu     sync.Mutex
+	iface  string
+	local  netip.Addr
+	remote netip.Addr
+	tail   []string // last lines, for error messages
+	up     chan struct{}
+	upOnce sync.Once
+}
+
+const tailLines = 8
+
+func newPPPDWatcher() *pppdWatcher { return &pppdWatcher{up: make(chan struct{})} }
+
+// line takes one log line and reports whether it completed the link.
+func (w *pppdWatcher) line(s string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.tail = append(w.tail, s)
+	if len(w.tail) > tailLines {
+		w.tail = w.tail[1:]
+	}
+	switch {
+	case strings.HasPrefix(s, "Using interface "):
+		w.iface = strings.TrimSpace(strings.TrimPrefix(s, "Using interface "))
+	case strings.HasPrefix(s, "local  IP address "):
+		w.local, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "local  IP address ")))
+	case strings.HasPrefix(s, "remote IP address "):
+		w.remote, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "remote IP address ")))
+		if w.iface != "" && w.local.IsValid() && w.remote.IsValid() {
+			w.upOnce.Do(func() { close(w.up) })
+			return true
+		}
+	}
+	return false
+}
+
+func (w *pppdWatcher) result() (iface string, local, remote netip.Addr) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.iface, w.local, w.remote
+}
+
+func (w *pppdWatcher) lastLines() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.tail, "; ")
+}
+
+// pppdExitReason explains pppd's exit status (pppd(8), EXIT STATUS).
+func pppdExitReason(code int) string {
+	reasons := map[int]string{
+		1:  "fatal error",
+		2:  "error in options",
+		3:  "not run as root",
+		4:  "the kernel has no PPP support",
+		5:  "terminated by a signal",
+		6:  "could not lock the serial port",
+		7:  "could not open the serial port",
+		10: "PPP negotiation failed",
+		11: "the peer failed to authenticate",
+		15: "the peer stopped answering LCP echo requests",
+		16: "the modem hung up (the other end of the pty closed)",
+		17: "serial loopback detected",
+		19: "failed to authenticate to the peer",
+	}
+	if r, ok := reasons[code]; ok {
+		return fmt.Sprintf("exit status %d: %s", code, r)
+	}
+	return fmt.Sprintf("exit status %d", code)
+}
