@@ -185,6 +185,9 @@ func (l *Lab) Config(name string, n int, extra ...string) string {
 // Client runs vpn-pppssh in the client namespace and returns its output
 // and exit code.
 func (l *Lab) Client(ctx context.Context, args ...string) (string, int) {
+	if os.Getenv("VPN_LAB_KEEP_LOG") == "true" {
+		args = append([]string{"-v"}, args...) // vpn-lab --keep: debug logs
+	}
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ClientNS, l.Bin}, args...)...)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError

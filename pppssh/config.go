@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -138,7 +137,7 @@ func (c *Config) Explicit(name string) bool { return c.explicit[name] }
 
 // Validate checks what single keys cannot: required keys and their relations.
 func (c *Config) Validate() error {
-	if !nameRE.MatchString(c.Name) {
+	if !validName(c.Name) {
 		return fmt.Errorf("link name %q: use 1-32 letters, digits, '.', '_' or '-', starting with a letter or digit", c.Name)
 	}
 	var missing []string
@@ -156,19 +155,35 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-var (
-	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$`)
-	hostRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._:-]{0,252}$`)
-	userRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$`)
-	wordRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$`)
-	pathRE = regexp.MustCompile(`^/[A-Za-z0-9._+/@-]{0,999}$`)
-)
+// chars reports whether s has 1 to max characters, each an ASCII letter, a
+// digit or one of extra, and does not start with '-' (which a program would
+// take for an option). Plain loops rather than regular expressions: bounded
+// repetitions compile to large automata, and this runs at every start.
+func chars(s string, max int, extra string) bool {
+	if s == "" || len(s) > max || s[0] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune(extra, r)) {
+			return false
+		}
+	}
+	return true
+}
+
+func alnum(b byte) bool { return chars(string(b), 1, "") }
+
+func validName(s string) bool { return chars(s, 32, "._-") && alnum(s[0]) }
+func validHost(s string) bool { return chars(s, 253, "._:-") }
+func validUser(s string) bool { return chars(s, 32, "._-") }
+func validWord(s string) bool { return chars(s, 64, "._-") }
+func validPath(s string) bool { return chars(s, 1000, "/._+@-") && s[0] == '/' }
 
 // ErrEmpty is returned for a key given an empty value where one is needed.
 var ErrEmpty = errors.New("empty value")
 
 func setHost(dst *string, v string) error {
-	if !hostRE.MatchString(v) {
+	if !validHost(v) {
 		return fmt.Errorf("%q is not a host name, address or alias", v)
 	}
 	*dst = v
@@ -176,7 +191,7 @@ func setHost(dst *string, v string) error {
 }
 
 func setUser(dst *string, v string) error {
-	if !userRE.MatchString(v) {
+	if !validUser(v) {
 		return fmt.Errorf("%q is not a user name (letters, digits, '.', '_', '-')", v)
 	}
 	*dst = v
@@ -184,7 +199,7 @@ func setUser(dst *string, v string) error {
 }
 
 func setWord(dst *string, v string) error {
-	if !wordRE.MatchString(v) {
+	if !validWord(v) {
 		return fmt.Errorf("%q: use 1-64 letters, digits, '.', '_' or '-'", v)
 	}
 	*dst = v
@@ -231,7 +246,7 @@ func setPath(dst *string, v string, optional bool) error {
 	if v == "" {
 		return ErrEmpty
 	}
-	if !pathRE.MatchString(v) || strings.Contains(v, "/../") || strings.HasSuffix(v, "/..") {
+	if !validPath(v) || strings.Contains(v, "/../") || strings.HasSuffix(v, "/..") {
 		return fmt.Errorf("%q is not an absolute path of letters, digits and ._+@-/", v)
 	}
 	*dst = v

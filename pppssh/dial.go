@@ -35,6 +35,7 @@ func dial(ctx context.Context, t Target, hk *hostKeys, keys []ssh.Signer, log *s
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
 	}
+	log.Debug("connected", "addr", addr)
 	if tc, ok := conn.(*net.TCPConn); ok {
 		tc.SetNoDelay(true) // PPP frames are latency-sensitive; ssh sets TCP_NODELAY for interactive sessions too
 	}

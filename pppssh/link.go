@@ -114,6 +114,7 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 	}
 	// The SSH handshake is most of the start-up time; the local pppd starts
 	// meanwhile and its first LCP request waits in the pty.
+	begin := time.Now()
 	dialed := make(chan dialResult, 1)
 	go func() {
 		c, err := dial(ctx, l.target, hk, keys, l.log)
@@ -121,6 +122,7 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 		dialed <- dialResult{c, err}
 	}()
 	l.pppd, err = startPPPD(l.cfg, l.log)
+	l.log.Debug("local pppd started", "after", time.Since(begin))
 	r := <-dialed
 	l.client = r.client
 	if err != nil {
@@ -129,7 +131,9 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 	if r.err != nil {
 		return Info{}, r.err
 	}
-	if err := l.startSession(); err != nil {
+	loggedIn := time.Since(begin)
+	l.log.Debug("logged in", "after", loggedIn)
+	if err := l.startSession(begin); err != nil {
 		return Info{}, err
 	}
 	select {
@@ -154,13 +158,15 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 		Server:  fmt.Sprintf("%s@%s", l.target.User, l.target.Addr()),
 		PPPDPid: l.pppd.cmd.Process.Pid, Since: time.Now(),
 	}
+	l.log.Info("link up", "iface", iface, "after", time.Since(begin).Round(time.Millisecond),
+		"ssh_login", loggedIn.Round(time.Millisecond))
 	go l.monitor()
 	return l.info, nil
 }
 
 // startSession runs the server's pppd and joins it to the local pty: one
 // copy each way, from the pty master to the session and back.
-func (l *Link) startSession() error {
+func (l *Link) startSession(begin time.Time) error {
 	s, err := l.client.NewSession()
 	if err != nil {
 		return fmt.Errorf("opening SSH session: %w", err)
@@ -180,11 +186,34 @@ func (l *Link) startSession() error {
 	if err := s.Start(cmd); err != nil {
 		return fmt.Errorf("starting %q on the server: %w", cmd, err)
 	}
+	l.log.Debug("server command started", "after", time.Since(begin))
+	serverReady := make(chan struct{})
 	go func() {
+		// The server's pppd speaks first (its LCP Configure-Request) once
+		// it is ready; only then do our buffered frames follow, so that
+		// none is lost while it sets up its line (and none waits out the
+		// 3 s LCP restart timer). A server told to stay silent gets our
+		// frames after a second anyway.
+		select {
+		case <-serverReady:
+		case <-time.After(time.Second):
+		case <-l.sessEnd:
+		}
 		io.Copy(stdin, l.pppd.master)
 		stdin.Close()
 	}()
-	go io.Copy(l.pppd.master, stdout)
+	go func() {
+		buf := make([]byte, 32*1024)
+		n, err := stdout.Read(buf)
+		if n > 0 {
+			_, err = l.pppd.master.Write(buf[:n])
+		}
+		close(serverReady)
+		l.log.Debug("server pppd speaks", "after", time.Since(begin))
+		if err == nil {
+			io.CopyBuffer(l.pppd.master, stdout, buf)
+		}
+	}()
 	go func() {
 		l.sessErr = s.Wait()
 		close(l.sessEnd)

@@ -8,9 +8,11 @@ import (
 // script does: sudo -n so that a password prompt becomes an error instead of
 // a hang, then pppd with nodetach (stay on the session), notty (speak PPP on
 // stdin/stdout) and noauth (SSH has authenticated both ends), per pppd(8).
-// Every word comes from a validated key and is quoted for the remote shell.
+// logfd 2 sends the server pppd's messages to the session's stderr, where
+// the client logs them and quotes them in errors (notty keeps them off
+// stdout, which carries PPP). Every word comes from a validated key and is quoted for the remote shell.
 func (c *Config) ServerCommand() string {
-	words := []string{"sudo", "-n", c.ServerPPPD, "nodetach", "notty", "noauth", "ipparam", c.IPParam}
+	words := []string{"sudo", "-n", c.ServerPPPD, "nodetach", "notty", "noauth", "logfd", "2", "ipparam", c.IPParam}
 	return shellJoin(words)
 }
 

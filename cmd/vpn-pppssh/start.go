@@ -156,7 +156,6 @@ func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err erro
 	if err := o.runDir.Write(st); err != nil {
 		return err
 	}
-	log.Info("link up", "iface", info.Iface, "local", info.Local, "remote", info.Remote)
 	if o.notifyFD >= 0 {
 		notify(readiness{Info: &info})
 	} else {
