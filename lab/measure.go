@@ -36,7 +36,7 @@ var rttRE = regexp.MustCompile(`= [0-9.]+/([0-9.]+)/`)
 
 // Ping measures the average round-trip time from ns to addr.
 func Ping(ns, addr string, count int) (time.Duration, error) {
-	out, err := InNS(ns, "ping", "-q", "-c", strconv.Itoa(count), "-i", "0.05", "-W", "3", addr)
+	out, err := InNS(ns, "ping", "-q", "-c", strconv.Itoa(count), "-i", "0.02", "-W", "3", addr)
 	if err != nil {
 		return 0, err
 	}
@@ -140,7 +140,7 @@ func pidOf(comm string) (int, error) {
 // carried by the process carrier.
 func measureUp(s *Sample, carrier int, linkname string, iperfSeconds int) error {
 	var err error
-	if s.RTT, err = Ping(ClientNS, TunServer, 40); err != nil {
+	if s.RTT, err = Ping(ClientNS, TunServer, 100); err != nil {
 		return err
 	}
 	if s.Mbps, err = Throughput(iperfSeconds); err != nil {

@@ -1,6 +1,7 @@
 package pppssh
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -41,7 +42,7 @@ func dial(ctx context.Context, t Target, hk *hostKeys, keys []ssh.Signer, log *s
 	}
 	// Bound the handshake by ctx; the deadline is cleared once logged in.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
+	c, chans, reqs, err := ssh.NewClientConn(readBuffered(conn), addr, cfg)
 	if !stop() {
 		if c != nil {
 			c.Close()
@@ -66,3 +67,17 @@ func loginError(addr, user string, err error) error {
 	}
 	return fmt.Errorf("logging in to %s as %s: %w", addr, user, err)
 }
+
+// bufferedConn gives the SSH transport, which reads through a 4 KiB
+// buffer, a 64 KiB one underneath: under load one read(2) then serves many
+// packets instead of two or three.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func readBuffered(c net.Conn) net.Conn {
+	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, 64<<10)}
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }

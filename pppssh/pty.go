@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
 
@@ -23,5 +24,18 @@ func openPTY() (master, slave *os.File, err error) {
 		s.Close()
 		return nil, nil, fmt.Errorf("setting pty %s raw: %w", s.Name(), err)
 	}
-	return m, s, nil
+	// pty.Open used m.Fd(), which made it blocking; take a non-blocking
+	// duplicate that the runtime poller can interrupt.
+	fd, err := unix.FcntlInt(m.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	m.Close()
+	if err != nil {
+		s.Close()
+		return nil, nil, fmt.Errorf("duplicating pty master: %w", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		s.Close()
+		return nil, nil, fmt.Errorf("pty master non-blocking: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "/dev/ptmx"), s, nil
 }
