@@ -18,8 +18,9 @@ import (
 // sets up namespaces, accounts and sshd once and runs the tests.
 
 var (
-	theLab     *lab.Lab
-	skipReason string
+	theLab      *lab.Lab
+	skipReason  string
+	raceEnabled bool // set by race_test.go
 )
 
 func TestMain(m *testing.M) {
@@ -34,6 +35,9 @@ func TestMain(m *testing.M) {
 }
 
 func cannotRunLab() string {
+	if raceEnabled && !lab.HostHasPPP() {
+		return "built with -race, which cannot run inside User-Mode Linux: run the lab tests without -race (make lab)"
+	}
 	if os.Geteuid() != 0 {
 		return "the lab needs root (namespaces, sshd, sudo)"
 	}

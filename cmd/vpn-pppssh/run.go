@@ -49,7 +49,11 @@ func newFlagSet(o *options) *pflag.FlagSet {
 }
 
 func run(ctx context.Context, args []string) error {
-	o := &options{stdout: os.Stdout, stderr: os.Stderr, runDir: rundir.Default}
+	return runWith(ctx, &options{stdout: os.Stdout, stderr: os.Stderr, runDir: rundir.Default}, args)
+}
+
+// runWith is run with its outputs and state directory chosen by the caller.
+func runWith(ctx context.Context, o *options, args []string) error {
 	o.flags = newFlagSet(o)
 	if err := o.flags.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {

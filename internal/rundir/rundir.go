@@ -129,10 +129,11 @@ func (d Dir) WaitReleased(name string, timeout time.Duration) bool {
 	if err != nil {
 		return true
 	}
-	defer f.Close()
 	got := make(chan struct{})
 	go func() {
-		// Blocks in the kernel until the owner's lock goes away.
+		// The goroutine owns f: on a timeout it stays blocked in the
+		// kernel until the owner's lock goes away, and only then closes f.
+		defer f.Close()
 		if unix.Flock(int(f.Fd()), unix.LOCK_SH) == nil {
 			close(got)
 		}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
+)
+
+// runCmd runs the command line with captured output and a private state dir.
+func runCmd(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	var out bytes.Buffer
+	o := &options{stdout: &out, stderr: &out, runDir: rundir.Dir(t.TempDir())}
+	err := runWith(context.Background(), o, args)
+	code := exitOK
+	if err != nil {
+		code = exitFailed
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		out.WriteString(err.Error())
+	}
+	return out.String(), code
+}
+
+func writeConf(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "office.conf")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const conf = "SERVER_HOSTNAME=192.0.2.2\nSERVER_USERNAME=vpn\nSERVER_IFIPADDR=198.51.100.2\nCLIENT_IFIPADDR=198.51.100.1\n"
+
+func TestConfigPrintsEffectiveValues(t *testing.T) {
+	p := writeConf(t, conf)
+	out, code := runCmd(t, "-c", p, "--server-port", "2222", "config")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	for _, want := range []string{"# link office\n", "SERVER_HOSTNAME=192.0.2.2\n", "SERVER_PORT=2222\n", "PPPD=/usr/sbin/pppd\n", "SSH_IDENTITY=''\n", "CONNECT_TIMEOUT=30\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestUsageAndConfigErrorsExit2(t *testing.T) {
+	p := writeConf(t, conf)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-c", p}, "usage:"},
+		{[]string{"-c", p, "frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"-c", p, "--server-port", "x", "config"}, `--server-port: "x" is not a port number`},
+		{[]string{"-c", filepath.Join(t.TempDir(), "missing.conf"), "start"}, "no such file"},
+		{[]string{"-c", writeConf(t, "SERVER_HOSTNAME=a\n"), "start"}, "missing required key"},
+		{[]string{"-c", writeConf(t, conf+"SERVER_PPPD=/x;reboot\n"), "status"}, "office.conf:5: SERVER_PPPD: shell syntax"},
+	} {
+		out, code := runCmd(t, tc.args...)
+		if code != exitUsage || !strings.Contains(out, tc.want) {
+			t.Errorf("%v: exit %d, output %q; want exit 2 and %q", tc.args, code, out, tc.want)
+		}
+	}
+}
+
+func TestStatusAndStopWhenNotRunning(t *testing.T) {
+	p := writeConf(t, conf)
+	if out, code := runCmd(t, "-c", p, "status"); code != exitNotRunning || !strings.Contains(out, "not running") {
+		t.Errorf("status: exit %d: %s", code, out)
+	}
+	if out, code := runCmd(t, "-c", p, "stop"); code != exitOK || !strings.Contains(out, "not running") {
+		t.Errorf("stop: exit %d: %s", code, out)
+	}
+}
+
+func TestChildArgsRepeatFlags(t *testing.T) {
+	o := &options{stderr: &bytes.Buffer{}}
+	o.flags = newFlagSet(o)
+	if err := o.flags.Parse([]string{"-c", "/etc/x.conf", "--server-port=2222", "-v", "restart"}); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(childArgs(o.flags), " ")
+	want := "--config=/etc/x.conf --server-port=2222 --verbose=true --foreground --notify-fd=3 start"
+	if got != want {
+		t.Errorf("childArgs:\n got %s\nwant %s", got, want)
+	}
+}

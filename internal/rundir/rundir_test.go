@@ -1,0 +1,83 @@
+package rundir
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestLockOwnerRelease(t *testing.T) {
+	d := Dir(filepath.Join(t.TempDir(), "run"))
+	if pid, err := d.Owner("vpn"); pid != 0 || err != nil {
+		t.Fatalf("owner before lock: %d %v", pid, err)
+	}
+	l, err := d.Lock("vpn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(string(d)); fi.Mode().Perm() != 0o700 {
+		t.Errorf("state dir mode %v, want 0700", fi.Mode().Perm())
+	}
+	if pid, err := d.Owner("vpn"); pid != os.Getpid() || err != nil {
+		t.Errorf("owner = %d %v, want %d", pid, err, os.Getpid())
+	}
+	if _, err := d.Lock("vpn"); !errors.Is(err, ErrRunning) {
+		t.Errorf("second lock: %v, want ErrRunning", err)
+	}
+	if other, err := d.Lock("other"); err != nil {
+		t.Errorf("another link's lock: %v", err)
+	} else {
+		other.Release()
+	}
+	released := make(chan bool)
+	go func() { released <- d.WaitReleased("vpn", 10*time.Second) }()
+	l.Release()
+	if !<-released {
+		t.Error("WaitReleased did not see the release")
+	}
+	if pid, _ := d.Owner("vpn"); pid != 0 {
+		t.Errorf("owner after release: %d", pid)
+	}
+	if _, err := os.Stat(filepath.Join(string(d), "vpn.pid")); !os.IsNotExist(err) {
+		t.Errorf("lock file left behind: %v", err)
+	}
+}
+
+func TestWaitReleasedTimesOut(t *testing.T) {
+	d := Dir(t.TempDir())
+	l, err := d.Lock("vpn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if d.WaitReleased("vpn", 50*time.Millisecond) {
+		t.Error("reported released while held")
+	}
+}
+
+func TestStateRoundTrip(t *testing.T) {
+	d := Dir(t.TempDir())
+	want := State{Name: "vpn", Pid: 42, Phase: "up", Iface: "ppp0", Local: "198.51.100.1", Remote: "198.51.100.2",
+		Started: time.Unix(1700000000, 0).UTC(), UpSince: time.Unix(1700000001, 0).UTC()}
+	if err := d.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Read("vpn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if err := d.Remove("vpn"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Remove("vpn"); err != nil {
+		t.Errorf("second remove: %v", err)
+	}
+	if _, err := d.Read("vpn"); !os.IsNotExist(err) {
+		t.Errorf("read after remove: %v", err)
+	}
+}

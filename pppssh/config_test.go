@@ -1,0 +1,206 @@
+package pppssh
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The HOWTO script's settings block must load unchanged.
+const howtoBlock = `# You will need to change these variables...
+
+# The host name or IP address of the SSH server
+SERVER_HOSTNAME=vpn.example.org
+
+# The username on the VPN server that will run the tunnel.
+SERVER_USERNAME=sshslave
+
+# The VPN network interface on the server should use this address:
+SERVER_IFIPADDR=192.0.2.2
+
+# ...and on the client, this address:
+CLIENT_IFIPADDR=192.0.2.1
+
+# This tells ssh to use unprivileged high ports
+LOCAL_SSH_OPTS="-P"
+`
+
+func TestParseHOWTOBlock(t *testing.T) {
+	c := Defaults()
+	notices, err := c.Parse("vpn.conf", []byte(howtoBlock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got := c.ServerHostname + " " + c.ServerUsername + " " + c.ServerIfAddr.String() + " " + c.ClientIfAddr.String()
+	if want := "vpn.example.org sshslave 192.0.2.2 192.0.2.1"; got != want {
+		t.Errorf("parsed %q, want %q", got, want)
+	}
+	if len(notices) != 1 || !strings.Contains(notices[0], "vpn.conf:16: LOCAL_SSH_OPTS ignored") {
+		t.Errorf("notices = %q", notices)
+	}
+	if c.ServerPort != 22 || c.PPPD != "/usr/sbin/pppd" || c.ServerPPPD != "/usr/sbin/pppd" || c.IPParam != "vpn" {
+		t.Errorf("defaults lost: %+v", c)
+	}
+}
+
+func TestParseValues(t *testing.T) {
+	tests := []struct {
+		line, key, want string
+	}{
+		{`SERVER_HOSTNAME=host`, "SERVER_HOSTNAME", "host"},
+		{`SERVER_HOSTNAME="host"`, "SERVER_HOSTNAME", "host"},
+		{`SERVER_HOSTNAME='host'`, "SERVER_HOSTNAME", "host"},
+		{`  SERVER_HOSTNAME=host   # comment`, "SERVER_HOSTNAME", "host"},
+		{`export SERVER_HOSTNAME=host`, "SERVER_HOSTNAME", "host"},
+		{`SERVER_HOSTNAME="host" # comment`, "SERVER_HOSTNAME", "host"},
+		{`SERVER_PORT=2222`, "SERVER_PORT", "2222"},
+		{`SSH_IDENTITY=/root/.ssh/id_vpn`, "SSH_IDENTITY", "/root/.ssh/id_vpn"},
+		{`SSH_IDENTITY=`, "SSH_IDENTITY", ""},
+		{`CONNECT_TIMEOUT=5`, "CONNECT_TIMEOUT", "5"},
+		{`SERVER_HOSTNAME=2001:db8::1`, "SERVER_HOSTNAME", "2001:db8::1"},
+	}
+	for _, tt := range tests {
+		c := Defaults()
+		if _, err := c.Parse("f", []byte(tt.line+"\n")); err != nil {
+			t.Errorf("%s: %v", tt.line, err)
+			continue
+		}
+		if got := c.Get(tt.key); got != tt.want {
+			t.Errorf("%s: %s = %q, want %q", tt.line, tt.key, got, tt.want)
+		}
+	}
+}
+
+func TestParseErrorsNameLineAndKey(t *testing.T) {
+	tests := []struct {
+		text, want string
+		shell      bool
+	}{
+		{"SERVER_HOSTNAME=$(reboot)", "f:1: SERVER_HOSTNAME: shell syntax", true},
+		{"\nSERVER_HOSTNAME=`reboot`", "f:2: SERVER_HOSTNAME: shell syntax", true},
+		{`SERVER_USERNAME="$USER"`, "f:1: SERVER_USERNAME: shell syntax", true},
+		{`SERVER_HOSTNAME=a;reboot`, "f:1: SERVER_HOSTNAME: shell syntax", true},
+		{`SERVER_HOSTNAME=a b`, "more than one word (\"a b\")", true},
+		{`SERVER_HOSTNAME=a|b`, "f:1: SERVER_HOSTNAME: shell syntax", true},
+		{`SERVER_HOSTNAME="unterminated`, "f:1: SERVER_HOSTNAME: unterminated double quote", false},
+		{`SERVER_HOSTNAME='a b'`, `f:1: SERVER_HOSTNAME: "a b" is not a host name`, false},
+		{`SERVER_HOSTNAME=-oProxyCommand=x`, `f:1: SERVER_HOSTNAME: "-oProxyCommand=x" is not a host name`, false},
+		{`SERVER_USERNAME=-l`, `f:1: SERVER_USERNAME: "-l" is not a user name`, false},
+		{`BOGUS=1`, "f:1: BOGUS: unknown key", false},
+		{`if true; then`, `f:1: not a KEY=VALUE line`, false},
+		{`SERVER_PORT=0`, `f:1: SERVER_PORT: "0" is not a port number`, false},
+		{`SERVER_PORT=65536`, `f:1: SERVER_PORT: "65536" is not a port number`, false},
+		{`CLIENT_IFIPADDR=300.1.1.1`, `f:1: CLIENT_IFIPADDR: "300.1.1.1" is not an IPv4 address`, false},
+		{`CLIENT_IFIPADDR=2001:db8::1`, `f:1: CLIENT_IFIPADDR: "2001:db8::1" is not an IPv4 address`, false},
+		{`CLIENT_IFIPADDR=127.0.0.1`, `f:1: CLIENT_IFIPADDR: 127.0.0.1 cannot be the address`, false},
+		{`PPPD=pppd`, `f:1: PPPD: "pppd" is not an absolute path`, false},
+		{`PPPD=`, `f:1: PPPD: empty value`, false},
+		{`SERVER_PPPD='/usr/sbin/pppd call x'`, `f:1: SERVER_PPPD: "/usr/sbin/pppd call x" is not an absolute path`, false},
+		{`IPPARAM='a b'`, `f:1: IPPARAM: "a b": use 1-64 letters`, false},
+		{`CONNECT_TIMEOUT=0`, `f:1: CONNECT_TIMEOUT: "0" is not a number of seconds`, false},
+	}
+	for _, tt := range tests {
+		c := Defaults()
+		_, err := c.Parse("f", []byte(tt.text))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %v, want it to contain %q", tt.text, err, tt.want)
+			continue
+		}
+		var ce *ConfigError
+		if !errors.As(err, &ce) {
+			t.Errorf("%q: %T is not a *ConfigError", tt.text, err)
+		}
+		if got := errors.Is(err, ErrShellSyntax); got != tt.shell {
+			t.Errorf("%q: errors.Is(ErrShellSyntax) = %v, want %v", tt.text, got, tt.shell)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	c := Defaults()
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "missing required key SERVER_HOSTNAME, SERVER_IFIPADDR, CLIENT_IFIPADDR") {
+		t.Errorf("empty config: %v", err)
+	}
+	c.Parse("f", []byte("SERVER_HOSTNAME=h\nSERVER_IFIPADDR=192.0.2.1\nCLIENT_IFIPADDR=192.0.2.1\n"))
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "both 192.0.2.1") {
+		t.Errorf("equal addresses: %v", err)
+	}
+	c.Set("CLIENT_IFIPADDR", "192.0.2.5")
+	c.Name = "../etc"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "link name") {
+		t.Errorf("bad name: %v", err)
+	}
+}
+
+func TestLoadFileRefusesWritableByOthers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the ownership check applies when running as root")
+	}
+	p := filepath.Join(t.TempDir(), "vpn.conf")
+	os.WriteFile(p, []byte(howtoBlock), 0o600)
+	os.Chmod(p, 0o666)
+	c := Defaults()
+	if _, err := c.LoadFile(p); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
+		t.Errorf("mode 0666: %v", err)
+	}
+	os.Chmod(p, 0o600)
+	if _, err := c.LoadFile(p); err != nil {
+		t.Errorf("mode 0600: %v", err)
+	}
+}
+
+func TestServerCommandQuoting(t *testing.T) {
+	c := Defaults()
+	got := c.ServerCommand()
+	if want := "sudo -n /usr/sbin/pppd nodetach notty noauth logfd 2 ipparam vpn"; got != want {
+		t.Errorf("ServerCommand = %q, want %q", got, want)
+	}
+	for in, want := range map[string]string{"a": "a", "": "''", "a b": "'a b'", "it's": `'it'\''s'`, "$(x)": "'$(x)'"} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestLocalPPPDArgs(t *testing.T) {
+	c := Defaults()
+	c.Parse("f", []byte("SERVER_IFIPADDR=192.0.2.2\nCLIENT_IFIPADDR=192.0.2.1\n"))
+	c.Name = "office"
+	got := strings.Join(c.localPPPDArgs("/dev/pts/7"), " ")
+	want := "/dev/pts/7 nodetach local nocrtscts nolock noauth passive noccp nodefaultroute ipparam vpn linkname vpn-pppssh-office 192.0.2.1:192.0.2.2"
+	if got != want {
+		t.Errorf("args:\n got %s\nwant %s", got, want)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(howtoBlock))
+	f.Add([]byte("SERVER_HOSTNAME='a'\nSERVER_PORT=\"22\" # x\n"))
+	f.Add([]byte("export X=$(y)\n\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := Defaults()
+		if _, err := c.Parse("fuzz", data); err != nil {
+			return
+		}
+		// Whatever was accepted must be safe to put on a command line.
+		for _, w := range append(c.localPPPDArgs("/dev/pts/0"), c.ServerCommand()) {
+			if strings.ContainsAny(w, "\x00\n") {
+				t.Fatalf("control character reached a command: %q", w)
+			}
+		}
+		for _, k := range Keys {
+			v := c.Get(k.Name)
+			if strings.HasPrefix(v, "-") {
+				t.Fatalf("%s accepted a value that looks like an option: %q", k.Name, v)
+			}
+			if shellQuote(v) != v && k.Name != "SSH_IDENTITY" && k.Name != "SSH_KNOWN_HOSTS" && v != "" {
+				t.Fatalf("%s accepted a value that needs shell quoting: %q", k.Name, v)
+			}
+		}
+	})
+}
