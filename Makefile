@@ -3,7 +3,7 @@
 
 GO      ?= go
 DEBS    := ppp openssh-server openssh-client sudo user-mode-linux kmod iproute2 \
-           iputils-ping iperf3 procps
+           iputils-ping iperf3 procps iptables nftables
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 FUZZTIME ?= 10s
 
@@ -42,6 +42,7 @@ unit:
 # A short fuzz run of each parser; `make fuzz FUZZTIME=10m` for a long one.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pppssh
+	$(GO) test -run '^$$' -fuzz '^FuzzReadRequest$$' -fuzztime $(FUZZTIME) ./pppssh
 
 # End-to-end tests against real pppd, sshd and sudo, in a User-Mode Linux
 # kernel when the host has no PPP (no -race: it cannot run there).

@@ -10,12 +10,22 @@ import (
 	"time"
 )
 
-// Namespaces and addresses of the lab's two hosts.
+// Namespaces and addresses of the lab's hosts: a client and a server on
+// 192.0.2.0/24, a host behind the server on 203.0.113.0/24 with no route
+// back to the tunnel, and a host behind the client on 198.18.0.0/24 whose
+// default route is the client.
 const (
 	ClientNS = "vpnlab-c"
 	ServerNS = "vpnlab-s"
 	ClientIP = "192.0.2.1"
 	ServerIP = "192.0.2.2"
+
+	BehindServerNS  = "vpnlab-n"
+	BehindServerIP  = "203.0.113.2"
+	BehindServerNet = "203.0.113.0/24"
+	BehindClientNS  = "vpnlab-b"
+	BehindClientIP  = "198.18.0.2"
+	BehindClientNet = "198.18.0.0/24"
 )
 
 // Sh runs a command on the host side of the lab and returns its combined
@@ -51,6 +61,23 @@ func setupNetwork() error {
 		{"-n", ServerNS, "link", "set", "vpnlab1", "up"},
 		{"-n", ClientNS, "link", "set", "lo", "up"},
 		{"-n", ServerNS, "link", "set", "lo", "up"},
+
+		{"netns", "add", BehindServerNS},
+		{"link", "add", "vpnlab2", "netns", ServerNS, "type", "veth", "peer", "name", "vpnlab3", "netns", BehindServerNS},
+		{"-n", ServerNS, "addr", "add", "203.0.113.1/24", "dev", "vpnlab2"},
+		{"-n", BehindServerNS, "addr", "add", BehindServerIP + "/24", "dev", "vpnlab3"},
+		{"-n", ServerNS, "link", "set", "vpnlab2", "up"},
+		{"-n", BehindServerNS, "link", "set", "vpnlab3", "up"},
+		{"-n", BehindServerNS, "link", "set", "lo", "up"},
+
+		{"netns", "add", BehindClientNS},
+		{"link", "add", "vpnlab4", "netns", ClientNS, "type", "veth", "peer", "name", "vpnlab5", "netns", BehindClientNS},
+		{"-n", ClientNS, "addr", "add", "198.18.0.1/24", "dev", "vpnlab4"},
+		{"-n", BehindClientNS, "addr", "add", BehindClientIP + "/24", "dev", "vpnlab5"},
+		{"-n", ClientNS, "link", "set", "vpnlab4", "up"},
+		{"-n", BehindClientNS, "link", "set", "vpnlab5", "up"},
+		{"-n", BehindClientNS, "link", "set", "lo", "up"},
+		{"-n", BehindClientNS, "route", "add", "default", "via", "198.18.0.1"},
 	}
 	for _, s := range steps {
 		if _, err := Sh("ip", s...); err != nil {
@@ -61,7 +88,7 @@ func setupNetwork() error {
 }
 
 func teardownNetwork() {
-	for _, ns := range []string{ClientNS, ServerNS} {
+	for _, ns := range []string{ClientNS, ServerNS, BehindServerNS, BehindClientNS} {
 		if _, err := os.Stat("/run/netns/" + ns); err == nil {
 			Sh("ip", "netns", "del", ns)
 		}
@@ -135,4 +162,43 @@ func WaitFor(timeout time.Duration, cond func() (bool, string)) (bool, string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Snapshot is a namespace's routing and firewall state as text: every
+// route in every table, IPv4 forwarding, the legacy iptables rules and the
+// nftables ruleset (whichever the kernel has), without counters.
+func Snapshot(ns string) string {
+	var b strings.Builder
+	routes, err := Sh("ip", "-n", ns, "route", "show", "table", "all")
+	fmt.Fprintf(&b, "routes (%v):\n%s", err, routes)
+	fwd, _ := InNS(ns, "cat", "/proc/sys/net/ipv4/ip_forward")
+	fmt.Fprintf(&b, "ip_forward=%s", fwd)
+	for _, cmd := range [][]string{{"iptables-legacy-save"}, {"nft", "list", "ruleset"}} {
+		out, err := InNS(ns, cmd[0], cmd[1:]...)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(&b, "%s:\n", cmd[0])
+		for _, l := range strings.Split(out, "\n") {
+			if cmd[0] == "iptables-legacy-save" && !meaningfulRuleLine(l) {
+				continue
+			}
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+// meaningfulRuleLine keeps rules, user chains and non-default policies: a
+// table that was merely looked at (the kernel instantiates it empty, with
+// ACCEPT policies, and keeps it) is not a change.
+func meaningfulRuleLine(l string) bool {
+	switch {
+	case strings.HasPrefix(l, "-"):
+		return true
+	case strings.HasPrefix(l, ":"):
+		f := strings.Fields(l)
+		return len(f) >= 2 && f[1] != "ACCEPT"
+	}
+	return false
 }

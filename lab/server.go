@@ -57,7 +57,8 @@ func (l *Lab) setupAccounts() error {
 			return err
 		}
 	}
-	sudoers := fmt.Sprintf("# vpn-pppssh lab\n%s ALL=(root) NOPASSWD: %s\n%s ALL=(root) %s\n", User, ServerPPPD, PasswordUser, ServerPPPD)
+	sudoers := fmt.Sprintf("# vpn-pppssh lab\n%s ALL=(root) NOPASSWD: %s, %s serve *\n%s ALL=(root) %s\n",
+		User, ServerPPPD, l.Bin, PasswordUser, ServerPPPD)
 	if err := os.WriteFile("/etc/sudoers.d/vpn-pppssh-lab", []byte(sudoers), 0o440); err != nil {
 		return fmt.Errorf("writing sudoers: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,15 @@ type Config struct {
 	IPParam        string     // pppd's ipparam on both ends
 	ConnectTimeout time.Duration
 
+	ServerNetworks   []netip.Prefix // behind the server: routed here through the link
+	ClientNetworks   []netip.Prefix // behind this host: routed back on the server (needs ServerHelper)
+	ServerMasquerade bool           // the server masquerades tunnel traffic (needs ServerHelper)
+	ClientMasquerade bool           // this host masquerades tunnel traffic leaving its other interfaces
+	DefaultRoute     bool           // everything through the link, the SSH server still the old way
+	IPUpDir          string         // hooks run once the link and its routes are up
+	IPDownDir        string         // hooks run before teardown, while the interface exists
+	ServerHelper     string         // vpn-pppssh on the server, run as sudo -n SERVER_HELPER serve
+
 	// explicit records the keys set by a file or a flag, so that values from
 	// ~/.ssh/config only fill what the user left unset.
 	explicit map[string]bool
@@ -40,6 +50,8 @@ func Defaults() Config {
 		ServerPPPD:     "/usr/sbin/pppd",
 		IPParam:        "vpn",
 		ConnectTimeout: 30 * time.Second,
+		IPUpDir:        "/etc/vpn-pppssh/ip-up.d",
+		IPDownDir:      "/etc/vpn-pppssh/ip-down.d",
 	}
 }
 
@@ -90,11 +102,36 @@ var Keys = []Key{
 	{"CONNECT_TIMEOUT", "seconds allowed for dialling, login and PPP negotiation",
 		func(c *Config, v string) error { return setSeconds(&c.ConnectTimeout, v) },
 		func(c *Config) string { return strconv.Itoa(int(c.ConnectTimeout / time.Second)) }},
+	{"SERVER_NETWORKS", "networks behind the server (CIDRs, comma or space separated), routed through the link",
+		func(c *Config, v string) error { return setNetworks(&c.ServerNetworks, v) },
+		func(c *Config) string { return networksString(c.ServerNetworks) }},
+	{"CLIENT_NETWORKS", "networks behind this host, routed back by the server (needs SERVER_HELPER)",
+		func(c *Config, v string) error { return setNetworks(&c.ClientNetworks, v) },
+		func(c *Config) string { return networksString(c.ClientNetworks) }},
+	{"SERVER_MASQUERADE", "yes: the server masquerades tunnel traffic leaving its other interfaces (needs SERVER_HELPER)",
+		func(c *Config, v string) error { return setBool(&c.ServerMasquerade, v) },
+		func(c *Config) string { return boolString(c.ServerMasquerade) }},
+	{"CLIENT_MASQUERADE", "yes: this host masquerades tunnel traffic leaving its other interfaces",
+		func(c *Config, v string) error { return setBool(&c.ClientMasquerade, v) },
+		func(c *Config) string { return boolString(c.ClientMasquerade) }},
+	{"DEFAULT_ROUTE", "yes: send everything through the link; the SSH server stays on its current route",
+		func(c *Config, v string) error { return setBool(&c.DefaultRoute, v) },
+		func(c *Config) string { return boolString(c.DefaultRoute) }},
+	{"IP_UP_DIR", "hooks run (run-parts rules) once the link and its routes are up",
+		func(c *Config, v string) error { return setPath(&c.IPUpDir, v, true) },
+		func(c *Config) string { return c.IPUpDir }},
+	{"IP_DOWN_DIR", "hooks run before teardown, while the interface still exists",
+		func(c *Config, v string) error { return setPath(&c.IPDownDir, v, true) },
+		func(c *Config) string { return c.IPDownDir }},
+	{"SERVER_HELPER", "vpn-pppssh on the server; run as sudo -n SERVER_HELPER serve instead of bare pppd",
+		func(c *Config, v string) error { return setPath(&c.ServerHelper, v, true) },
+		func(c *Config) string { return c.ServerHelper }},
 }
 
 // legacyKeys are accepted from a HOWTO script's settings block and ignored.
 var legacyKeys = map[string]string{
 	"LOCAL_SSH_OPTS": "ssh options do not apply: the SSH client is built in (it always uses an unprivileged source port)",
+	"SSH":            "no ssh program is run: the SSH client is built in",
 }
 
 // KeyByName returns the key spelled name in a file.
@@ -148,6 +185,14 @@ func (c *Config) Validate() error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("missing required key %s", strings.Join(missing, ", "))
+	}
+	if c.ServerHelper == "" {
+		switch {
+		case len(c.ClientNetworks) > 0:
+			return errors.New("CLIENT_NETWORKS needs SERVER_HELPER: without the server half of vpn-pppssh nothing routes them back on the server")
+		case c.ServerMasquerade:
+			return errors.New("SERVER_MASQUERADE=yes needs SERVER_HELPER: without the server half of vpn-pppssh nothing masquerades on the server")
+		}
 	}
 	if c.ServerIfAddr == c.ClientIfAddr {
 		return fmt.Errorf("SERVER_IFIPADDR and CLIENT_IFIPADDR are both %s: the two ends need different addresses", c.ServerIfAddr)
@@ -251,6 +296,52 @@ func setPath(dst *string, v string, optional bool) error {
 	}
 	*dst = v
 	return nil
+}
+
+// setNetworks takes IPv4 CIDRs separated by commas or spaces.
+func setNetworks(dst *[]netip.Prefix, v string) error {
+	var out []netip.Prefix
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		p, err := netip.ParsePrefix(f)
+		if err != nil || !p.Addr().Is4() {
+			return fmt.Errorf("%q is not an IPv4 network in CIDR form (like 203.0.113.0/24)", f)
+		}
+		if p != p.Masked() {
+			return fmt.Errorf("%s has host bits set: did you mean %s?", p, p.Masked())
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	*dst = out
+	return nil
+}
+
+func networksString(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func setBool(dst *bool, v string) error {
+	switch strings.ToLower(v) {
+	case "yes", "y", "true", "1", "on":
+		*dst = true
+	case "no", "n", "false", "0", "off", "":
+		*dst = false
+	default:
+		return fmt.Errorf("%q: use yes or no", v)
+	}
+	return nil
+}
+
+func boolString(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 func addrString(a netip.Addr) string {

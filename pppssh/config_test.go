@@ -198,7 +198,8 @@ func FuzzParse(f *testing.F) {
 			if strings.HasPrefix(v, "-") {
 				t.Fatalf("%s accepted a value that looks like an option: %q", k.Name, v)
 			}
-			if shellQuote(v) != v && k.Name != "SSH_IDENTITY" && k.Name != "SSH_KNOWN_HOSTS" && v != "" {
+			onCommandLine := k.Name == "PPPD" || k.Name == "SERVER_PPPD" || k.Name == "IPPARAM" || k.Name == "SERVER_HELPER"
+			if onCommandLine && v != "" && shellQuote(v) != v {
 				t.Fatalf("%s accepted a value that needs shell quoting: %q", k.Name, v)
 			}
 		}

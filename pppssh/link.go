@@ -1,6 +1,7 @@
 package pppssh
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,10 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"os/user"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -22,6 +26,8 @@ type Info struct {
 	Remote  netip.Addr `json:"remote"`
 	Server  string     `json:"server"` // user@host:port
 	PPPDPid int        `json:"pppd_pid"`
+	TTY     string     `json:"tty"`
+	Carrier netip.Addr `json:"carrier"` // the SSH server's address, as connected
 	Since   time.Time  `json:"since"`
 }
 
@@ -46,6 +52,10 @@ type Link struct {
 	sessEnd chan struct{}
 	sessErr error
 
+	helperErr   atomic.Pointer[error] // the server helper's refusal or failure
+	serverReady chan struct{}         // the server helper's side is in place
+	readyOnce   sync.Once
+
 	info      Info
 	done      chan struct{} // closed when the link has ended by itself
 	endErr    error
@@ -63,19 +73,44 @@ func New(cfg Config, opts Options) (*Link, error) {
 		opts.Logger = slog.Default()
 	}
 	if opts.Home == "" {
-		opts.Home = os.Getenv("HOME")
+		opts.Home = HomeDir()
 	}
 	t, err := cfg.ResolveTarget(opts.Home)
 	if err != nil {
 		return nil, err
 	}
-	return &Link{
+	l := &Link{
 		cfg: cfg, target: t, home: opts.Home,
-		log:     opts.Logger.With("link", cfg.Name),
-		stderr:  newTailWriter(opts.Logger.With("link", cfg.Name, "component", "server")),
-		sessEnd: make(chan struct{}),
-		done:    make(chan struct{}),
-	}, nil
+		log:         opts.Logger.With("link", cfg.Name),
+		stderr:      newTailWriter(opts.Logger.With("link", cfg.Name, "component", "server")),
+		sessEnd:     make(chan struct{}),
+		done:        make(chan struct{}),
+		serverReady: make(chan struct{}),
+	}
+	l.stderr.onLine = l.serverLine
+	return l, nil
+}
+
+// serverLine watches the server half's stderr for its verdict.
+func (l *Link) serverLine(line string) {
+	switch {
+	case line == ServerReadyMarker:
+		l.readyOnce.Do(func() { close(l.serverReady) })
+	case strings.HasPrefix(line, ServerFailedMarker):
+		err := fmt.Errorf("the server could not apply its side: %s", strings.TrimPrefix(line, ServerFailedMarker))
+		l.helperErr.Store(&err)
+		l.readyOnce.Do(func() { close(l.serverReady) })
+	}
+}
+
+// HomeDir is where ~/.ssh is: the home directory in the password database,
+// as OpenSSH has it (init scripts, cron and pppd's hooks often run without
+// $HOME), else $HOME.
+func HomeDir() string {
+	if u, err := user.Current(); err == nil && u.HomeDir != "" {
+		return u.HomeDir
+	}
+	return os.Getenv("HOME")
 }
 
 // Target is the resolved SSH destination.
@@ -145,6 +180,21 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 	case <-ctx.Done():
 		return Info{}, fmt.Errorf("%w (pppd said: %s)", context.Cause(ctx), l.pppd.watch.lastLines())
 	}
+	if l.cfg.ServerHelper != "" {
+		// Up only once the server's routes and rules are in place too.
+		select {
+		case <-l.serverReady:
+			if p := l.helperErr.Load(); p != nil {
+				return Info{}, *p
+			}
+		case <-l.pppd.exited:
+			return Info{}, l.pppdEndError()
+		case <-l.sessEnd:
+			return Info{}, l.sessionEndError()
+		case <-ctx.Done():
+			return Info{}, fmt.Errorf("%w (waiting for the server helper)", context.Cause(ctx))
+		}
+	}
 	iface, local, remote := l.pppd.watch.result()
 	if local != l.cfg.ClientIfAddr || remote != l.cfg.ServerIfAddr {
 		return Info{}, fmt.Errorf("pppd negotiated %s -> %s instead of CLIENT_IFIPADDR %s -> SERVER_IFIPADDR %s (check the server's /etc/ppp/options)",
@@ -156,7 +206,10 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 	l.info = Info{
 		Name: l.cfg.Name, Iface: iface, Local: local, Remote: remote,
 		Server:  fmt.Sprintf("%s@%s", l.target.User, l.target.Addr()),
-		PPPDPid: l.pppd.cmd.Process.Pid, Since: time.Now(),
+		PPPDPid: l.pppd.cmd.Process.Pid, Since: time.Now(), TTY: l.pppd.slave.Name(),
+	}
+	if ap, err := netip.ParseAddrPort(l.client.RemoteAddr().String()); err == nil {
+		l.info.Carrier = ap.Addr().Unmap()
 	}
 	l.log.Info("link up", "iface", iface, "after", time.Since(begin).Round(time.Millisecond),
 		"ssh_login", loggedIn.Round(time.Millisecond))
@@ -182,11 +235,19 @@ func (l *Link) startSession(begin time.Time) error {
 	}
 	s.Stderr = l.stderr
 	cmd := l.cfg.ServerCommand()
+	if l.cfg.ServerHelper != "" {
+		cmd = l.cfg.helperCommand()
+	}
 	l.log.Debug("starting server pppd", "command", cmd)
 	if err := s.Start(cmd); err != nil {
 		return fmt.Errorf("starting %q on the server: %w", cmd, err)
 	}
 	l.log.Debug("server command started", "after", time.Since(begin))
+	if l.cfg.ServerHelper != "" {
+		if err := WriteRequest(stdin, l.cfg.ServerRequest()); err != nil {
+			return fmt.Errorf("sending the request to the server helper: %w", err)
+		}
+	}
 	serverReady := make(chan struct{})
 	go func() {
 		// The server's pppd speaks first (its LCP Configure-Request) once
@@ -203,15 +264,23 @@ func (l *Link) startSession(begin time.Time) error {
 		stdin.Close()
 	}()
 	go func() {
+		br := bufio.NewReaderSize(stdout, 32*1024)
+		if l.cfg.ServerHelper != "" {
+			if err := readReply(br); err != nil {
+				l.helperErr.Store(&err)
+				s.Close()
+				return
+			}
+		}
 		buf := make([]byte, 32*1024)
-		n, err := stdout.Read(buf)
+		n, err := br.Read(buf)
 		if n > 0 {
 			_, err = l.pppd.master.Write(buf[:n])
 		}
 		close(serverReady)
 		l.log.Debug("server pppd speaks", "after", time.Since(begin))
 		if err == nil {
-			io.CopyBuffer(l.pppd.master, stdout, buf)
+			io.CopyBuffer(l.pppd.master, br, buf)
 		}
 	}()
 	go func() {
@@ -253,6 +322,9 @@ func (l *Link) sessionEndError() error {
 	var exit *ssh.ExitError
 	var missing *ssh.ExitMissingError
 	msg := l.stderr.String()
+	if p := l.helperErr.Load(); p != nil {
+		return *p
+	}
 	switch {
 	case errors.As(l.sessErr, &exit) && msg != "":
 		return fmt.Errorf("server command %q exited with status %d: %s", l.cfg.ServerCommand(), exit.ExitStatus(), msg)

@@ -82,3 +82,27 @@ func pppdExitReason(code int) string {
 	}
 	return fmt.Sprintf("exit status %d", code)
 }
+
+// PPPDLog follows a pppd's log lines for the interface and addresses; the
+// server half uses it on the server's pppd.
+type PPPDLog struct{ w *pppdWatcher }
+
+// NewPPPDLog returns an empty PPPDLog.
+func NewPPPDLog() *PPPDLog { return &PPPDLog{w: newPPPDWatcher()} }
+
+// Line takes one log line and reports whether it completed the link.
+func (p *PPPDLog) Line(s string) bool { return p.w.line(s) }
+
+// Up is closed once IPCP is up.
+func (p *PPPDLog) Up() <-chan struct{} { return p.w.up }
+
+// Result is the interface and the local and remote addresses.
+func (p *PPPDLog) Result() (iface string, local, remote netip.Addr) { return p.w.result() }
+
+// ServerPPPDArgs are the server pppd's options when the server half runs
+// it: the classic nodetach notty noauth, logging to fd 3 for the helper, and
+// the addresses from the validated request.
+func ServerPPPDArgs(r Request) []string {
+	return []string{"nodetach", "notty", "noauth", "logfd", "3", "ipparam", r.IPParam,
+		r.Local.String() + ":" + r.Peer.String()}
+}

@@ -10,10 +10,11 @@ import (
 // tailWriter keeps the last bytes written to it and logs each complete
 // line. It holds what the server printed on stderr, for error messages.
 type tailWriter struct {
-	mu   sync.Mutex
-	buf  []byte
-	part []byte
-	log  *slog.Logger
+	mu     sync.Mutex
+	buf    []byte
+	part   []byte
+	log    *slog.Logger
+	onLine func(string) // called for each complete line, under mu
 }
 
 const tailBytes = 2048
@@ -33,7 +34,11 @@ func (w *tailWriter) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		w.log.Info(strings.TrimRight(string(w.part[:i]), "\r"))
+		line := strings.TrimRight(string(w.part[:i]), "\r")
+		w.log.Info(line)
+		if w.onLine != nil {
+			w.onLine(line)
+		}
 		w.part = w.part[i+1:]
 	}
 	if len(w.part) > tailBytes {

@@ -43,7 +43,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 		fs.String(k.Flag(), "", k.Usage+" ("+k.Name+")")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(o.stderr, "usage: vpn-pppssh [flags] start|stop|restart|status|config|cleanup\n\nflags (each KEY of the configuration file has one):\n%s", fs.FlagUsages())
+		fmt.Fprintf(o.stderr, "usage: vpn-pppssh [flags] start|stop|restart|status|config|cleanup\n       vpn-pppssh [--server-pppd PATH] serve   (on the server, through sudo: see HOWTO.md)\n\nflags (each KEY of the configuration file has one):\n%s", fs.FlagUsages())
 	}
 	return fs
 }
@@ -66,9 +66,17 @@ func runWith(ctx context.Context, o *options, args []string) error {
 		return &exitError{code: exitUsage}
 	}
 	command := o.flags.Arg(0)
+	if command == "serve" {
+		return serveCommand(ctx, o)
+	}
 	cfg, err := loadConfig(o)
 	if err != nil {
-		return usageError(err)
+		// A link that is running can be stopped, queried and cleaned up
+		// by its name even after its file was broken.
+		if command != "stop" && command != "status" && command != "cleanup" {
+			return usageError(err)
+		}
+		fmt.Fprintf(o.stderr, "vpn-pppssh: warning: %v\n", err)
 	}
 	switch command {
 	case "start":

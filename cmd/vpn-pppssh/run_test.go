@@ -65,7 +65,7 @@ func TestUsageAndConfigErrorsExit2(t *testing.T) {
 		{[]string{"-c", p, "--server-port", "x", "config"}, `--server-port: "x" is not a port number`},
 		{[]string{"-c", filepath.Join(t.TempDir(), "missing.conf"), "start"}, "no such file"},
 		{[]string{"-c", writeConf(t, "SERVER_HOSTNAME=a\n"), "start"}, "missing required key"},
-		{[]string{"-c", writeConf(t, conf+"SERVER_PPPD=/x;reboot\n"), "status"}, "office.conf:5: SERVER_PPPD: shell syntax"},
+		{[]string{"-c", writeConf(t, conf+"SERVER_PPPD=/x;reboot\n"), "start"}, "office.conf:5: SERVER_PPPD: shell syntax"},
 	} {
 		out, code := runCmd(t, tc.args...)
 		if code != exitUsage || !strings.Contains(out, tc.want) {
@@ -94,5 +94,14 @@ func TestChildArgsRepeatFlags(t *testing.T) {
 	want := "--config=/etc/x.conf --server-port=2222 --verbose=true --foreground --notify-fd=3 start"
 	if got != want {
 		t.Errorf("childArgs:\n got %s\nwant %s", got, want)
+	}
+}
+
+// A broken file must not keep a running link from being stopped.
+func TestStopWorksWithABrokenFile(t *testing.T) {
+	p := writeConf(t, conf+"SERVER_PPPD=/x;reboot\n")
+	out, code := runCmd(t, "-c", p, "stop")
+	if code != exitOK || !strings.Contains(out, "warning") || !strings.Contains(out, "link office is not running") {
+		t.Errorf("stop: exit %d: %s", code, out)
 	}
 }

@@ -151,8 +151,15 @@ func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err erro
 		return err
 	}
 	defer link.Close()
+	net, err := joinNetworks(ctx, o, cfg, info, log)
+	if err != nil {
+		log.Error("start failed", "err", err)
+		return err
+	}
+	defer net.close(ctx)
 	st.Phase, st.Iface, st.Local, st.Remote = "up", info.Iface, info.Local.String(), info.Remote.String()
 	st.Server, st.PPPDPid, st.UpSince = info.Server, info.PPPDPid, info.Since
+	st.Firewall, st.Changes = net.router.Firewall(), changeList(net.router)
 	if err := o.runDir.Write(st); err != nil {
 		return err
 	}

@@ -43,6 +43,12 @@ func status(o *options, cfg pppssh.Config) error {
 	fmt.Fprintf(w, "  remote     %s\n", st.Remote)
 	fmt.Fprintf(w, "  server     %s\n", st.Server)
 	fmt.Fprintf(w, "  uptime     %s\n", time.Since(st.UpSince).Round(time.Second))
+	if st.Firewall != "" {
+		fmt.Fprintf(w, "  firewall   %s\n", st.Firewall)
+	}
+	for _, c := range st.Changes {
+		fmt.Fprintf(w, "  applied    %s\n", c)
+	}
 	if l, err := netlink.LinkByName(st.Iface); err == nil && l.Attrs().Statistics != nil {
 		s := l.Attrs().Statistics
 		fmt.Fprintf(w, "  received   %d bytes, %d packets\n", s.RxBytes, s.RxPackets)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
+	"github.com/vpn-pppssh/vpn-pppssh/routing"
 	"golang.org/x/sys/unix"
 )
 
@@ -85,6 +86,16 @@ func removeLeftovers(o *options, name string, report bool) error {
 				waitGone(pid, 2*time.Second)
 			}
 		}
+	}
+	if routing.Leftovers(string(o.runDir), name) {
+		r, err := routing.New(name, string(o.runDir))
+		if err == nil {
+			err = r.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("undoing the routes and rules of a dead process: %w", err)
+		}
+		found = append(found, "routes and rules")
 	}
 	if err := o.runDir.Remove(name); err != nil {
 		return fmt.Errorf("removing stale state: %w", err)

@@ -159,6 +159,8 @@ type State struct {
 	PPPDPid   int       `json:"pppd_pid,omitempty"`
 	UpSince   time.Time `json:"up_since,omitzero"`
 	LastError string    `json:"last_error,omitempty"`
+	Firewall  string    `json:"firewall,omitempty"` // masquerade backend: nftables or iptables-legacy
+	Changes   []string  `json:"changes,omitempty"`  // what the link changed on the host
 }
 
 // Write replaces the link's state file atomically.

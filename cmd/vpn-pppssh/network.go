@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/vpn-pppssh/vpn-pppssh/hooks"
+	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
+	"github.com/vpn-pppssh/vpn-pppssh/routing"
+)
+
+// linkNetworks is what a link that is up does beyond the link itself:
+// routes, forwarding, masquerade (routing) and the ip-up/ip-down hooks.
+type linkNetworks struct {
+	cfg    pppssh.Config
+	env    hooks.Env
+	router *routing.Router
+	log    *slog.Logger
+}
+
+// joinNetworks applies the client's side of the configuration and runs the
+// ip-up hooks. On failure what it applied is undone.
+func joinNetworks(ctx context.Context, o *options, cfg pppssh.Config, info pppssh.Info, log *slog.Logger) (*linkNetworks, error) {
+	for _, n := range cfg.ServerNetworks {
+		if n.Contains(info.Carrier) && !cfg.DefaultRoute {
+			return nil, fmt.Errorf("SERVER_NETWORKS %s contains the SSH server %s itself: its route would swallow the tunnel's own packets", n, info.Carrier)
+		}
+	}
+	r, err := routing.New(cfg.Name, string(o.runDir))
+	if err != nil {
+		return nil, err
+	}
+	rc := routing.Config{
+		Iface:        info.Iface,
+		Networks:     cfg.ServerNetworks,
+		Forwarding:   cfg.ClientMasquerade || len(cfg.ClientNetworks) > 0,
+		DefaultRoute: cfg.DefaultRoute,
+		Carrier:      info.Carrier,
+	}
+	if cfg.ClientMasquerade {
+		rc.Masquerade = append([]netip.Prefix{netip.PrefixFrom(info.Remote, 32)}, cfg.ServerNetworks...)
+	}
+	if err := r.Set(rc); err != nil {
+		if cerr := r.Close(); cerr != nil {
+			log.Error("undoing routes", "err", cerr)
+		}
+		return nil, fmt.Errorf("joining networks: %w", err)
+	}
+	n := &linkNetworks{cfg: cfg, router: r, log: log.With("component", "hooks"), env: hooks.Env{
+		Iface: info.Iface, TTY: info.TTY, Speed: "38400", Local: info.Local.String(), Remote: info.Remote.String(),
+		IPParam: cfg.IPParam, Link: cfg.Name,
+	}}
+	for _, c := range r.Applied() {
+		log.Info("applied", "change", c.String())
+	}
+	if cfg.IPUpDir != "" {
+		// A failing hook is logged and never takes the link down.
+		hooks.Run(ctx, cfg.IPUpDir, n.env, hooks.Limit, n.log)
+	}
+	return n, nil
+}
+
+// close runs the ip-down hooks while the interface still exists, then
+// undoes the routes and rules, newest first.
+func (n *linkNetworks) close(ctx context.Context) {
+	if n.cfg.IPDownDir != "" {
+		hooks.Run(context.WithoutCancel(ctx), n.cfg.IPDownDir, n.env, hooks.Limit, n.log)
+	}
+	if err := n.router.Close(); err != nil {
+		n.log.Error("undoing routes", "err", err)
+	}
+}
+
+func changeList(r *routing.Router) []string {
+	var out []string
+	for _, c := range r.Applied() {
+		out = append(out, c.String())
+	}
+	return out
+}

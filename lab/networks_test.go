@@ -1,0 +1,166 @@
+package lab_test
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vpn-pppssh/vpn-pppssh/lab"
+)
+
+// snapshots records both ends' routing and firewall state.
+func snapshots() map[string]string {
+	return map[string]string{lab.ClientNS: lab.Snapshot(lab.ClientNS), lab.ServerNS: lab.Snapshot(lab.ServerNS)}
+}
+
+// wantSnapshots waits until both ends are back to before.
+func wantSnapshots(t *testing.T, before map[string]string, timeout time.Duration) {
+	t.Helper()
+	for ns, want := range before {
+		ok, got := lab.WaitFor(timeout, func() (bool, string) {
+			s := lab.Snapshot(ns)
+			return s == want, s
+		})
+		if !ok {
+			t.Errorf("%s not as before after %v:\n--- before\n%s\n--- after\n%s", ns, timeout, want, got)
+		}
+	}
+}
+
+func helperConf(t *testing.T, name string, extra ...string) string {
+	l := needLab(t)
+	return l.Config(name, 1, append([]string{"SERVER_HELPER=" + l.Bin}, extra...)...)
+}
+
+func TestServerNetworkWithMasquerade(t *testing.T) {
+	before := snapshots()
+	conf := helperConf(t, "vpn", "SERVER_NETWORKS="+lab.BehindServerNet, "SERVER_MASQUERADE=yes")
+	mustStart(t, conf)
+	// The host behind the server has no route back to the tunnel: only
+	// the server's masquerade lets it answer.
+	ping(t, lab.ClientNS, lab.BehindServerIP)
+	out, code := client(t, "-c", conf, "status")
+	if code != 0 || !strings.Contains(out, "applied    route "+lab.BehindServerNet+" dev ppp") {
+		t.Errorf("status does not show the route: %s", out)
+	}
+	if out, code := client(t, "-c", conf, "stop"); code != 0 {
+		t.Fatalf("stop: %s", out)
+	}
+	wantSnapshots(t, before, 5*time.Second)
+}
+
+func TestClientNetworkReachedFromServer(t *testing.T) {
+	before := snapshots()
+	conf := helperConf(t, "vpn", "CLIENT_NETWORKS="+lab.BehindClientNet)
+	mustStart(t, conf)
+	ping(t, lab.ServerNS, lab.BehindClientIP)
+	client(t, "-c", conf, "stop")
+	wantSnapshots(t, before, 5*time.Second)
+}
+
+func TestDefaultRouteKeepsTheCarrier(t *testing.T) {
+	before := snapshots()
+	conf := helperConf(t, "vpn", "DEFAULT_ROUTE=yes", "SERVER_MASQUERADE=yes")
+	mustStart(t, conf)
+	// 203.0.113.2 has no route of its own on the client: only the default
+	// route through the tunnel reaches it.
+	ping(t, lab.ClientNS, lab.BehindServerIP)
+	routes, _ := lab.Sh("ip", "-n", lab.ClientNS, "route", "show", "proto", "158")
+	for _, want := range []string{"0.0.0.0/1 dev ppp", "128.0.0.0/1 dev ppp", lab.ServerIP + " dev vpnlab0"} {
+		if !strings.Contains(routes, want) {
+			t.Errorf("routes of ours lack %q:\n%s", want, routes)
+		}
+	}
+	// The SSH session survived its own default route: the link still works.
+	ping(t, lab.ClientNS, "198.51.100.2")
+	if out, code := client(t, "-c", conf, "status"); code != 0 || !strings.Contains(out, ": up") {
+		t.Errorf("status: %s", out)
+	}
+	client(t, "-c", conf, "stop")
+	wantSnapshots(t, before, 5*time.Second)
+}
+
+func TestHooksSeeTheLink(t *testing.T) {
+	l := needLab(t)
+	up, down := filepath.Join(l.Dir, "ip-up.d"), filepath.Join(l.Dir, "ip-down.d")
+	trace := filepath.Join(l.Dir, "hook-trace")
+	os.Remove(trace)
+	for _, d := range []string{up, down} {
+		os.MkdirAll(d, 0o755)
+		body := "#!/bin/sh\necho \"$(basename $(dirname $0)) $* $PPP_IFACE $VPN_NAME\" >>" + trace +
+			"\nip -o addr show dev \"$1\" >>" + trace + " 2>&1\nip route show " + lab.BehindServerNet + " >>" + trace + "\n"
+		os.WriteFile(filepath.Join(d, "10-trace"), []byte(body), 0o755)
+	}
+	conf := helperConf(t, "vpn", "SERVER_NETWORKS="+lab.BehindServerNet, "SERVER_MASQUERADE=yes",
+		"IP_UP_DIR="+up, "IP_DOWN_DIR="+down)
+	mustStart(t, conf)
+	client(t, "-c", conf, "stop")
+	b, _ := os.ReadFile(trace)
+	got := string(b)
+	lines := strings.Split(strings.TrimSpace(got), "\n")
+	if len(lines) != 6 {
+		t.Fatalf("want 3 lines from each hook, got:\n%s", got)
+	}
+	for i, dir := range []string{"ip-up.d", "ip-down.d"} {
+		first, addr, route := lines[3*i], lines[3*i+1], lines[3*i+2]
+		if !strings.HasPrefix(first, dir+" ppp") || !strings.Contains(first, "38400 198.51.100.1 198.51.100.2 vpn ppp") || !strings.HasSuffix(first, " vpn") {
+			t.Errorf("%s arguments: %q", dir, first)
+		}
+		if !strings.Contains(addr, "198.51.100.1 peer 198.51.100.2") {
+			t.Errorf("%s did not see the interface with its addresses: %q", dir, addr)
+		}
+		if !strings.Contains(route, lab.BehindServerNet+" dev ppp") {
+			t.Errorf("%s did not see the route: %q", dir, route)
+		}
+	}
+}
+
+func TestKill9ThenCleanupRestoresBothEnds(t *testing.T) {
+	before := snapshots()
+	conf := helperConf(t, "vpn", "SERVER_NETWORKS="+lab.BehindServerNet, "SERVER_MASQUERADE=yes",
+		"CLIENT_NETWORKS="+lab.BehindClientNet, "CLIENT_MASQUERADE=yes")
+	mustStart(t, conf)
+	ping(t, lab.ClientNS, lab.BehindServerIP)
+	b, _ := os.ReadFile(filepath.Join(runDir, "vpn.pid"))
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	out, code := client(t, "-c", conf, "cleanup")
+	if code != 0 || !strings.Contains(out, "routes and rules") {
+		t.Errorf("cleanup: exit %d: %s", code, out)
+	}
+	// The server half sees its pppd end when the dead client's TCP
+	// connection closes, and undoes its side by itself.
+	wantSnapshots(t, before, 10*time.Second)
+	wantClean(t, 5*time.Second)
+}
+
+func TestServerPolicyRefuses(t *testing.T) {
+	if err := os.MkdirAll("/etc/vpn-pppssh", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// /etc is an overlay inside the lab: this file never reaches the host.
+	if err := os.WriteFile("/etc/vpn-pppssh/server.conf", []byte("ALLOW_MASQUERADE=no\nALLOW_NETWORKS=198.18.0.0/16\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove("/etc/vpn-pppssh/server.conf") })
+	conf := helperConf(t, "vpn", "SERVER_MASQUERADE=yes")
+	wantFailure(t, conf, 1, 20*time.Second, "the server refused: masquerade is not allowed by /etc/vpn-pppssh/server.conf")
+	conf = helperConf(t, "vpn", "CLIENT_NETWORKS=203.0.113.0/24")
+	wantFailure(t, conf, 1, 20*time.Second, "routing 203.0.113.0/24 is not allowed")
+	// Inside the policy: accepted.
+	conf = helperConf(t, "vpn", "CLIENT_NETWORKS="+lab.BehindClientNet)
+	mustStart(t, conf)
+	client(t, "-c", conf, "stop")
+}
+
+func TestServerKeysNeedTheHelper(t *testing.T) {
+	l := needLab(t)
+	conf := l.Config("vpn", 1, "SERVER_MASQUERADE=yes")
+	wantFailure(t, conf, 2, 5*time.Second, "SERVER_MASQUERADE=yes needs SERVER_HELPER")
+}

@@ -1,0 +1,156 @@
+package pppssh
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+)
+
+// Request is what the client asks of the server half (`vpn-pppssh serve`,
+// run through sudo as SERVER_HELPER). It travels as one JSON line on the
+// session's stdin before any PPP frame, and is validated on arrival: the
+// server never receives pppd options or shell text, only these fields.
+type Request struct {
+	Version    int            `json:"v"`
+	Link       string         `json:"link"`
+	IPParam    string         `json:"ipparam"`
+	Local      netip.Addr     `json:"local"` // the server's end of the link
+	Peer       netip.Addr     `json:"peer"`  // the client's end
+	Routes     []netip.Prefix `json:"routes,omitempty"`
+	Forward    bool           `json:"forward,omitempty"`
+	Masquerade bool           `json:"masquerade,omitempty"`
+}
+
+// RequestVersion is the protocol version this build speaks.
+const RequestVersion = 1
+
+// Reply prefixes of the server half's one-line answer on stdout.
+const (
+	replyOK    = "vpn-pppssh-serve ok"
+	replyError = "vpn-pppssh-serve error: "
+)
+
+// Markers the server half prints on stderr, alone on a line, once its side
+// of a link is in place or has failed; the client's start waits for one.
+const (
+	ServerReadyMarker  = "vpn-pppssh-serve: ready"
+	ServerFailedMarker = "vpn-pppssh-serve: failed: "
+)
+
+// maxRequest bounds a request line.
+const maxRequest = 16 << 10
+
+// ServerRequest is the request for this configuration: the server routes
+// CLIENT_NETWORKS back, forwards when the client reaches networks behind it
+// (SERVER_NETWORKS, DEFAULT_ROUTE) and masquerades when asked.
+func (c *Config) ServerRequest() Request {
+	return Request{
+		Version: RequestVersion, Link: c.Name, IPParam: c.IPParam,
+		Local: c.ServerIfAddr, Peer: c.ClientIfAddr,
+		Routes:     c.ClientNetworks,
+		Forward:    len(c.ServerNetworks) > 0 || c.DefaultRoute || c.ServerMasquerade,
+		Masquerade: c.ServerMasquerade,
+	}
+}
+
+// helperCommand runs the server half instead of bare pppd.
+func (c *Config) helperCommand() string {
+	return shellJoin([]string{"sudo", "-n", c.ServerHelper, "serve", "--server-pppd", c.ServerPPPD})
+}
+
+// Validate checks every field as the server half must before acting on it.
+func (r Request) Validate() error {
+	switch {
+	case r.Version != RequestVersion:
+		return fmt.Errorf("request version %d, this server speaks %d: update vpn-pppssh on one side", r.Version, RequestVersion)
+	case !validName(r.Link):
+		return fmt.Errorf("bad link name %q", r.Link)
+	case !validWord(r.IPParam):
+		return fmt.Errorf("bad ipparam %q", r.IPParam)
+	}
+	var a Config
+	for _, addr := range []netip.Addr{r.Local, r.Peer} {
+		if err := setAddr(&a.ClientIfAddr, addr.String()); err != nil {
+			return fmt.Errorf("address: %w", err)
+		}
+	}
+	if r.Local == r.Peer {
+		return errors.New("the two ends have the same address")
+	}
+	if len(r.Routes) > 64 {
+		return errors.New("too many routes")
+	}
+	for _, p := range r.Routes {
+		if !p.IsValid() || !p.Addr().Is4() || p != p.Masked() {
+			return fmt.Errorf("bad network %s", p)
+		}
+	}
+	return nil
+}
+
+// WriteRequest sends the request line.
+func WriteRequest(w io.Writer, r Request) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// ReadRequest reads and validates one request line, byte by byte: what
+// follows on the stream is PPP, and belongs to pppd.
+func ReadRequest(r io.Reader) (Request, error) {
+	var line []byte
+	b := make([]byte, 1)
+	for {
+		if _, err := io.ReadFull(r, b); err != nil {
+			return Request{}, fmt.Errorf("reading request: %w", err)
+		}
+		if b[0] == '\n' {
+			break
+		}
+		if len(line) >= maxRequest {
+			return Request{}, errors.New("request too long")
+		}
+		line = append(line, b[0])
+	}
+	var req Request
+	dec := json.NewDecoder(strings.NewReader(string(line)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return Request{}, fmt.Errorf("malformed request: %w", err)
+	}
+	return req, req.Validate()
+}
+
+// WriteReply answers a request: err nil means accepted.
+func WriteReply(w io.Writer, err error) error {
+	line := replyOK
+	if err != nil {
+		line = replyError + strings.ReplaceAll(err.Error(), "\n", " ")
+	}
+	_, werr := io.WriteString(w, line+"\n")
+	return werr
+}
+
+// readReply reads the server half's answer; br keeps what follows it.
+func readReply(br *bufio.Reader) error {
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("no answer from the server helper: %w", err)
+	}
+	line = strings.TrimSuffix(line, "\n")
+	switch {
+	case line == replyOK:
+		return nil
+	case strings.HasPrefix(line, replyError):
+		return fmt.Errorf("the server refused: %s", strings.TrimPrefix(line, replyError))
+	default:
+		return fmt.Errorf("unexpected answer from the server helper: %q", clip(line))
+	}
+}

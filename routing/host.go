@@ -1,0 +1,168 @@
+package routing
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vpn-pppssh/vpn-pppssh/routing/firewall"
+	"golang.org/x/sys/unix"
+)
+
+// RouteProtocol marks the routes vpn-pppssh adds (rtnetlink's rtm_protocol;
+// `ip route show proto 158` lists them).
+const RouteProtocol = 158
+
+// Route is a route to Dst through Dev, via Gw when it is set.
+type Route struct {
+	Dst netip.Prefix `json:"dst"`
+	Gw  netip.Addr   `json:"gw,omitzero"`
+	Dev string       `json:"dev"`
+}
+
+func (r Route) String() string {
+	if r.Gw.IsValid() {
+		return fmt.Sprintf("%s via %s dev %s", r.Dst, r.Gw, r.Dev)
+	}
+	return fmt.Sprintf("%s dev %s", r.Dst, r.Dev)
+}
+
+// host is the seam between the Router and the kernel.
+type host interface {
+	addRoute(Route) error
+	delRoute(Route) error
+	routeTo(netip.Addr) (Route, error)
+	forwarding() (string, error)
+	setForwarding(string) error
+	addMasquerade(firewall.Masquerade) error
+	delMasquerade(firewall.Masquerade) error
+	firewallName() string
+	netns() uint64 // identifies the network namespace the changes apply to
+}
+
+const forwardingPath = "/proc/sys/net/ipv4/ip_forward"
+
+// netlinkHost is the real host: netlink for routes, procfs for forwarding,
+// the firewall package for masquerade (its backend probed on first use).
+type netlinkHost struct {
+	fwOnce sync.Once
+	fw     firewall.Backend
+	fwErr  error
+}
+
+func newNetlinkHost() *netlinkHost { return &netlinkHost{} }
+
+func (h *netlinkHost) nlRoute(r Route) (*netlink.Route, error) {
+	l, err := netlink.LinkByName(r.Dev)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", r.Dev, err)
+	}
+	nr := &netlink.Route{
+		LinkIndex: l.Attrs().Index,
+		Dst:       &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), 32)},
+		Protocol:  RouteProtocol,
+		Scope:     netlink.SCOPE_LINK,
+	}
+	if r.Gw.IsValid() {
+		nr.Gw = r.Gw.AsSlice()
+		nr.Scope = netlink.SCOPE_UNIVERSE
+	}
+	return nr, nil
+}
+
+func (h *netlinkHost) addRoute(r Route) error {
+	nr, err := h.nlRoute(r)
+	if err != nil {
+		return err
+	}
+	err = netlink.RouteAdd(nr)
+	if errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("a route to %s exists already (not added by vpn-pppssh, or by another link): %w", r.Dst, err)
+	}
+	return err
+}
+
+func (h *netlinkHost) delRoute(r Route) error {
+	nr, err := h.nlRoute(r)
+	if err != nil {
+		var gone netlink.LinkNotFoundError
+		if errors.As(err, &gone) {
+			return nil // the interface is gone, and its routes with it
+		}
+		return err
+	}
+	err = netlink.RouteDel(nr)
+	if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENODEV) {
+		return nil // already gone
+	}
+	return err
+}
+
+func (h *netlinkHost) routeTo(dst netip.Addr) (Route, error) {
+	rs, err := netlink.RouteGet(dst.AsSlice())
+	if err != nil {
+		return Route{}, err
+	}
+	if len(rs) == 0 {
+		return Route{}, errors.New("no route")
+	}
+	l, err := netlink.LinkByIndex(rs[0].LinkIndex)
+	if err != nil {
+		return Route{}, err
+	}
+	r := Route{Dev: l.Attrs().Name}
+	if gw, ok := netip.AddrFromSlice(rs[0].Gw); ok {
+		r.Gw = gw.Unmap()
+	}
+	return r, nil
+}
+
+func (h *netlinkHost) forwarding() (string, error) {
+	b, err := os.ReadFile(forwardingPath)
+	return strings.TrimSpace(string(b)), err
+}
+
+func (h *netlinkHost) setForwarding(v string) error {
+	return os.WriteFile(forwardingPath, []byte(v+"\n"), 0o644)
+}
+
+func (h *netlinkHost) backend() (firewall.Backend, error) {
+	h.fwOnce.Do(func() { h.fw, h.fwErr = firewall.Probe() })
+	return h.fw, h.fwErr
+}
+
+func (h *netlinkHost) addMasquerade(m firewall.Masquerade) error {
+	fw, err := h.backend()
+	if err != nil {
+		return err
+	}
+	return fw.Add(m)
+}
+
+func (h *netlinkHost) delMasquerade(m firewall.Masquerade) error {
+	fw, err := h.backend()
+	if err != nil {
+		return err
+	}
+	return fw.Remove(m)
+}
+
+func (h *netlinkHost) firewallName() string {
+	if h.fw == nil {
+		return ""
+	}
+	return h.fw.Name()
+}
+
+func (h *netlinkHost) netns() uint64 {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/net", &st); err != nil {
+		return 0
+	}
+	return st.Ino
+}

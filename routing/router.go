@@ -1,0 +1,240 @@
+package routing
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/vpn-pppssh/vpn-pppssh/routing/firewall"
+)
+
+// Config is what a link wants of the host while it is up. Set may be called
+// again with a changed Config; the difference is applied.
+type Config struct {
+	Iface        string         // the link's interface
+	Networks     []netip.Prefix // reached through Iface
+	Masquerade   []netip.Prefix // sources masqueraded when leaving by other interfaces
+	Forwarding   bool           // this host routes for the peer
+	DefaultRoute bool           // everything through Iface (two /1 routes, as OpenVPN's def1)
+	Carrier      netip.Addr     // with DefaultRoute: the SSH server, kept on its current path
+}
+
+// Router applies a link's Config to the host and undoes it.
+type Router struct {
+	link   string
+	dir    string
+	host   host
+	j      *Journal
+	others func() []Change // changes recorded in other links' journals (forwarding is shared per network namespace)
+}
+
+// New returns a Router for the real host whose journal lives in dir. It
+// loads a journal a dead process may have left; Close undoes that too.
+func New(link, dir string) (*Router, error) {
+	return newRouter(link, dir, newNetlinkHost())
+}
+
+func newRouter(link, dir string, h host) (*Router, error) {
+	j, err := OpenJournal(JournalPath(dir, link))
+	if err != nil {
+		return nil, err
+	}
+	r := &Router{link: link, dir: dir, host: h, j: j}
+	r.others = r.otherJournals
+	return r, nil
+}
+
+// Firewall names the firewall backend in use, or "" when none was needed.
+func (r *Router) Firewall() string { return r.host.firewallName() }
+
+// Applied lists the changes in force, oldest first.
+func (r *Router) Applied() []Change { return r.j.Changes() }
+
+// Set makes the host match cfg: it undoes what cfg no longer wants, newest
+// first, then applies what is missing, recording each change once made.
+func (r *Router) Set(cfg Config) error {
+	want, err := r.plan(cfg)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	kept := r.j.changes[:0:0]
+	applied := r.j.changes
+	for i := len(applied) - 1; i >= 0; i-- {
+		c := applied[i]
+		if slices.ContainsFunc(want, c.same) {
+			kept = append([]Change{c}, kept...)
+			continue
+		}
+		if err := r.undo(c); err != nil {
+			errs = append(errs, err)
+			kept = append([]Change{c}, kept...) // still ours to undo later
+		}
+	}
+	r.j.changes = kept
+	if err := r.j.rewrite(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for _, c := range want {
+		if slices.ContainsFunc(r.j.changes, c.same) {
+			continue
+		}
+		done, err := r.apply(c)
+		if err != nil {
+			return err
+		}
+		if err := r.j.record(done); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close undoes every recorded change, newest first, going on past
+// failures, and removes the journal once nothing is left.
+func (r *Router) Close() error {
+	var errs []error
+	var left []Change
+	for i := len(r.j.changes) - 1; i >= 0; i-- {
+		if err := r.undo(r.j.changes[i]); err != nil {
+			errs = append(errs, err)
+			left = append([]Change{r.j.changes[i]}, left...)
+		}
+	}
+	r.j.changes = left
+	if err := r.j.rewrite(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// plan lists the changes cfg needs, in the order they are applied.
+func (r *Router) plan(cfg Config) ([]Change, error) {
+	var want []Change
+	if cfg.Forwarding {
+		want = append(want, Change{Kind: "forwarding", Forwarding: &Forwarding{}})
+	}
+	for _, src := range cfg.Masquerade {
+		m := firewall.Masquerade{Link: r.link, Source: src.Masked(), NotOut: cfg.Iface}
+		want = append(want, Change{Kind: "masquerade", Masquerade: &m})
+	}
+	for _, n := range cfg.Networks {
+		want = append(want, Change{Kind: "route", Route: &Route{Dst: n.Masked(), Dev: cfg.Iface}})
+	}
+	if cfg.DefaultRoute {
+		if !cfg.Carrier.IsValid() {
+			return nil, errors.New("a default route through the tunnel needs the SSH server's address")
+		}
+		keep, err := r.carrierRoute(cfg.Carrier, cfg.Iface)
+		if err != nil {
+			return nil, err
+		}
+		want = append(want,
+			Change{Kind: "route", Route: &keep},
+			Change{Kind: "route", Route: &Route{Dst: netip.MustParsePrefix("0.0.0.0/1"), Dev: cfg.Iface}},
+			Change{Kind: "route", Route: &Route{Dst: netip.MustParsePrefix("128.0.0.0/1"), Dev: cfg.Iface}})
+	}
+	return want, nil
+}
+
+// carrierRoute is a host route that keeps the SSH server on the path it has
+// now, so that the default route through the tunnel does not swallow the
+// tunnel's own packets. A route we made earlier is reused as it is.
+func (r *Router) carrierRoute(carrier netip.Addr, iface string) (Route, error) {
+	dst := netip.PrefixFrom(carrier, 32)
+	for _, c := range r.j.changes {
+		if c.Route != nil && c.Route.Dst == dst {
+			return *c.Route, nil
+		}
+	}
+	now, err := r.host.routeTo(carrier)
+	if err != nil {
+		return Route{}, fmt.Errorf("finding the route to the SSH server %s: %w", carrier, err)
+	}
+	if now.Dev == iface {
+		return Route{}, fmt.Errorf("the SSH server %s is reached through the tunnel itself (%s)", carrier, iface)
+	}
+	return Route{Dst: dst, Gw: now.Gw, Dev: now.Dev}, nil
+}
+
+func (r *Router) apply(c Change) (Change, error) {
+	switch {
+	case c.Route != nil:
+		if err := r.host.addRoute(*c.Route); err != nil {
+			return c, fmt.Errorf("adding route %s: %w", c.Route, err)
+		}
+	case c.Forwarding != nil:
+		prev, err := r.host.forwarding()
+		if err != nil {
+			return c, fmt.Errorf("reading IPv4 forwarding: %w", err)
+		}
+		// Another link of ours may have switched it on already: keep the
+		// value from before any of us, so that the last one out restores it.
+		ns := r.host.netns()
+		for _, o := range r.others() {
+			if o.Forwarding != nil && o.Forwarding.NetNS == ns {
+				prev = o.Forwarding.Previous
+			}
+		}
+		if err := r.host.setForwarding("1"); err != nil {
+			return c, fmt.Errorf("enabling IPv4 forwarding: %w", err)
+		}
+		c.Forwarding = &Forwarding{Previous: prev, NetNS: ns}
+	case c.Masquerade != nil:
+		if err := r.host.addMasquerade(*c.Masquerade); err != nil {
+			return c, fmt.Errorf("adding masquerade for %s: %w", c.Masquerade.Source, err)
+		}
+	}
+	return c, nil
+}
+
+func (r *Router) undo(c Change) error {
+	switch {
+	case c.Route != nil:
+		if err := r.host.delRoute(*c.Route); err != nil {
+			return fmt.Errorf("removing route %s: %w", c.Route, err)
+		}
+	case c.Forwarding != nil:
+		for _, o := range r.others() {
+			if o.Forwarding != nil && o.Forwarding.NetNS == c.Forwarding.NetNS {
+				return nil // still needed by another link, which restores it last
+			}
+		}
+		if err := r.host.setForwarding(c.Forwarding.Previous); err != nil {
+			return fmt.Errorf("restoring IPv4 forwarding to %s: %w", c.Forwarding.Previous, err)
+		}
+	case c.Masquerade != nil:
+		if err := r.host.delMasquerade(*c.Masquerade); err != nil {
+			return fmt.Errorf("removing masquerade for %s: %w", c.Masquerade.Source, err)
+		}
+	}
+	return nil
+}
+
+// otherJournals reads the journals of the other links in the directory.
+func (r *Router) otherJournals() []Change {
+	paths, _ := filepath.Glob(filepath.Join(r.dir, "*.journal"))
+	var out []Change
+	for _, p := range paths {
+		if p == r.j.path || strings.HasSuffix(p, ".tmp") {
+			continue
+		}
+		if j, err := OpenJournal(p); err == nil {
+			out = append(out, j.changes...)
+		}
+	}
+	return out
+}
+
+// Leftovers reports whether a journal with changes exists for link in dir.
+func Leftovers(dir, link string) bool {
+	fi, err := os.Stat(JournalPath(dir, link))
+	return err == nil && fi.Size() > 0
+}

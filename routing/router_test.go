@@ -1,0 +1,250 @@
+package routing
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vpn-pppssh/vpn-pppssh/routing/firewall"
+)
+
+// fakeHost keeps the host's state in memory and prints it as text.
+type fakeHost struct {
+	routes  []string
+	masq    []string
+	forward string
+	failOn  string // a change whose String() contains this fails
+	ns      uint64
+}
+
+func (f *fakeHost) fail(what string) error {
+	if f.failOn != "" && strings.Contains(what, f.failOn) {
+		return fmt.Errorf("injected failure: %s", what)
+	}
+	return nil
+}
+
+func (f *fakeHost) addRoute(r Route) error {
+	if err := f.fail("add " + r.String()); err != nil {
+		return err
+	}
+	if slices.Contains(f.routes, r.String()) {
+		return errors.New("file exists")
+	}
+	f.routes = append(f.routes, r.String())
+	return nil
+}
+
+func (f *fakeHost) delRoute(r Route) error {
+	if err := f.fail("del " + r.String()); err != nil {
+		return err
+	}
+	f.routes = slices.DeleteFunc(f.routes, func(s string) bool { return s == r.String() })
+	return nil
+}
+
+func (f *fakeHost) routeTo(a netip.Addr) (Route, error) {
+	return Route{Gw: netip.MustParseAddr("192.0.2.254"), Dev: "eth0"}, nil
+}
+
+func (f *fakeHost) forwarding() (string, error) { return f.forward, nil }
+func (f *fakeHost) setForwarding(v string) error {
+	if err := f.fail("forwarding " + v); err != nil {
+		return err
+	}
+	f.forward = v
+	return nil
+}
+
+func masqString(m firewall.Masquerade) string {
+	return fmt.Sprintf("masq %s %s !%s", m.Link, m.Source, m.NotOut)
+}
+
+func (f *fakeHost) addMasquerade(m firewall.Masquerade) error {
+	if err := f.fail("add " + masqString(m)); err != nil {
+		return err
+	}
+	f.masq = append(f.masq, masqString(m))
+	return nil
+}
+
+func (f *fakeHost) delMasquerade(m firewall.Masquerade) error {
+	f.masq = slices.DeleteFunc(f.masq, func(s string) bool { return s == masqString(m) })
+	return nil
+}
+
+func (f *fakeHost) firewallName() string { return "fake" }
+func (f *fakeHost) netns() uint64        { return f.ns }
+
+func (f *fakeHost) String() string {
+	r := slices.Clone(f.routes)
+	slices.Sort(r)
+	m := slices.Clone(f.masq)
+	slices.Sort(m)
+	return fmt.Sprintf("forward=%s routes=[%s] masq=[%s]", f.forward, strings.Join(r, "; "), strings.Join(m, "; "))
+}
+
+func prefixes(s ...string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range s {
+		out = append(out, netip.MustParsePrefix(p))
+	}
+	return out
+}
+
+const clean = "forward=0 routes=[] masq=[]"
+
+func TestRouterSequence(t *testing.T) {
+	carrier := netip.MustParseAddr("192.0.2.2")
+	steps := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"networks", Config{Iface: "ppp0", Networks: prefixes("203.0.113.0/24")},
+			"forward=0 routes=[203.0.113.0/24 dev ppp0] masq=[]"},
+		{"same again", Config{Iface: "ppp0", Networks: prefixes("203.0.113.0/24")},
+			"forward=0 routes=[203.0.113.0/24 dev ppp0] masq=[]"},
+		{"masquerade and forwarding", Config{Iface: "ppp0", Networks: prefixes("203.0.113.0/24"), Forwarding: true,
+			Masquerade: prefixes("198.51.100.2/32")},
+			"forward=1 routes=[203.0.113.0/24 dev ppp0] masq=[masq vpn 198.51.100.2/32 !ppp0]"},
+		{"change network", Config{Iface: "ppp0", Networks: prefixes("198.18.0.0/15"), Forwarding: true,
+			Masquerade: prefixes("198.51.100.2/32")},
+			"forward=1 routes=[198.18.0.0/15 dev ppp0] masq=[masq vpn 198.51.100.2/32 !ppp0]"},
+		{"default route", Config{Iface: "ppp0", DefaultRoute: true, Carrier: carrier},
+			"forward=0 routes=[0.0.0.0/1 dev ppp0; 128.0.0.0/1 dev ppp0; 192.0.2.2/32 via 192.0.2.254 dev eth0] masq=[]"},
+		{"default route again", Config{Iface: "ppp0", DefaultRoute: true, Carrier: carrier},
+			"forward=0 routes=[0.0.0.0/1 dev ppp0; 128.0.0.0/1 dev ppp0; 192.0.2.2/32 via 192.0.2.254 dev eth0] masq=[]"},
+		{"nothing", Config{Iface: "ppp0"}, clean},
+	}
+	dir := t.TempDir()
+	h := &fakeHost{forward: "0"}
+	r, err := newRouter("vpn", dir, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range steps {
+		if err := r.Set(s.cfg); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got := h.String(); got != s.want {
+			t.Errorf("%s:\n got %s\nwant %s", s.name, got, s.want)
+		}
+		// The journal on disk says the same as the router.
+		j, _ := OpenJournal(JournalPath(dir, "vpn"))
+		if len(j.changes) != len(r.j.changes) {
+			t.Errorf("%s: journal has %d changes, router %d", s.name, len(j.changes), len(r.j.changes))
+		}
+	}
+	r.Set(Config{Iface: "ppp0", Networks: prefixes("203.0.113.0/24"), Forwarding: true, Masquerade: prefixes("198.51.100.2/32")})
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.String(); got != clean {
+		t.Errorf("after Close: %s", got)
+	}
+	if _, err := os.Stat(JournalPath(dir, "vpn")); !os.IsNotExist(err) {
+		t.Errorf("journal left after Close: %v", err)
+	}
+}
+
+// A new Router (the next process) undoes what a dead one recorded.
+func TestRouterUndoesLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	h := &fakeHost{forward: "0"}
+	r, _ := newRouter("vpn", dir, h)
+	if err := r.Set(Config{Iface: "ppp0", Networks: prefixes("203.0.113.0/24"), Forwarding: true}); err != nil {
+		t.Fatal(err)
+	}
+	// The process dies here; another one finds the journal.
+	if !Leftovers(dir, "vpn") {
+		t.Fatal("no leftovers reported")
+	}
+	r2, _ := newRouter("vpn", dir, h)
+	if err := r2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.String(); got != clean {
+		t.Errorf("after cleanup: %s", got)
+	}
+}
+
+// Undo goes on past a failure and keeps the failed change for later.
+func TestRouterCloseGoesOnPastFailures(t *testing.T) {
+	dir := t.TempDir()
+	h := &fakeHost{forward: "0"}
+	r, _ := newRouter("vpn", dir, h)
+	r.Set(Config{Iface: "ppp0", Networks: prefixes("203.0.113.0/24", "198.18.0.0/15"), Forwarding: true})
+	h.failOn = "del 203.0.113.0/24"
+	err := r.Close()
+	if err == nil || !strings.Contains(err.Error(), "removing route 203.0.113.0/24 dev ppp0") {
+		t.Fatalf("Close: %v", err)
+	}
+	if got, want := h.String(), "forward=0 routes=[203.0.113.0/24 dev ppp0] masq=[]"; got != want {
+		t.Errorf("after failed Close:\n got %s\nwant %s", got, want)
+	}
+	h.failOn = ""
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.String(); got != clean {
+		t.Errorf("after second Close: %s", got)
+	}
+}
+
+// A failure while applying leaves what was done recorded, so Close undoes it.
+func TestRouterApplyFailureIsUndoable(t *testing.T) {
+	h := &fakeHost{forward: "0", failOn: "add 198.18.0.0/15"}
+	r, _ := newRouter("vpn", t.TempDir(), h)
+	err := r.Set(Config{Iface: "ppp0", Networks: prefixes("203.0.113.0/24", "198.18.0.0/15"), Forwarding: true})
+	if err == nil || !strings.Contains(err.Error(), "adding route 198.18.0.0/15 dev ppp0: injected failure") {
+		t.Fatalf("Set: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.String(); got != clean {
+		t.Errorf("after Close: %s", got)
+	}
+}
+
+// Two links share forwarding: the last one out restores the original.
+func TestForwardingSharedBetweenLinks(t *testing.T) {
+	dir := t.TempDir()
+	h := &fakeHost{forward: "0"}
+	a, _ := newRouter("a", dir, h)
+	b, _ := newRouter("b", dir, h)
+	a.Set(Config{Iface: "ppp0", Forwarding: true})
+	b.Set(Config{Iface: "ppp1", Forwarding: true})
+	a.Close()
+	if h.forward != "1" {
+		t.Errorf("forwarding turned off while link b still needs it")
+	}
+	b.Close()
+	if h.forward != "0" {
+		t.Errorf("forwarding = %s after both links, want the original 0", h.forward)
+	}
+}
+
+// Forwarding is per network namespace: a link in another one does not
+// keep ours on.
+func TestForwardingIsPerNamespace(t *testing.T) {
+	dir := t.TempDir()
+	here, there := &fakeHost{forward: "0", ns: 1}, &fakeHost{forward: "0", ns: 2}
+	a, _ := newRouter("a", dir, here)
+	b, _ := newRouter("b", dir, there)
+	a.Set(Config{Iface: "ppp0", Forwarding: true})
+	b.Set(Config{Iface: "ppp1", Forwarding: true})
+	a.Close()
+	if here.forward != "0" {
+		t.Errorf("forwarding left on in namespace 1 because of a link in namespace 2")
+	}
+	b.Close()
+	if there.forward != "0" {
+		t.Errorf("namespace 2: forwarding = %s", there.forward)
+	}
+}
