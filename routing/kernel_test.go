@@ -1,0 +1,133 @@
+//go:build linux
+
+package routing
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netns"
+)
+
+// inNewNetNS runs f on a thread that has entered a fresh network namespace
+// with two up interfaces (veth, the kernel here has no dummy): tun0 (the link, 198.51.100.1 peer 198.51.100.2)
+// and eth0 (192.0.2.1/24, the way to the SSH server 192.0.2.2). Every
+// netlink, procfs and firewall call f makes lands in that namespace.
+func inNewNetNS(t *testing.T, f func(ns string)) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a network namespace")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs ip (iproute2) to set up the namespace")
+	}
+	name := fmt.Sprintf("vpnrt-%d", os.Getpid())
+	sh(t, "ip", "netns", "add", name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	for _, args := range [][]string{
+		{"link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"},
+		{"link", "set", "eth0p", "up"},
+		{"addr", "add", "192.0.2.1/24", "dev", "eth0"},
+		{"link", "set", "eth0", "up"},
+		{"link", "add", "tun0", "type", "veth", "peer", "name", "tun0p"},
+		{"link", "set", "tun0p", "up"},
+		{"addr", "add", "198.51.100.1", "peer", "198.51.100.2", "dev", "tun0"},
+		{"link", "set", "tun0", "up"},
+	} {
+		sh(t, "ip", append([]string{"-n", name}, args...)...)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// The thread is left in the namespace and never reused: the
+		// goroutine exits while still locked, so the runtime drops it.
+		runtime.LockOSThread()
+		h, err := netns.GetFromName(name)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer h.Close()
+		if err := netns.Set(h); err != nil {
+			t.Error(err)
+			return
+		}
+		f(name)
+	}()
+	<-done
+}
+
+func sh(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// snapshot is the namespace's routes, forwarding and firewall as text.
+func snapshot(ns string) string {
+	routes, _ := exec.Command("ip", "-n", ns, "route", "show", "table", "all").CombinedOutput()
+	fwd, _ := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv4/ip_forward").CombinedOutput()
+	nft, _ := exec.Command("ip", "netns", "exec", ns, "nft", "list", "ruleset").CombinedOutput()
+	ipt, _ := exec.Command("ip", "netns", "exec", ns, "iptables-legacy", "-t", "nat", "-S", "POSTROUTING").CombinedOutput()
+	return fmt.Sprintf("routes:\n%sforward=%snft:\n%s\niptables:\n%s", routes, fwd, nft, ipt)
+}
+
+// TestRouterOnTheKernel applies and undoes a full configuration through
+// netlink, procfs and the firewall backend the kernel offers, and checks
+// the namespace is exactly as before.
+func TestRouterOnTheKernel(t *testing.T) {
+	inNewNetNS(t, func(ns string) {
+		before := snapshot(ns)
+		r, err := New("office", t.TempDir())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		cfg := Config{
+			Iface:        "tun0",
+			Networks:     prefixes("203.0.113.0/24"),
+			Masquerade:   prefixes("198.51.100.2/32", "203.0.113.0/24"),
+			Forwarding:   true,
+			DefaultRoute: true,
+			Carrier:      netip.MustParseAddr("192.0.2.2"),
+		}
+		if err := r.Set(cfg); err != nil {
+			t.Errorf("Set: %v", err)
+			r.Close()
+			return
+		}
+		if err := r.Set(cfg); err != nil {
+			t.Errorf("Set again: %v", err)
+		}
+		during := snapshot(ns)
+		for _, want := range []string{
+			"203.0.113.0/24 dev tun0 proto 158 scope link",
+			"0.0.0.0/1 dev tun0 proto 158 scope link",
+			"128.0.0.0/1 dev tun0 proto 158 scope link",
+			"192.0.2.2 dev eth0 proto 158 scope link",
+			"forward=1",
+		} {
+			if !strings.Contains(during, want) {
+				t.Errorf("applied state lacks %q:\n%s", want, during)
+			}
+		}
+		if !strings.Contains(during, `oifname != "tun0"`) && !strings.Contains(during, "! -o tun0") {
+			t.Errorf("no masquerade rule for tun0 (firewall %s):\n%s", r.Firewall(), during)
+		}
+		t.Logf("firewall backend: %s", r.Firewall())
+		if err := r.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if after := snapshot(ns); after != before {
+			t.Errorf("namespace not as before:\n--- before\n%s\n--- after\n%s", before, after)
+		}
+	})
+}
