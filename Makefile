@@ -7,7 +7,7 @@ DEBS    := ppp openssh-server openssh-client sudo user-mode-linux kmod iproute2 
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 FUZZTIME ?= 10s
 
-.PHONY: all build deps test unit lint fuzz lab demo bench install clean
+.PHONY: all build deps test unit lint fuzz lab soak demo bench install clean
 
 all: build
 
@@ -48,6 +48,10 @@ fuzz:
 # kernel when the host has no PPP (no -race: it cannot run there).
 lab: deps
 	$(GO) test -count=1 -v ./lab/
+
+# The reliability soak: 50 start/stop cycles and 50 server pppd kills.
+soak: deps
+	VPN_LAB_SOAK=1 $(GO) test -count=1 -v -timeout 60m -run 'Soak|Silent' ./lab/
 
 test: deps build lint unit fuzz lab
 

@@ -57,7 +57,7 @@ func (l *Lab) setupAccounts() error {
 			return err
 		}
 	}
-	sudoers := fmt.Sprintf("# vpn-pppssh lab\n%s ALL=(root) NOPASSWD: %s, %s serve *\n%s ALL=(root) %s\n",
+	sudoers := fmt.Sprintf("# vpn-pppssh lab\n%s ALL=(root) NOPASSWD: %s, %s serve\n%s ALL=(root) %s\n",
 		User, ServerPPPD, l.Bin, PasswordUser, ServerPPPD)
 	if err := os.WriteFile("/etc/sudoers.d/vpn-pppssh-lab", []byte(sudoers), 0o440); err != nil {
 		return fmt.Errorf("writing sudoers: %w", err)
@@ -225,4 +225,49 @@ func installKey(name string, pub []byte) error {
 		}
 	}
 	return nil
+}
+
+// KillSessions kills sshd's session processes (not the listener) and what
+// they run, as a server that lost its state would.
+func (l *Lab) KillSessions() error {
+	listener := 0
+	if l.sshd != nil {
+		listener = l.sshd.Process.Pid
+	}
+	for _, comm := range []string{"sshd", "sudo", "pppd", "vpn-pppssh"} {
+		for _, p := range Processes(comm) {
+			pid, args, _ := strings.Cut(p, " ")
+			n, _ := strconv.Atoi(pid)
+			if n == listener || n == os.Getpid() {
+				continue
+			}
+			// Only the server's side: sshd sessions, and what runs on notty.
+			if comm == "pppd" && !strings.Contains(args, " notty ") {
+				continue
+			}
+			if comm == "vpn-pppssh" && !strings.Contains(args, " serve") {
+				continue
+			}
+			syscall.Kill(n, syscall.SIGKILL)
+		}
+	}
+	return nil
+}
+
+// RestartSSHD kills every sshd process of the lab, sessions included, and
+// starts the listener again.
+func (l *Lab) RestartSSHD() error {
+	if err := l.KillSessions(); err != nil {
+		return err
+	}
+	if l.sshd != nil {
+		l.sshd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-l.sshdDone:
+		case <-time.After(5 * time.Second):
+			l.sshd.Process.Kill()
+			<-l.sshdDone
+		}
+	}
+	return l.startSSHD()
 }

@@ -36,6 +36,11 @@ type Config struct {
 	IPDownDir        string         // hooks run before teardown, while the interface exists
 	ServerHelper     string         // vpn-pppssh on the server, run as sudo -n SERVER_HELPER serve
 
+	Keepalive  time.Duration // SSH keepalive and LCP echo interval
+	Persist    bool          // redial a link that died
+	HoldoffMax time.Duration // longest wait between redials
+	MaxFail    int           // failed redials in a row before giving up; 0: never
+
 	// explicit records the keys set by a file or a flag, so that values from
 	// ~/.ssh/config only fill what the user left unset.
 	explicit map[string]bool
@@ -52,6 +57,9 @@ func Defaults() Config {
 		ConnectTimeout: 30 * time.Second,
 		IPUpDir:        "/etc/vpn-pppssh/ip-up.d",
 		IPDownDir:      "/etc/vpn-pppssh/ip-down.d",
+		Keepalive:      10 * time.Second,
+		Persist:        true,
+		HoldoffMax:     30 * time.Second,
 	}
 }
 
@@ -126,6 +134,18 @@ var Keys = []Key{
 	{"SERVER_HELPER", "vpn-pppssh on the server; run as sudo -n SERVER_HELPER serve instead of bare pppd",
 		func(c *Config, v string) error { return setPath(&c.ServerHelper, v, true) },
 		func(c *Config) string { return c.ServerHelper }},
+	{"KEEPALIVE", "seconds between SSH keepalives and LCP echo requests; a silent link is dead after about 3 of them",
+		func(c *Config, v string) error { return setSeconds(&c.Keepalive, v) },
+		func(c *Config) string { return strconv.Itoa(int(c.Keepalive / time.Second)) }},
+	{"PERSIST", "yes: redial a link that died, with backoff, in the same background process",
+		func(c *Config, v string) error { return setBool(&c.Persist, v) },
+		func(c *Config) string { return boolString(c.Persist) }},
+	{"HOLDOFF_MAX", "longest wait between redials, in seconds (the wait doubles from 1 s)",
+		func(c *Config, v string) error { return setSeconds(&c.HoldoffMax, v) },
+		func(c *Config) string { return strconv.Itoa(int(c.HoldoffMax / time.Second)) }},
+	{"MAXFAIL", "failed redials in a row before giving up with a non-zero exit; 0: never give up",
+		func(c *Config, v string) error { return setCount(&c.MaxFail, v) },
+		func(c *Config) string { return strconv.Itoa(c.MaxFail) }},
 }
 
 // legacyKeys are accepted from a HOWTO script's settings block and ignored.
@@ -266,6 +286,15 @@ func setSeconds(dst *time.Duration, v string) error {
 		return fmt.Errorf("%q is not a number of seconds (1-3600)", v)
 	}
 	*dst = time.Duration(n) * time.Second
+	return nil
+}
+
+func setCount(dst *int, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 1000000 {
+		return fmt.Errorf("%q is not a count (0-1000000)", v)
+	}
+	*dst = n
 	return nil
 }
 

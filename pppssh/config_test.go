@@ -157,7 +157,7 @@ func TestLoadFileRefusesWritableByOthers(t *testing.T) {
 func TestServerCommandQuoting(t *testing.T) {
 	c := Defaults()
 	got := c.ServerCommand()
-	if want := "sudo -n /usr/sbin/pppd nodetach notty noauth logfd 2 ipparam vpn"; got != want {
+	if want := "sudo -n /usr/sbin/pppd nodetach notty noauth logfd 2 lcp-echo-interval 10 lcp-echo-failure 3 ipparam vpn"; got != want {
 		t.Errorf("ServerCommand = %q, want %q", got, want)
 	}
 	for in, want := range map[string]string{"a": "a", "": "''", "a b": "'a b'", "it's": `'it'\''s'`, "$(x)": "'$(x)'"} {
@@ -172,7 +172,7 @@ func TestLocalPPPDArgs(t *testing.T) {
 	c.Parse("f", []byte("SERVER_IFIPADDR=192.0.2.2\nCLIENT_IFIPADDR=192.0.2.1\n"))
 	c.Name = "office"
 	got := strings.Join(c.localPPPDArgs("/dev/pts/7"), " ")
-	want := "/dev/pts/7 nodetach local nocrtscts nolock noauth passive noccp nodefaultroute ipparam vpn linkname vpn-pppssh-office 192.0.2.1:192.0.2.2"
+	want := "/dev/pts/7 nodetach local nocrtscts nolock noauth passive noccp nodefaultroute lcp-echo-interval 10 lcp-echo-failure 3 ipparam vpn linkname vpn-pppssh-office 192.0.2.1:192.0.2.2"
 	if got != want {
 		t.Errorf("args:\n got %s\nwant %s", got, want)
 	}

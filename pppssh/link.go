@@ -57,6 +57,9 @@ type Link struct {
 	readyOnce   sync.Once
 
 	info      Info
+	dead      chan error    // the keepalive gave up
+	closing   chan struct{} // closed when Close begins
+	ended     atomic.Bool   // the link ended by itself: no peer is listening any more
 	done      chan struct{} // closed when the link has ended by itself
 	endErr    error
 	closeOnce sync.Once
@@ -85,6 +88,8 @@ func New(cfg Config, opts Options) (*Link, error) {
 		stderr:      newTailWriter(opts.Logger.With("link", cfg.Name, "component", "server")),
 		sessEnd:     make(chan struct{}),
 		done:        make(chan struct{}),
+		dead:        make(chan error, 1),
+		closing:     make(chan struct{}),
 		serverReady: make(chan struct{}),
 	}
 	l.stderr.onLine = l.serverLine
@@ -214,6 +219,7 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 	l.log.Info("link up", "iface", iface, "after", time.Since(begin).Round(time.Millisecond),
 		"ssh_login", loggedIn.Round(time.Millisecond))
 	go l.monitor()
+	go l.keepalive()
 	return l.info, nil
 }
 
@@ -234,10 +240,7 @@ func (l *Link) startSession(begin time.Time) error {
 		return fmt.Errorf("session stdout: %w", err)
 	}
 	s.Stderr = l.stderr
-	cmd := l.cfg.ServerCommand()
-	if l.cfg.ServerHelper != "" {
-		cmd = l.cfg.helperCommand()
-	}
+	cmd := l.cfg.remoteCommand()
 	l.log.Debug("starting server pppd", "command", cmd)
 	if err := s.Start(cmd); err != nil {
 		return fmt.Errorf("starting %q on the server: %w", cmd, err)
@@ -297,7 +300,14 @@ func (l *Link) monitor() {
 		l.endErr = l.pppdEndError()
 	case <-l.sessEnd:
 		l.endErr = l.sessionEndError()
+	case err := <-l.dead:
+		l.endErr = err
+	case <-l.closing:
+		l.endErr = errors.New("closed")
+		close(l.done)
+		return
 	}
+	l.ended.Store(true)
 	close(l.done)
 }
 
@@ -327,9 +337,9 @@ func (l *Link) sessionEndError() error {
 	}
 	switch {
 	case errors.As(l.sessErr, &exit) && msg != "":
-		return fmt.Errorf("server command %q exited with status %d: %s", l.cfg.ServerCommand(), exit.ExitStatus(), msg)
+		return fmt.Errorf("server command %q exited with status %d: %s", l.cfg.remoteCommand(), exit.ExitStatus(), msg)
 	case errors.As(l.sessErr, &exit):
-		return fmt.Errorf("server command %q exited with status %d", l.cfg.ServerCommand(), exit.ExitStatus())
+		return fmt.Errorf("server command %q exited with status %d", l.cfg.remoteCommand(), exit.ExitStatus())
 	case errors.As(l.sessErr, &missing), l.sessErr == nil:
 		return fmt.Errorf("the server closed the session (%s)", orNothing(msg))
 	default:
@@ -362,21 +372,26 @@ func (l *Link) sessionLive() bool {
 // connection; the pty last. It is safe to call more than once.
 func (l *Link) Close() error {
 	l.closeOnce.Do(func() {
+		close(l.closing)
 		var errs []error
 		if l.pppd != nil {
-			if !l.sessionLive() {
-				// No peer to acknowledge a Terminate-Request: hang up
-				// the pty instead, and pppd exits at once.
+			if !l.sessionLive() || l.info.Iface == "" || l.ended.Load() {
+				// No peer to acknowledge a Terminate-Request (the session
+				// is gone, or the link was declared dead), or a link that
+				// never came up: hang up the pty instead, and pppd exits
+				// at once.
 				l.pppd.hangup()
 			}
 			errs = append(errs, l.pppd.stop(3*time.Second))
 		}
 		if l.sess != nil {
 			l.sess.Close()
-			select {
-			case <-l.sessEnd:
-			case <-time.After(2 * time.Second):
-				l.log.Warn("server command did not end within 2s of closing the session")
+			if !l.ended.Load() {
+				select {
+				case <-l.sessEnd:
+				case <-time.After(2 * time.Second):
+					l.log.Warn("server command did not end within 2s of closing the session")
+				}
 			}
 		}
 		if l.client != nil {

@@ -20,11 +20,14 @@ type Policy struct {
 	AllowNetworks   []netip.Prefix // CLIENT_NETWORKS must each lie inside one; nil: any
 	AllowMasquerade bool
 	AllowForwarding bool
-	restricted      bool // ALLOW_NETWORKS was given
+	PPPD            string // the pppd the server half runs
+	restricted      bool   // ALLOW_NETWORKS was given
 }
 
 // DefaultPolicy allows everything.
-func DefaultPolicy() Policy { return Policy{AllowMasquerade: true, AllowForwarding: true} }
+func DefaultPolicy() Policy {
+	return Policy{AllowMasquerade: true, AllowForwarding: true, PPPD: Defaults().ServerPPPD}
+}
 
 // LoadPolicy reads the policy file; a missing file is the default policy.
 func LoadPolicy(path string) (Policy, error) {
@@ -65,8 +68,10 @@ func LoadPolicy(path string) (Policy, error) {
 				err = setBool(&p.AllowMasquerade, v)
 			case "ALLOW_FORWARDING":
 				err = setBool(&p.AllowForwarding, v)
+			case "PPPD":
+				err = setPath(&p.PPPD, v, false)
 			default:
-				err = errors.New("unknown key (ALLOW_NETWORKS, ALLOW_MASQUERADE, ALLOW_FORWARDING)")
+				err = errors.New("unknown key (ALLOW_NETWORKS, ALLOW_MASQUERADE, ALLOW_FORWARDING, PPPD)")
 			}
 		}
 		if err != nil {

@@ -1,7 +1,9 @@
 package pppssh
 
 import (
+	"strconv"
 	"strings"
+	"time"
 )
 
 // ServerCommand is the command line the SSH server runs, as the HOWTO's
@@ -12,8 +14,8 @@ import (
 // the client logs them and quotes them in errors (notty keeps them off
 // stdout, which carries PPP). Every word comes from a validated key and is quoted for the remote shell.
 func (c *Config) ServerCommand() string {
-	words := []string{"sudo", "-n", c.ServerPPPD, "nodetach", "notty", "noauth", "logfd", "2", "ipparam", c.IPParam}
-	return shellJoin(words)
+	words := append([]string{"sudo", "-n", c.ServerPPPD, "nodetach", "notty", "noauth", "logfd", "2"}, c.lcpEcho()...)
+	return shellJoin(append(words, "ipparam", c.IPParam))
 }
 
 // localPPPDArgs are the local pppd's options (pppd(8)), after the tty:
@@ -24,14 +26,22 @@ func (c *Config) ServerCommand() string {
 //   - noauth: SSH has authenticated the peer;
 //   - passive: keep waiting for the peer's LCP instead of giving up;
 //   - noccp: the data is about to be encrypted, compressing it twice is waste;
+//   - lcp-echo-interval, lcp-echo-failure: see lcpEcho;
 //   - linkname: pppd writes /run/ppp-NAME.pid, so its pid can be found after a crash;
 //   - LOCAL:REMOTE: the addresses to ask for; the server pppd takes them as offered.
 func (c *Config) localPPPDArgs(tty string) []string {
-	return []string{
-		tty, "nodetach", "local", "nocrtscts", "nolock", "noauth", "passive", "noccp",
-		"nodefaultroute", "ipparam", c.IPParam, "linkname", c.Linkname(),
-		c.ClientIfAddr.String() + ":" + c.ServerIfAddr.String(),
-	}
+	args := []string{tty, "nodetach", "local", "nocrtscts", "nolock", "noauth", "passive", "noccp", "nodefaultroute"}
+	args = append(args, c.lcpEcho()...)
+	return append(args, "ipparam", c.IPParam, "linkname", c.Linkname(),
+		c.ClientIfAddr.String()+":"+c.ServerIfAddr.String())
+}
+
+// lcpEcho makes each pppd ask its peer for an LCP echo every KEEPALIVE
+// seconds and give up after three unanswered (pppd(8): lcp-echo-interval,
+// lcp-echo-failure), so that a server whose client vanished ends its pppd
+// by itself instead of keeping a stale interface.
+func (c *Config) lcpEcho() []string {
+	return []string{"lcp-echo-interval", strconv.Itoa(int(c.Keepalive / time.Second)), "lcp-echo-failure", "3"}
 }
 
 // Linkname is pppd's linkname for this link.

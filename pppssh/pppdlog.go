@@ -3,6 +3,7 @@ package pppssh
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -103,6 +104,9 @@ func (p *PPPDLog) Result() (iface string, local, remote netip.Addr) { return p.w
 // it: the classic nodetach notty noauth, logging to fd 3 for the helper, and
 // the addresses from the validated request.
 func ServerPPPDArgs(r Request) []string {
-	return []string{"nodetach", "notty", "noauth", "logfd", "3", "ipparam", r.IPParam,
-		r.Local.String() + ":" + r.Peer.String()}
+	args := []string{"nodetach", "notty", "noauth", "logfd", "3"}
+	if r.Keepalive > 0 {
+		args = append(args, "lcp-echo-interval", strconv.Itoa(r.Keepalive), "lcp-echo-failure", "3")
+	}
+	return append(args, "ipparam", r.IPParam, r.Local.String()+":"+r.Peer.String())
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // Request is what the client asks of the server half (`vpn-pppssh serve`,
@@ -23,6 +24,7 @@ type Request struct {
 	Routes     []netip.Prefix `json:"routes,omitempty"`
 	Forward    bool           `json:"forward,omitempty"`
 	Masquerade bool           `json:"masquerade,omitempty"`
+	Keepalive  int            `json:"keepalive,omitempty"` // seconds; the server pppd's LCP echo interval
 }
 
 // RequestVersion is the protocol version this build speaks.
@@ -54,12 +56,24 @@ func (c *Config) ServerRequest() Request {
 		Routes:     c.ClientNetworks,
 		Forward:    len(c.ServerNetworks) > 0 || c.DefaultRoute || c.ServerMasquerade,
 		Masquerade: c.ServerMasquerade,
+		Keepalive:  int(c.Keepalive / time.Second),
 	}
 }
 
-// helperCommand runs the server half instead of bare pppd.
+// helperCommand runs the server half instead of bare pppd. It takes no
+// options: which pppd it runs is the server's choice (PPPD in its policy
+// file), never the client's, so that sudoers can allow exactly
+// "SERVER_HELPER serve" and nothing else.
 func (c *Config) helperCommand() string {
-	return shellJoin([]string{"sudo", "-n", c.ServerHelper, "serve", "--server-pppd", c.ServerPPPD})
+	return shellJoin([]string{"sudo", "-n", c.ServerHelper, "serve"})
+}
+
+// remoteCommand is what the SSH session runs.
+func (c *Config) remoteCommand() string {
+	if c.ServerHelper != "" {
+		return c.helperCommand()
+	}
+	return c.ServerCommand()
 }
 
 // Validate checks every field as the server half must before acting on it.
@@ -80,6 +94,9 @@ func (r Request) Validate() error {
 	}
 	if r.Local == r.Peer {
 		return errors.New("the two ends have the same address")
+	}
+	if r.Keepalive < 0 || r.Keepalive > 3600 {
+		return fmt.Errorf("bad keepalive %d", r.Keepalive)
 	}
 	if len(r.Routes) > 64 {
 		return errors.New("too many routes")

@@ -30,7 +30,7 @@ func TestRequestRoundTripLeavesPPPOnTheStream(t *testing.T) {
 	if rest := wire.String(); rest != "\x7e\xff\x03PPP" {
 		t.Errorf("ReadRequest consumed PPP bytes; left %q", rest)
 	}
-	if cmd := c.helperCommand(); cmd != "sudo -n /usr/local/sbin/vpn-pppssh serve --server-pppd /usr/sbin/pppd" {
+	if cmd := c.helperCommand(); cmd != "sudo -n /usr/local/sbin/vpn-pppssh serve" {
 		t.Errorf("helper command %q", cmd)
 	}
 }

@@ -35,8 +35,7 @@ import (
 // Options are the server half's settings; Stdin and Stdout are the SSH
 // session and carry PPP once the request is answered.
 type Options struct {
-	PPPD       string
-	PolicyPath string
+	PolicyPath string // the admin's limits, and which pppd to run
 	StateDir   rundir.Dir
 	Stdin      *os.File
 	Stdout     *os.File
@@ -81,7 +80,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := pppssh.WriteReply(o.Stdout, nil); err != nil {
 		return err
 	}
-	return runPPPD(ctx, o, req, router, log)
+	return runPPPD(ctx, policy.PPPD, o, req, router, log)
 }
 
 // takeOver takes the lock for a client address, ending a helper that still
@@ -128,12 +127,12 @@ func cleanupDead(dir rundir.Dir, log *slog.Logger) {
 
 // runPPPD runs pppd on the session, applies the link's changes once it is
 // up and returns when pppd ends.
-func runPPPD(ctx context.Context, o Options, req pppssh.Request, router *routing.Router, log *slog.Logger) error {
+func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, router *routing.Router, log *slog.Logger) error {
 	logr, logw, err := os.Pipe()
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(o.PPPD, pppssh.ServerPPPDArgs(req)...)
+	cmd := exec.Command(pppd, pppssh.ServerPPPDArgs(req)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{logw} // fd 3: pppd's logfd
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
@@ -141,7 +140,7 @@ func runPPPD(ctx context.Context, o Options, req pppssh.Request, router *routing
 	logw.Close()
 	if err != nil {
 		logr.Close()
-		return fmt.Errorf("starting %s: %w", o.PPPD, err)
+		return fmt.Errorf("starting %s: %w", pppd, err)
 	}
 	ppp := pppssh.NewPPPDLog()
 	go func() {

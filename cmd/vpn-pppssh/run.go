@@ -23,6 +23,7 @@ type options struct {
 	name       string
 	foreground bool
 	verbose    bool
+	json       bool
 	notifyFD   int
 	stdout     io.Writer
 	stderr     io.Writer
@@ -37,6 +38,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVarP(&o.name, "name", "n", "", "link name; selects "+confDir+"/NAME.conf")
 	fs.BoolVar(&o.foreground, "foreground", false, "start: stay attached instead of leaving a background process")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log debug detail")
+	fs.BoolVar(&o.json, "json", false, "status: print JSON, for scripts")
 	fs.IntVar(&o.notifyFD, "notify-fd", -1, "internal: report readiness on this file descriptor")
 	fs.MarkHidden("notify-fd")
 	for _, k := range pppssh.Keys {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"syscall"
 	"time"
 
@@ -103,7 +104,8 @@ func printUp(o *options, info pppssh.Info) {
 	fmt.Fprintf(o.stdout, "vpn-pppssh: link %s up: %s %s -> %s (via %s)\n", info.Name, info.Iface, info.Local, info.Remote, info.Server)
 }
 
-// runForeground owns the link until a signal or the link's end.
+// runForeground owns the link until a signal, or until the link ends for
+// good (PERSIST=no, MAXFAIL reached, a host key problem).
 func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err error) {
 	notify := func(readiness) {}
 	if o.notifyFD >= 0 {
@@ -125,7 +127,9 @@ func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err erro
 			notify(readiness{Error: err.Error()})
 		}
 	}()
-
+	if _, err := pppssh.New(cfg, pppssh.Options{Logger: log}); err != nil {
+		return usageError(err)
+	}
 	lock, err := o.runDir.Lock(cfg.Name)
 	if err != nil {
 		return err
@@ -134,49 +138,23 @@ func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err erro
 	if err := removeLeftovers(o, cfg.Name, false); err != nil {
 		return err
 	}
-	link, err := pppssh.New(cfg, pppssh.Options{Logger: log})
-	if err != nil {
-		return usageError(err)
-	}
-	st := rundir.State{Name: cfg.Name, Pid: os.Getpid(), Phase: "connecting", Started: time.Now()}
-	if err := o.runDir.Write(st); err != nil {
-		return err
-	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	s := &supervisor{o: o, cfg: cfg, log: log, hup: hup,
+		st: rundir.State{Name: cfg.Name, Pid: os.Getpid(), Started: time.Now()}}
 	defer o.runDir.Remove(cfg.Name)
-
-	log.Info("connecting", "link", cfg.Name, "server", link.Target().Addr(), "user", link.Target().User)
-	info, err := link.Start(ctx)
+	sess, err := s.connect(ctx)
 	if err != nil {
 		log.Error("start failed", "err", err)
-		return err
-	}
-	defer link.Close()
-	net, err := joinNetworks(ctx, o, cfg, info, log)
-	if err != nil {
-		log.Error("start failed", "err", err)
-		return err
-	}
-	defer net.close(ctx)
-	st.Phase, st.Iface, st.Local, st.Remote = "up", info.Iface, info.Local.String(), info.Remote.String()
-	st.Server, st.PPPDPid, st.UpSince = info.Server, info.PPPDPid, info.Since
-	st.Firewall, st.Changes = net.router.Firewall(), changeList(net.router)
-	if err := o.runDir.Write(st); err != nil {
 		return err
 	}
 	if o.notifyFD >= 0 {
-		notify(readiness{Info: &info})
+		notify(readiness{Info: &sess.info})
 	} else {
-		printUp(o, info)
+		printUp(o, sess.info)
 	}
-	select {
-	case <-ctx.Done():
-		log.Info("stopping on signal")
-		return nil
-	case <-link.Done():
-		err := link.Wait()
-		log.Error("link ended", "err", err)
-		return err
-	}
+	return s.run(ctx, sess)
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,60 +1,112 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 )
 
+// statusReport is what `status --json` prints: the owner's published
+// state plus what only a look at the kernel tells.
+type statusReport struct {
+	Running bool `json:"running"`
+	rundir.State
+	UptimeSeconds int64  `json:"uptime_seconds,omitempty"`
+	RxBytes       uint64 `json:"rx_bytes,omitempty"`
+	TxBytes       uint64 `json:"tx_bytes,omitempty"`
+	RxPackets     uint64 `json:"rx_packets,omitempty"`
+	TxPackets     uint64 `json:"tx_packets,omitempty"`
+}
+
 // status reports a link; exit 3 when it is not running (LSB).
 func status(o *options, cfg pppssh.Config) error {
-	pid, err := o.runDir.Owner(cfg.Name)
+	r, err := collectStatus(o, cfg.Name)
 	if err != nil {
 		return err
 	}
-	if pid == 0 {
-		msg := fmt.Sprintf("link %s is not running", cfg.Name)
-		if _, err := o.runDir.Read(cfg.Name); err == nil {
-			msg += " (a dead process left state behind; 'vpn-pppssh cleanup' removes it)"
-		}
-		fmt.Fprintln(o.stdout, msg)
+	if o.json {
+		b, _ := json.MarshalIndent(r, "", "  ")
+		fmt.Fprintln(o.stdout, string(b))
+	} else {
+		printStatus(o, r)
+	}
+	if !r.Running {
 		return &exitError{code: exitNotRunning}
 	}
-	st, err := o.runDir.Read(cfg.Name)
+	return nil
+}
+
+func collectStatus(o *options, name string) (statusReport, error) {
+	r := statusReport{State: rundir.State{Name: name}}
+	pid, err := o.runDir.Owner(name)
+	if err != nil || pid == 0 {
+		if st, rerr := o.runDir.Read(name); rerr == nil {
+			r.State = st
+			r.Phase = "dead" // a process died and left its state behind
+		} else {
+			r.Phase = "stopped"
+		}
+		r.Pid = 0
+		return r, err
+	}
+	r.Running = true
+	st, err := o.runDir.Read(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(o.stdout, "link %s: starting (pid %d)\n", cfg.Name, pid)
-		return nil
+		r.Pid, r.Phase = pid, "starting"
+		return r, nil
 	}
 	if err != nil {
-		return err
+		return r, err
 	}
-	w := o.stdout
-	fmt.Fprintf(w, "link %s: %s (pid %d)\n", st.Name, st.Phase, pid)
+	r.State, r.Pid = st, pid
 	if st.Phase != "up" {
-		fmt.Fprintf(w, "  since      %s\n", st.Started.Format(time.RFC3339))
-		return nil
+		return r, nil
 	}
-	fmt.Fprintf(w, "  interface  %s\n", st.Iface)
-	fmt.Fprintf(w, "  local      %s\n", st.Local)
-	fmt.Fprintf(w, "  remote     %s\n", st.Remote)
-	fmt.Fprintf(w, "  server     %s\n", st.Server)
-	fmt.Fprintf(w, "  uptime     %s\n", time.Since(st.UpSince).Round(time.Second))
-	if st.Firewall != "" {
-		fmt.Fprintf(w, "  firewall   %s\n", st.Firewall)
-	}
-	for _, c := range st.Changes {
-		fmt.Fprintf(w, "  applied    %s\n", c)
-	}
+	r.UptimeSeconds = int64(time.Since(st.UpSince).Seconds())
 	if l, err := netlink.LinkByName(st.Iface); err == nil && l.Attrs().Statistics != nil {
 		s := l.Attrs().Statistics
-		fmt.Fprintf(w, "  received   %d bytes, %d packets\n", s.RxBytes, s.RxPackets)
-		fmt.Fprintf(w, "  sent       %d bytes, %d packets\n", s.TxBytes, s.TxPackets)
-	} else {
-		fmt.Fprintf(w, "  counters   unavailable: %v\n", err)
+		r.RxBytes, r.TxBytes, r.RxPackets, r.TxPackets = s.RxBytes, s.TxBytes, s.RxPackets, s.TxPackets
 	}
-	return nil
+	return r, nil
+}
+
+func printStatus(o *options, r statusReport) {
+	w := o.stdout
+	switch {
+	case r.Phase == "dead":
+		fmt.Fprintf(w, "link %s is not running (a dead process left state behind; 'vpn-pppssh cleanup' removes it)\n", r.Name)
+		return
+	case !r.Running:
+		fmt.Fprintf(w, "link %s is not running\n", r.Name)
+		return
+	}
+	fmt.Fprintf(w, "link %s: %s (pid %d)\n", r.Name, r.Phase, r.Pid)
+	switch r.Phase {
+	case "up":
+		fmt.Fprintf(w, "  interface  %s\n", r.Iface)
+		fmt.Fprintf(w, "  local      %s\n", r.Local)
+		fmt.Fprintf(w, "  remote     %s\n", r.Remote)
+		fmt.Fprintf(w, "  server     %s\n", r.Server)
+		fmt.Fprintf(w, "  uptime     %s\n", (time.Duration(r.UptimeSeconds) * time.Second).String())
+		fmt.Fprintf(w, "  received   %d bytes, %d packets\n", r.RxBytes, r.RxPackets)
+		fmt.Fprintf(w, "  sent       %d bytes, %d packets\n", r.TxBytes, r.TxPackets)
+		if r.Firewall != "" {
+			fmt.Fprintf(w, "  firewall   %s\n", r.Firewall)
+		}
+		for _, c := range r.Changes {
+			fmt.Fprintf(w, "  applied    %s\n", c)
+		}
+	case "waiting":
+		fmt.Fprintf(w, "  redial in  %s\n", time.Until(r.NextAttempt).Round(time.Second))
+	}
+	fmt.Fprintf(w, "  redials    %d\n", r.Redials)
+	if r.LastError != "" {
+		fmt.Fprintf(w, "  last error %s (%s ago)\n", r.LastError, time.Since(r.LastErrorAt).Round(time.Second))
+	}
 }

@@ -148,19 +148,23 @@ func (d Dir) WaitReleased(name string, timeout time.Duration) bool {
 
 // State is what the owner of a link publishes about it.
 type State struct {
-	Name      string    `json:"name"`
-	Pid       int       `json:"pid"`
-	Phase     string    `json:"phase"` // connecting, up
-	Started   time.Time `json:"started"`
-	Iface     string    `json:"iface,omitempty"`
-	Local     string    `json:"local,omitempty"`
-	Remote    string    `json:"remote,omitempty"`
-	Server    string    `json:"server,omitempty"`
-	PPPDPid   int       `json:"pppd_pid,omitempty"`
-	UpSince   time.Time `json:"up_since,omitzero"`
-	LastError string    `json:"last_error,omitempty"`
-	Firewall  string    `json:"firewall,omitempty"` // masquerade backend: nftables or iptables-legacy
-	Changes   []string  `json:"changes,omitempty"`  // what the link changed on the host
+	Name        string    `json:"name"`
+	Pid         int       `json:"pid"`
+	Phase       string    `json:"phase"` // connecting, up, waiting (to redial)
+	Started     time.Time `json:"started"`
+	Iface       string    `json:"iface,omitempty"`
+	Local       string    `json:"local,omitempty"`
+	Remote      string    `json:"remote,omitempty"`
+	Server      string    `json:"server,omitempty"`
+	PPPDPid     int       `json:"pppd_pid,omitempty"`
+	UpSince     time.Time `json:"up_since,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	Redials     int       `json:"redials"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"` // when waiting
+	Goroutines  int       `json:"goroutines,omitempty"`  // of the owner, at the last change of phase: a leak shows here
+	Firewall    string    `json:"firewall,omitempty"`    // masquerade backend: nftables or iptables-legacy
+	Changes     []string  `json:"changes,omitempty"`     // what the link changed on the host
 }
 
 // Write replaces the link's state file atomically.

@@ -1,0 +1,240 @@
+package lab_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vpn-pppssh/vpn-pppssh/lab"
+)
+
+type linkStatus struct {
+	Running    bool   `json:"running"`
+	Pid        int    `json:"pid"`
+	Phase      string `json:"phase"`
+	Redials    int    `json:"redials"`
+	Goroutines int    `json:"goroutines"`
+	LastError  string `json:"last_error"`
+}
+
+func statusJSON(t *testing.T, conf string) linkStatus {
+	t.Helper()
+	out, _ := needLab(t).Client(t.Context(), "-c", conf, "--json", "status")
+	var s linkStatus
+	json.Unmarshal([]byte(out), &s)
+	return s
+}
+
+// serverPPPD returns the pid of the server's pppd (the one on notty).
+func serverPPPD(t *testing.T) int {
+	t.Helper()
+	for _, p := range lab.Processes("pppd") {
+		pid, args, _ := strings.Cut(p, " ")
+		if strings.Contains(args, " notty ") {
+			n, _ := strconv.Atoi(pid)
+			return n
+		}
+	}
+	return 0
+}
+
+// wantBack waits until the link is up again after at least redials redials,
+// answers pings, and has exactly one interface on each side.
+func wantBack(t *testing.T, conf string, redials int, within time.Duration) time.Duration {
+	t.Helper()
+	begin := time.Now()
+	ok, last := lab.WaitFor(within, func() (bool, string) {
+		s := statusJSON(t, conf)
+		if s.Phase != "up" || s.Redials < redials {
+			return false, fmt.Sprintf("%+v", s)
+		}
+		_, err := lab.InNS(lab.ClientNS, "ping", "-c", "1", "-W", "1", "198.51.100.2")
+		return err == nil, fmt.Sprintf("%+v ping: %v", s, err)
+	})
+	if !ok {
+		dumpLog(t, conf)
+		t.Fatalf("not back within %v: %s", within, last)
+	}
+	took := time.Since(begin)
+	wantInterfaces(t, lab.ClientNS, 0, "198.51.100.1 198.51.100.2")
+	wantInterfaces(t, lab.ServerNS, 5*time.Second, "198.51.100.2 198.51.100.1")
+	return took
+}
+
+func TestServerPPPDKilledComesBack(t *testing.T) {
+	conf := needLab(t).Config("vpn", 1)
+	mustStart(t, conf)
+	pid := serverPPPD(t)
+	if pid == 0 {
+		t.Fatal("no server pppd")
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	took := wantBack(t, conf, 1, 20*time.Second)
+	t.Logf("back %v after the server's pppd was killed", took)
+}
+
+func TestSSHDRestartComesBack(t *testing.T) {
+	l := needLab(t)
+	conf := l.Config("vpn", 1)
+	mustStart(t, conf)
+	// All of sshd: the listener and the session's processes, as a restart
+	// after a crash or a reboot would.
+	if err := l.RestartSSHD(); err != nil {
+		t.Fatal(err)
+	}
+	took := wantBack(t, conf, 1, 20*time.Second)
+	t.Logf("back %v after sshd was restarted", took)
+}
+
+// The path goes silent for 45 s while the server loses the session.
+func TestSilentPathRecovers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes over a minute")
+	}
+	l := needLab(t)
+	conf := l.Config("vpn", 1)
+	mustStart(t, conf)
+	begin := time.Now()
+	if _, err := lab.Sh("ip", "-n", lab.ServerNS, "link", "set", "vpnlab1", "down"); err != nil {
+		t.Fatal(err)
+	}
+	// The server loses the session, as after a reboot.
+	if err := l.KillSessions(); err != nil {
+		t.Fatal(err)
+	}
+	ok, last := lab.WaitFor(30*time.Second, func() (bool, string) {
+		s := statusJSON(t, conf)
+		return s.Phase != "up", fmt.Sprintf("%+v", s)
+	})
+	if !ok {
+		t.Fatalf("the client did not notice the dead link within 30s: %s", last)
+	}
+	t.Logf("dead link noticed after %v", time.Since(begin).Round(time.Second))
+	// Bounded by the silence itself, not a synchronisation: the path stays
+	// down for 45 s in all.
+	time.Sleep(time.Until(begin.Add(45 * time.Second)))
+	wantInterfaces(t, lab.ClientNS, 0) // torn down while waiting: never two
+	if _, err := lab.Sh("ip", "-n", lab.ServerNS, "link", "set", "vpnlab1", "up"); err != nil {
+		t.Fatal(err)
+	}
+	took := wantBack(t, conf, 1, 30*time.Second)
+	t.Logf("back %v after the path returned", took)
+}
+
+// hostile starts a link against the fake peer, which must fail within
+// CONNECT_TIMEOUT and a margin with a message containing want.
+func hostile(t *testing.T, mode, want string) {
+	l := needLab(t)
+	peer, err := lab.StartFakePeer(l.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	conf := l.Config("vpn", 1, "SERVER_PORT="+lab.FakePeerPort, "SERVER_USERNAME="+mode,
+		"SSH_KNOWN_HOSTS="+peer.KnownHosts, "CONNECT_TIMEOUT=5")
+	wantFailure(t, conf, 1, 12*time.Second, want)
+}
+
+func TestHostilePeerGarbage(t *testing.T) {
+	hostile(t, "garbage", "link not up within CONNECT_TIMEOUT (5s)")
+}
+
+func TestHostilePeerEarlyClose(t *testing.T) {
+	hostile(t, "early", "the server closed the session (it printed nothing)")
+}
+
+func TestHostilePeerStall(t *testing.T) {
+	hostile(t, "stall", "link not up within CONNECT_TIMEOUT (5s)")
+}
+
+func TestHostilePeerDropsConnection(t *testing.T) {
+	hostile(t, "drop", "SSH session")
+}
+
+// soakCycles is 50 with VPN_LAB_SOAK=1 (make soak), fewer in make test.
+func soakCycles() int {
+	if os.Getenv("VPN_LAB_SOAK") == "1" {
+		return 50
+	}
+	return 5
+}
+
+// resources counts what a link could leak: interfaces and pppd processes
+// on both sides, our routes, files under /run/vpn-pppssh.
+func resources(t *testing.T) string {
+	c, _ := lab.PPPInterfaces(lab.ClientNS)
+	s, _ := lab.PPPInterfaces(lab.ServerNS)
+	routes, _ := lab.Sh("ip", "-n", lab.ClientNS, "route", "show", "proto", "158")
+	ents, _ := os.ReadDir(runDir)
+	var files []string
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".log") {
+			files = append(files, e.Name())
+		}
+	}
+	return fmt.Sprintf("client ifs %d, server ifs %d, pppd %d, routes %q, files %v",
+		len(c), len(s), len(lab.Processes("pppd")), strings.TrimSpace(routes), files)
+}
+
+func TestSoakStartStop(t *testing.T) {
+	conf := helperConf(t, "vpn", "SERVER_NETWORKS="+lab.BehindServerNet, "SERVER_MASQUERADE=yes")
+	before, snaps := resources(t), snapshots()
+	n := soakCycles()
+	for i := range n {
+		if out, code := needLab(t).Client(t.Context(), "-c", conf, "start"); code != 0 {
+			t.Fatalf("cycle %d: start: %s", i, out)
+		}
+		if out, code := needLab(t).Client(t.Context(), "-c", conf, "stop"); code != 0 {
+			t.Fatalf("cycle %d: stop: %s", i, out)
+		}
+	}
+	wantClean(t, 5*time.Second)
+	wantSnapshots(t, snaps, 5*time.Second)
+	if after := resources(t); after != before {
+		t.Errorf("after %d start/stop cycles:\n before %s\n after  %s", n, before, after)
+	}
+	t.Logf("%d start/stop cycles: %s", n, resources(t))
+}
+
+func TestSoakServerPPPDKills(t *testing.T) {
+	conf := helperConf(t, "vpn", "SERVER_NETWORKS="+lab.BehindServerNet, "SERVER_MASQUERADE=yes", "HOLDOFF_MAX=1")
+	mustStart(t, conf)
+	pid := statusJSON(t, conf).Pid
+	fds := func() int { e, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); return len(e) }
+	threads := func() string {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "Threads:") {
+				return strings.TrimSpace(strings.TrimPrefix(l, "Threads:"))
+			}
+		}
+		return "?"
+	}
+	fdsBefore, resBefore, gBefore := fds(), resources(t), statusJSON(t, conf).Goroutines
+	n := soakCycles()
+	for i := range n {
+		p := serverPPPD(t)
+		if p == 0 {
+			t.Fatalf("kill %d: no server pppd", i)
+		}
+		syscall.Kill(p, syscall.SIGKILL)
+		wantBack(t, conf, i+1, 20*time.Second)
+	}
+	if got := fds(); got != fdsBefore {
+		t.Errorf("open files of the background process: %d before, %d after %d redials", fdsBefore, got, n)
+	}
+	// A keepalive request may be in flight at either count.
+	if g := statusJSON(t, conf).Goroutines; g > gBefore+2 {
+		t.Errorf("goroutines of the background process: %d before, %d after %d redials", gBefore, g, n)
+	}
+	if after := resources(t); after != resBefore {
+		t.Errorf("after %d kills:\n before %s\n after  %s", n, resBefore, after)
+	}
+	t.Logf("%d server pppd kills: fds %d -> %d, goroutines %d -> %d, threads %s, %s",
+		n, fdsBefore, fds(), gBefore, statusJSON(t, conf).Goroutines, threads(), resources(t))
+}

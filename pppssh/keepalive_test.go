@@ -1,0 +1,92 @@
+package pppssh
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// keepaliveServer answers global requests, or leaves them unanswered as a
+// path gone silent would.
+func keepaliveServer(t *testing.T, answer bool) (addr string, hostKey ssh.PublicKey, client ssh.Signer) {
+	t.Helper()
+	client, _ = newSigner(t)
+	hk, _ := newSigner(t)
+	cfg := &ssh.ServerConfig{PublicKeyCallback: func(ssh.ConnMetadata, ssh.PublicKey) (*ssh.Permissions, error) { return nil, nil }}
+	cfg.AddHostKey(hk)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		t.Cleanup(func() { c.Close() })
+		_, chans, reqs, err := ssh.NewServerConn(c, cfg)
+		if err != nil {
+			return
+		}
+		go rejectChannels(chans)
+		for r := range reqs {
+			if answer {
+				r.Reply(false, nil) // as OpenSSH does for unknown requests
+			}
+		}
+	}()
+	return ln.Addr().String(), hk.PublicKey(), client
+}
+
+func rejectChannels(chans <-chan ssh.NewChannel) {
+	for nc := range chans {
+		nc.Reject(ssh.Prohibited, "none")
+	}
+}
+
+func keepaliveLink(t *testing.T, answer bool) *Link {
+	t.Helper()
+	addr, hk, key := keepaliveServer(t, answer)
+	hks, err := loadHostKeys(writeKnownHosts(t, addr, hk), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := dial(context.Background(), targetFor(t, addr), hks, []ssh.Signer{key}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &Link{cfg: Config{Keepalive: 50 * time.Millisecond}, client: c,
+		dead: make(chan error, 1), closing: make(chan struct{})}
+}
+
+func TestKeepaliveDeclaresSilentPathDead(t *testing.T) {
+	l := keepaliveLink(t, false)
+	begin := time.Now()
+	go l.keepalive()
+	select {
+	case err := <-l.dead:
+		// Dead after two unanswered intervals, at most three in all.
+		if took := time.Since(begin); took < 100*time.Millisecond || took > 2*time.Second {
+			t.Errorf("declared dead after %v, want about 100-150ms", took)
+		}
+		t.Log(err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a silent server was not declared dead")
+	}
+}
+
+func TestKeepaliveKeepsAnsweringPathAlive(t *testing.T) {
+	l := keepaliveLink(t, true)
+	go l.keepalive()
+	select {
+	case err := <-l.dead:
+		t.Fatalf("an answering server was declared dead: %v", err)
+	case <-time.After(500 * time.Millisecond): // ten intervals
+	}
+	close(l.closing)
+}
