@@ -154,15 +154,22 @@ LogLevel VERBOSE
 
 // Close stops sshd and removes the namespaces.
 func (l *Lab) Close() {
-	if l.sshd != nil {
-		l.sshd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-l.sshdDone:
-		case <-time.After(5 * time.Second):
-			l.sshd.Process.Kill()
-		}
-	}
+	l.stopSSHD()
 	teardownNetwork()
+}
+
+// stopSSHD ends the listening sshd, killing it if SIGTERM is not enough.
+func (l *Lab) stopSSHD() {
+	if l.sshd == nil {
+		return
+	}
+	l.sshd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-l.sshdDone:
+	case <-time.After(5 * time.Second):
+		l.sshd.Process.Kill()
+		<-l.sshdDone
+	}
 }
 
 // Config writes a link configuration with the lab's defaults for a link
@@ -260,14 +267,6 @@ func (l *Lab) RestartSSHD() error {
 	if err := l.KillSessions(); err != nil {
 		return err
 	}
-	if l.sshd != nil {
-		l.sshd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-l.sshdDone:
-		case <-time.After(5 * time.Second):
-			l.sshd.Process.Kill()
-			<-l.sshdDone
-		}
-	}
+	l.stopSSHD()
 	return l.startSSHD()
 }
