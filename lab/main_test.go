@@ -76,8 +76,11 @@ func runOutside() int {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	start := time.Now()
-	r, err := lab.Run(ctx, dir, append([]string{self}, os.Args[1:]...),
-		[]string{"VPN_LAB_DIR=" + dir, "VPN_LAB_BIN=" + bin})
+	env := []string{"VPN_LAB_DIR=" + dir, "VPN_LAB_BIN=" + bin}
+	if os.Getenv("VPN_LAB_SOAK") != "" {
+		env = append(env, "VPN_LAB_SOAK="+os.Getenv("VPN_LAB_SOAK"))
+	}
+	r, err := lab.Run(ctx, dir, append([]string{self}, os.Args[1:]...), env)
 	os.Stdout.Write(r.Output)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
