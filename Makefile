@@ -43,6 +43,7 @@ unit:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pppssh
 	$(GO) test -run '^$$' -fuzz '^FuzzReadRequest$$' -fuzztime $(FUZZTIME) ./pppssh
+	$(GO) test -run '^$$' -fuzz '^FuzzReadReply$$' -fuzztime $(FUZZTIME) ./pppssh
 
 # End-to-end tests against real pppd, sshd and sudo, in a User-Mode Linux
 # kernel when the host has no PPP (no -race: it cannot run there).

@@ -223,7 +223,7 @@ func TestUnknownHostRefused(t *testing.T) {
 	// A key on record, but for another host.
 	os.WriteFile(kh, []byte(strings.Replace(other, lab.ServerIP, "203.0.113.9", 1)+"\n"), 0o644)
 	conf := l.Config("vpn", 1, "SSH_KNOWN_HOSTS="+kh)
-	wantFailure(t, conf, 1, 20*time.Second, "host key verification failed", lab.ServerIP+" is not in "+kh)
+	wantFailure(t, conf, 6, 20*time.Second, "host key verification failed", lab.ServerIP+" is not in "+kh)
 }
 
 func TestChangedHostKeyRefused(t *testing.T) {
@@ -235,7 +235,7 @@ func TestChangedHostKeyRefused(t *testing.T) {
 	}
 	os.WriteFile(kh, []byte(other+"\n"), 0o644)
 	conf := l.Config("vpn", 1, "SSH_KNOWN_HOSTS="+kh)
-	wantFailure(t, conf, 1, 20*time.Second, "CHANGED", kh+":1")
+	wantFailure(t, conf, 6, 20*time.Second, "CHANGED", kh+":1")
 }
 
 func TestSudoPasswordFailsFast(t *testing.T) {

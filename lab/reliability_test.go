@@ -238,3 +238,53 @@ func TestSoakServerPPPDKills(t *testing.T) {
 	t.Logf("%d server pppd kills: fds %d -> %d, goroutines %d -> %d, threads %s, %s",
 		n, fdsBefore, fds(), gBefore, statusJSON(t, conf).Goroutines, threads(), resources(t))
 }
+
+// localPPPD returns the pid of the client's pppd for the link.
+func localPPPD(t *testing.T, link string) int {
+	t.Helper()
+	for _, p := range lab.Processes("pppd") {
+		pid, args, _ := strings.Cut(p, " ")
+		if strings.Contains(args, " linkname vpn-pppssh-"+link+" ") {
+			n, _ := strconv.Atoi(pid)
+			return n
+		}
+	}
+	return 0
+}
+
+func TestLocalPPPDKilledComesBack(t *testing.T) {
+	conf := helperConf(t, "vpn", "SERVER_NETWORKS="+lab.BehindServerNet, "SERVER_MASQUERADE=yes")
+	mustStart(t, conf)
+	pid := localPPPD(t, "vpn")
+	if pid == 0 {
+		t.Fatal("no local pppd")
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	took := wantBack(t, conf, 1, 20*time.Second)
+	ping(t, lab.ClientNS, lab.BehindServerIP) // routes and rules came back with it
+	t.Logf("back %v after the local pppd was killed", took)
+}
+
+// After a reboot-style loss of /run (the process, its pppd and every state
+// file gone), the next start works and leaves one of everything.
+func TestStartAfterLosingRun(t *testing.T) {
+	conf := needLab(t).Config("vpn", 1)
+	mustStart(t, conf)
+	pid := statusJSON(t, conf).Pid
+	ppp := localPPPD(t, "vpn")
+	syscall.Kill(pid, syscall.SIGKILL)
+	syscall.Kill(ppp, syscall.SIGKILL)
+	ents, _ := os.ReadDir(runDir)
+	for _, e := range ents {
+		os.Remove(runDir + "/" + e.Name())
+	}
+	wantInterfaces(t, lab.ClientNS, 5*time.Second)
+	if out, code := needLab(t).Client(t.Context(), "-c", conf, "start"); code != 0 {
+		t.Fatalf("start after losing /run: %s", out)
+	}
+	wantInterfaces(t, lab.ClientNS, 0, "198.51.100.1 198.51.100.2")
+	// The server's stale side ends by LCP echo or with the session; one
+	// interface there too.
+	wantInterfaces(t, lab.ServerNS, 45*time.Second, "198.51.100.2 198.51.100.1")
+	ping(t, lab.ClientNS, "198.51.100.2")
+}

@@ -270,7 +270,9 @@ func (l *Link) startSession(begin time.Time) error {
 		br := bufio.NewReaderSize(stdout, 32*1024)
 		if l.cfg.ServerHelper != "" {
 			if err := readReply(br); err != nil {
-				l.helperErr.Store(&err)
+				if !errors.Is(err, errNoAnswer) {
+					l.helperErr.Store(&err)
+				}
 				s.Close()
 				return
 			}

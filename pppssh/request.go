@@ -155,11 +155,16 @@ func WriteReply(w io.Writer, err error) error {
 	return werr
 }
 
+// errNoAnswer: the session ended before the server half answered (sudo
+// refused it, or it is not installed); what the server printed on stderr
+// says why, and the session's end reports it.
+var errNoAnswer = errors.New("no answer from the server helper")
+
 // readReply reads the server half's answer; br keeps what follows it.
 func readReply(br *bufio.Reader) error {
 	line, err := br.ReadString('\n')
 	if err != nil {
-		return fmt.Errorf("no answer from the server helper: %w", err)
+		return fmt.Errorf("%w: %w", errNoAnswer, err)
 	}
 	line = strings.TrimSuffix(line, "\n")
 	switch {

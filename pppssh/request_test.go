@@ -122,3 +122,15 @@ func FuzzReadRequest(f *testing.F) {
 		}
 	})
 }
+
+func FuzzReadReply(f *testing.F) {
+	f.Add([]byte(replyOK + "\n\x7e\xff"))
+	f.Add([]byte(replyError + "no\n"))
+	f.Add([]byte("\x00\xff"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := readReply(bufio.NewReader(bytes.NewReader(data)))
+		if err == nil && !bytes.HasPrefix(data, []byte(replyOK+"\n")) {
+			t.Fatalf("accepted %q", data)
+		}
+	})
+}

@@ -9,6 +9,8 @@
 //	1  the action failed (the message says why)
 //	2  bad usage or configuration
 //	3  status: the link is not running
+//	6  the server's host key is unknown or has changed: an admin must look
+//	   (systemd: RestartPreventExitStatus=2 6)
 package main
 
 import (
@@ -25,6 +27,7 @@ const (
 	exitFailed     = 1
 	exitUsage      = 2
 	exitNotRunning = 3
+	exitHostKey    = 6 // LSB "program is not configured"
 )
 
 // exitError carries an exit code other than exitFailed up to main.

@@ -45,7 +45,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 		fs.String(k.Flag(), "", k.Usage+" ("+k.Name+")")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(o.stderr, "usage: vpn-pppssh [flags] start|stop|restart|status|config|cleanup\n       vpn-pppssh [--server-pppd PATH] serve   (on the server, through sudo: see HOWTO.md)\n\nflags (each KEY of the configuration file has one):\n%s", fs.FlagUsages())
+		fmt.Fprintf(o.stderr, "usage: vpn-pppssh [flags] start|stop|restart|status|config|cleanup\n       vpn-pppssh serve   (on the server, run by clients through sudo: see HOWTO.md)\n\nflags (each KEY of the configuration file has one):\n%s", fs.FlagUsages())
 	}
 	return fs
 }

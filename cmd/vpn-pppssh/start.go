@@ -23,6 +23,7 @@ import (
 type readiness struct {
 	Info  *pppssh.Info `json:"info,omitempty"`
 	Error string       `json:"error,omitempty"`
+	Code  int          `json:"code,omitempty"` // exit code for the error
 }
 
 // startBackground starts a copy of this program in the background, in its
@@ -81,6 +82,8 @@ func startBackground(o *options, cfg pppssh.Config) error {
 	// Failed: the child cleans up and exits; wait for it.
 	waitErr := cmd.Wait()
 	switch {
+	case rd.Error != "" && rd.Code > 1:
+		return &exitError{code: rd.Code, err: errors.New(rd.Error)}
 	case rd.Error != "":
 		return errors.New(rd.Error)
 	default:
@@ -123,8 +126,14 @@ func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err erro
 	}
 	log := slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: level}))
 	defer func() {
+		err = withExitCode(err)
 		if err != nil {
-			notify(readiness{Error: err.Error()})
+			code := exitFailed
+			var ee *exitError
+			if errors.As(err, &ee) {
+				code = ee.code
+			}
+			notify(readiness{Error: err.Error(), Code: code})
 		}
 	}()
 	if _, err := pppssh.New(cfg, pppssh.Options{Logger: log}); err != nil {

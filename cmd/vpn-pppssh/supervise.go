@@ -131,7 +131,7 @@ func (s *supervisor) run(ctx context.Context, sess *session) error {
 			s.failed(err)
 			s.log.Warn("redial failed", "err", err, "failures", fails)
 			if permanent(err) {
-				return err
+				return withExitCode(err)
 			}
 			if s.cfg.MaxFail > 0 && fails >= s.cfg.MaxFail {
 				return fmt.Errorf("giving up after %d failed redials (MAXFAIL): %w", fails, err)
@@ -221,8 +221,21 @@ func nextBackoff(d, max time.Duration) time.Duration {
 // that is unknown or changed needs an admin, and a bad configuration will
 // not fix itself.
 func permanent(err error) bool {
+	var ee *exitError
+	return hostKeyProblem(err) || errors.As(err, &ee)
+}
+
+func hostKeyProblem(err error) bool {
 	var unknown *pppssh.UnknownHostError
 	var changed *pppssh.HostKeyChangedError
+	return errors.As(err, &unknown) || errors.As(err, &changed)
+}
+
+// withExitCode gives a host key problem its own exit code.
+func withExitCode(err error) error {
 	var ee *exitError
-	return errors.As(err, &unknown) || errors.As(err, &changed) || errors.As(err, &ee)
+	if err != nil && hostKeyProblem(err) && !errors.As(err, &ee) {
+		return &exitError{code: exitHostKey, err: err}
+	}
+	return err
 }
