@@ -288,3 +288,12 @@ func TestStartAfterLosingRun(t *testing.T) {
 	wantInterfaces(t, lab.ServerNS, 45*time.Second, "198.51.100.2 198.51.100.1")
 	ping(t, lab.ClientNS, "198.51.100.2")
 }
+
+// SIGHUP redials at once, as autossh's SIGUSR1 does.
+func TestSIGHUPRedials(t *testing.T) {
+	conf := needLab(t).Config("vpn", 1)
+	mustStart(t, conf)
+	syscall.Kill(statusJSON(t, conf).Pid, syscall.SIGHUP)
+	took := wantBack(t, conf, 1, 10*time.Second)
+	t.Logf("back %v after SIGHUP", took)
+}
