@@ -297,3 +297,30 @@ func TestSIGHUPRedials(t *testing.T) {
 	took := wantBack(t, conf, 1, 10*time.Second)
 	t.Logf("back %v after SIGHUP", took)
 }
+
+// cleanup finds masquerade rules by the link's name even when /run, and
+// the journal with it, was lost.
+func TestCleanupFindsRulesWithoutJournal(t *testing.T) {
+	conf := needLab(t).Config("vpn", 1, "CLIENT_MASQUERADE=yes")
+	mustStart(t, conf)
+	pid := statusJSON(t, conf).Pid
+	syscall.Kill(pid, syscall.SIGKILL)
+	syscall.Kill(localPPPD(t, "vpn"), syscall.SIGKILL)
+	ents, _ := os.ReadDir(runDir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "vpn.") {
+			os.Remove(runDir + "/" + e.Name())
+		}
+	}
+	// Without the journal, the forwarding value from before is unknown:
+	// put it back by hand, as an admin would after such a loss.
+	t.Cleanup(func() { lab.InNS(lab.ClientNS, "sh", "-c", "echo 0 >/proc/sys/net/ipv4/ip_forward") })
+	out, code := client(t, "-c", conf, "cleanup")
+	if code != 0 || !strings.Contains(out, "1 firewall rules") {
+		t.Errorf("cleanup: exit %d: %s", code, out)
+	}
+	rules, _ := lab.InNS(lab.ClientNS, "iptables-legacy-save")
+	if strings.Contains(rules, "vpn-pppssh") {
+		t.Errorf("rules left after cleanup:\n%s", rules)
+	}
+}

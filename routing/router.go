@@ -238,3 +238,32 @@ func Leftovers(dir, link string) bool {
 	fi, err := os.Stat(JournalPath(dir, link))
 	return err == nil && fi.Size() > 0
 }
+
+// RemoveFirewallRules removes the masquerade rules the firewall backends of
+// this kernel hold for link, whether a journal remembers them or not: after
+// /run was lost they are still recognisable by their owner's name. It
+// returns how many it removed.
+func RemoveFirewallRules(link string) (int, error) {
+	var errs []error
+	removed := 0
+	for _, open := range []func() (firewall.Backend, error){firewall.NewNFTables, firewall.NewLegacy} {
+		b, err := open()
+		if err != nil {
+			continue // not on this kernel
+		}
+		rules, err := b.Rules(link)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(rules) == 0 {
+			continue
+		}
+		if err := b.RemoveLink(link); err != nil {
+			errs = append(errs, fmt.Errorf("removing %s rules of %s: %w", b.Name(), link, err))
+			continue
+		}
+		removed += len(rules)
+	}
+	return removed, errors.Join(errs...)
+}

@@ -97,6 +97,17 @@ func removeLeftovers(o *options, name string, report bool) error {
 		}
 		found = append(found, "routes and rules")
 	}
+	if report {
+		// The explicit cleanup also finds rules whose journal is gone
+		// (a lost /run), by the link's name on them.
+		n, err := routing.RemoveFirewallRules(name)
+		if err != nil {
+			return fmt.Errorf("removing firewall rules of link %s: %w", name, err)
+		}
+		if n > 0 {
+			found = append(found, fmt.Sprintf("%d firewall rules", n))
+		}
+	}
 	if err := o.runDir.Remove(name); err != nil {
 		return fmt.Errorf("removing stale state: %w", err)
 	}

@@ -56,6 +56,13 @@ func (s *supervisor) publish(phase string) {
 	if err := s.o.runDir.Write(s.st); err != nil {
 		s.log.Error("writing state", "err", err)
 	}
+	status := "STATUS=" + phase
+	if phase == "up" {
+		status = "READY=1\nSTATUS=up: " + s.st.Iface + " " + s.st.Local + " -> " + s.st.Remote
+	} else if s.st.LastError != "" {
+		status += " (last error: " + s.st.LastError + ")"
+	}
+	sdNotify(status)
 }
 
 func (s *supervisor) failed(err error) {
