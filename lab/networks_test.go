@@ -1,6 +1,7 @@
 package lab_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -163,4 +164,38 @@ func TestServerKeysNeedTheHelper(t *testing.T) {
 	l := needLab(t)
 	conf := l.Config("vpn", 1, "SERVER_MASQUERADE=yes")
 	wantFailure(t, conf, 2, 5*time.Second, "SERVER_MASQUERADE=yes needs SERVER_HELPER")
+}
+
+// Links that start and stop at the same moment (systemd at boot) share
+// forwarding and the firewall without losing each other's changes.
+func TestConcurrentLinksShareHostState(t *testing.T) {
+	l := needLab(t)
+	before := snapshots()
+	confs := []string{
+		l.Config("a", 1, "CLIENT_MASQUERADE=yes", "SERVER_NETWORKS="+lab.BehindServerNet),
+		l.Config("b", 5, "CLIENT_MASQUERADE=yes"),
+	}
+	both := func(cmd string) {
+		done := make(chan string, len(confs))
+		for _, c := range confs {
+			go func() {
+				out, code := l.Client(t.Context(), "-c", c, cmd)
+				done <- fmt.Sprintf("%s %s: exit %d: %s", c, cmd, code, out)
+			}()
+		}
+		for range confs {
+			if r := <-done; !strings.Contains(r, "exit 0") {
+				t.Error(r)
+			}
+		}
+	}
+	both("start")
+	rules, _ := lab.InNS(lab.ClientNS, "iptables-legacy-save")
+	for _, want := range []string{"198.51.100.2/32", "198.51.100.6/32", lab.BehindServerNet} {
+		if !strings.Contains(rules, want) {
+			t.Errorf("masquerade for %s missing:\n%s", want, rules)
+		}
+	}
+	both("stop")
+	wantSnapshots(t, before, 5*time.Second)
 }

@@ -173,7 +173,7 @@ func resources(t *testing.T) string {
 	ents, _ := os.ReadDir(runDir)
 	var files []string
 	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".log") {
+		if !strings.HasSuffix(e.Name(), ".log") && e.Name() != "host.lock" {
 			files = append(files, e.Name())
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/vpn-pppssh/vpn-pppssh/routing/firewall"
+	"golang.org/x/sys/unix"
 )
 
 // Config is what a link wants of the host while it is up. Set may be called
@@ -57,6 +58,11 @@ func (r *Router) Applied() []Change { return r.j.Changes() }
 // Set makes the host match cfg: it undoes what cfg no longer wants, newest
 // first, then applies what is missing, recording each change once made.
 func (r *Router) Set(cfg Config) error {
+	unlock, err := lockHost(r.dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	want, err := r.plan(cfg)
 	if err != nil {
 		return err
@@ -100,6 +106,11 @@ func (r *Router) Set(cfg Config) error {
 // Close undoes every recorded change, newest first, going on past
 // failures, and removes the journal once nothing is left.
 func (r *Router) Close() error {
+	unlock, err := lockHost(r.dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	var errs []error
 	var left []Change
 	for i := len(r.j.changes) - 1; i >= 0; i-- {
@@ -218,6 +229,25 @@ func (r *Router) undo(c Change) error {
 	return nil
 }
 
+// lockHost serialises changes to what links share across processes: the
+// forwarding setting, whose original value passes from link to link, and
+// the firewall, where one link may delete the nftables table just as
+// another adds a rule to it. Links starting together at boot meet here.
+func lockHost(dir string) (func(), error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "host.lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("host lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("host lock: %w", err)
+	}
+	return func() { f.Close() }, nil
+}
+
 // otherJournals reads the journals of the other links in the directory.
 func (r *Router) otherJournals() []Change {
 	paths, _ := filepath.Glob(filepath.Join(r.dir, "*.journal"))
@@ -243,7 +273,12 @@ func Leftovers(dir, link string) bool {
 // this kernel hold for link, whether a journal remembers them or not: after
 // /run was lost they are still recognisable by their owner's name. It
 // returns how many it removed.
-func RemoveFirewallRules(link string) (int, error) {
+func RemoveFirewallRules(dir, link string) (int, error) {
+	unlock, err := lockHost(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	var errs []error
 	removed := 0
 	for _, open := range []func() (firewall.Backend, error){firewall.NewNFTables, firewall.NewLegacy} {

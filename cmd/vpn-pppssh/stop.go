@@ -100,7 +100,7 @@ func removeLeftovers(o *options, name string, report bool) error {
 	if report {
 		// The explicit cleanup also finds rules whose journal is gone
 		// (a lost /run), by the link's name on them.
-		n, err := routing.RemoveFirewallRules(name)
+		n, err := routing.RemoveFirewallRules(string(o.runDir), name)
 		if err != nil {
 			return fmt.Errorf("removing firewall rules of link %s: %w", name, err)
 		}
