@@ -105,3 +105,17 @@ func TestStopWorksWithABrokenFile(t *testing.T) {
 		t.Errorf("stop: exit %d: %s", code, out)
 	}
 }
+
+func TestRotateLog(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "vpn.log")
+	os.WriteFile(p, make([]byte, maxLog+1), 0o600)
+	rotateLog(p)
+	if _, err := os.Stat(p + ".1"); err != nil {
+		t.Errorf("big log not moved aside: %v", err)
+	}
+	os.WriteFile(p, []byte("small"), 0o600)
+	rotateLog(p)
+	if b, _ := os.ReadFile(p); string(b) != "small" {
+		t.Errorf("small log moved")
+	}
+}

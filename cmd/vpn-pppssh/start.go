@@ -41,6 +41,7 @@ func startBackground(o *options, cfg pppssh.Config) error {
 	if err := os.MkdirAll(string(o.runDir), 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", o.runDir, err)
 	}
+	rotateLog(o.runDir.LogPath(cfg.Name))
 	logf, err := os.OpenFile(o.runDir.LogPath(cfg.Name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("opening log: %w", err)
@@ -88,6 +89,16 @@ func startBackground(o *options, cfg pppssh.Config) error {
 		return errors.New(rd.Error)
 	default:
 		return fmt.Errorf("background process ended before the link came up (%v); see %s", waitErr, o.runDir.LogPath(cfg.Name))
+	}
+}
+
+// maxLog is the size past which a start moves the log aside (to .1),
+// keeping two generations: /run is memory.
+const maxLog = 1 << 20
+
+func rotateLog(path string) {
+	if fi, err := os.Stat(path); err == nil && fi.Size() > maxLog {
+		os.Rename(path, path+".1")
 	}
 }
 
