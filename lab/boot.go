@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,20 +131,18 @@ mkdir -p /run/lock /run/sshd
 ip link set lo up
 hostname localhost
 `)
-	fmt.Fprintf(&b, "cd %s\n", shq(workdir))
+	fmt.Fprintf(&b, "cd %s\n", pppssh.ShellQuote(workdir))
 	b.WriteString("env -i PATH=\"$PATH\" HOME=/root " + InsideEnv + "=1")
 	for _, e := range env {
-		b.WriteString(" " + shq(e))
+		b.WriteString(" " + pppssh.ShellQuote(e))
 	}
 	for _, a := range argv {
-		b.WriteString(" " + shq(a))
+		b.WriteString(" " + pppssh.ShellQuote(a))
 	}
-	fmt.Fprintf(&b, " >%s 2>&1 </dev/null\n", shq(outFile))
-	fmt.Fprintf(&b, "echo $? >%s\nsync\n", shq(exitFile))
+	fmt.Fprintf(&b, " >%s 2>&1 </dev/null\n", pppssh.ShellQuote(outFile))
+	fmt.Fprintf(&b, "echo $? >%s\nsync\n", pppssh.ShellQuote(exitFile))
 	if !native {
 		b.WriteString("halt -f\n")
 	}
 	return b.String()
 }
-
-func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -161,8 +161,8 @@ func TestServerCommandQuoting(t *testing.T) {
 		t.Errorf("ServerCommand = %q, want %q", got, want)
 	}
 	for in, want := range map[string]string{"a": "a", "": "''", "a b": "'a b'", "it's": `'it'\''s'`, "$(x)": "'$(x)'"} {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %q, want %q", in, got, want)
+		if got := ShellQuote(in); got != want {
+			t.Errorf("ShellQuote(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -199,7 +199,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("%s accepted a value that looks like an option: %q", k.Name, v)
 			}
 			onCommandLine := k.Name == "PPPD" || k.Name == "SERVER_PPPD" || k.Name == "IPPARAM" || k.Name == "SERVER_HELPER"
-			if onCommandLine && v != "" && shellQuote(v) != v {
+			if onCommandLine && v != "" && ShellQuote(v) != v {
 				t.Fatalf("%s accepted a value that needs shell quoting: %q", k.Name, v)
 			}
 		}

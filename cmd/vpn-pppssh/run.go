@@ -146,17 +146,10 @@ func loadConfig(o *options) (pppssh.Config, error) {
 func printConfig(o *options, cfg pppssh.Config) error {
 	fmt.Fprintf(o.stdout, "# link %s\n", cfg.Name)
 	for _, k := range pppssh.Keys {
-		fmt.Fprintf(o.stdout, "%s=%s\n", k.Name, quoteValue(cfg.Get(k.Name)))
+		fmt.Fprintf(o.stdout, "%s=%s\n", k.Name, pppssh.ShellQuote(cfg.Get(k.Name)))
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageError(err)
 	}
 	return nil
-}
-
-func quoteValue(v string) string {
-	if v != "" && strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-:@+") == "" {
-		return v
-	}
-	return "'" + v + "'"
 }
