@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/rootfile"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -130,18 +131,12 @@ func runOne(ctx context.Context, path string, e Env, limit time.Duration, log *s
 // checkOwner refuses, when running as root, a hook others could have
 // written.
 func checkOwner(path string) error {
-	if os.Geteuid() != 0 {
-		return nil
-	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("not run: writable by group or others (mode %04o)", fi.Mode().Perm())
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 {
-		return fmt.Errorf("not run: owned by uid %d, not root", st.Uid)
+	if err := rootfile.Check(fi); err != nil {
+		return fmt.Errorf("not run: %w", err)
 	}
 	return nil
 }

@@ -5,11 +5,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/rootfile"
 	"io"
 	"os"
 	"regexp"
 	"strings"
-	"syscall"
 )
 
 // A ConfigError names the file, line and key of a bad setting.
@@ -63,18 +63,12 @@ func (c *Config) LoadFile(path string) (notices []string, err error) {
 // checkOwnership refuses, when running as root, a file that others may
 // write: whoever can write it chooses which program runs as root.
 func checkOwnership(f *os.File, path string) error {
-	if os.Geteuid() != 0 {
-		return nil
-	}
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("reading configuration %s: %w", path, err)
+		return fmt.Errorf("reading %s: %w", path, err)
 	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("configuration %s is writable by group or others (mode %04o); chmod go-w it", path, fi.Mode().Perm())
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 {
-		return fmt.Errorf("configuration %s is owned by uid %d, not root", path, st.Uid)
+	if err := rootfile.Check(fi); err != nil {
+		return fmt.Errorf("%s is %w", path, err)
 	}
 	return nil
 }
