@@ -147,9 +147,6 @@ func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err erro
 			notify(readiness{Error: err.Error(), Code: code})
 		}
 	}()
-	if _, err := pppssh.New(cfg, pppssh.Options{Logger: log}); err != nil {
-		return usageError(err)
-	}
 	lock, err := o.runDir.Lock(cfg.Name)
 	if err != nil {
 		return err

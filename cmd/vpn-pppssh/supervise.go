@@ -71,12 +71,12 @@ func (s *supervisor) failed(err error) {
 
 // connect brings the link and its networks up once.
 func (s *supervisor) connect(ctx context.Context) (*session, error) {
-	s.st.NextAttempt = time.Time{}
-	s.publish("connecting")
 	link, err := pppssh.New(s.cfg, pppssh.Options{Logger: s.log})
 	if err != nil {
-		return nil, usageError(err)
+		return nil, usageError(err) // before anything is published
 	}
+	s.st.NextAttempt = time.Time{}
+	s.publish("connecting")
 	s.server = link.Target().Addr()
 	s.log.Info("connecting", "link", s.cfg.Name, "server", s.server, "user", link.Target().User)
 	info, err := link.Start(ctx)
