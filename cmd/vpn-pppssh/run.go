@@ -29,6 +29,7 @@ type options struct {
 	stderr     io.Writer
 	flags      *pflag.FlagSet
 	runDir     rundir.Dir
+	getenv     func(string) string // os.Getenv; tests pass their own
 }
 
 func newFlagSet(o *options) *pflag.FlagSet {
@@ -51,7 +52,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 }
 
 func run(ctx context.Context, args []string) error {
-	return runWith(ctx, &options{stdout: os.Stdout, stderr: os.Stderr, runDir: rundir.Default}, args)
+	return runWith(ctx, &options{stdout: os.Stdout, stderr: os.Stderr, runDir: rundir.Default, getenv: os.Getenv}, args)
 }
 
 // runWith is run with its outputs and state directory chosen by the caller.
@@ -70,6 +71,17 @@ func runWith(ctx context.Context, o *options, args []string) error {
 	command := o.flags.Arg(0)
 	if command == "serve" {
 		return serveCommand(ctx, o)
+	}
+	if o.getenv == nil {
+		o.getenv = os.Getenv
+	}
+	if err := refuseDelegatedFlags(o.flags, o.getenv); err != nil {
+		return usageError(err)
+	}
+	// The name is checked once, here, before any path is built from it
+	// (the configuration file, state, log and lock files, routing journal).
+	if err := rundir.CheckName(linkName(o)); err != nil {
+		return usageError(err)
 	}
 	cfg, err := loadConfig(o)
 	if err != nil {
@@ -104,8 +116,18 @@ func runWith(ctx context.Context, o *options, args []string) error {
 	}
 }
 
+// linkName is the link's name: --name, else the configuration file's
+// name without ".conf".
+func linkName(o *options) string {
+	if o.name != "" {
+		return o.name
+	}
+	return strings.TrimSuffix(filepath.Base(o.config), ".conf")
+}
+
 // loadConfig builds the effective configuration: defaults, then the file,
-// then flags. The link is named by --name, else after the file.
+// then flags. The link is named by --name, else after the file; the caller
+// has checked that name.
 func loadConfig(o *options) (pppssh.Config, error) {
 	cfg := pppssh.Defaults()
 	path := o.config
@@ -114,12 +136,7 @@ func loadConfig(o *options) (pppssh.Config, error) {
 		path = filepath.Join(confDir, o.name+".conf")
 		explicitFile = true
 	}
-	switch {
-	case o.name != "":
-		cfg.Name = o.name
-	default:
-		cfg.Name = strings.TrimSuffix(filepath.Base(path), ".conf")
-	}
+	cfg.Name = linkName(o)
 	notices, err := cfg.LoadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !explicitFile:

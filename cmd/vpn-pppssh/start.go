@@ -41,8 +41,15 @@ func startBackground(o *options, cfg pppssh.Config) error {
 	if err := os.MkdirAll(string(o.runDir), 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", o.runDir, err)
 	}
-	rotateLog(o.runDir.LogPath(cfg.Name))
-	logf, err := os.OpenFile(o.runDir.LogPath(cfg.Name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	logPath, err := o.runDir.LogPath(cfg.Name)
+	if err != nil {
+		return usageError(err)
+	}
+	// The log is the background process's stdout and stderr, for what
+	// reaches them before its own bounded writer is set up (and for a Go
+	// runtime panic); that writer then keeps it under 2 x maxLog.
+	rotateLog(logPath)
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("opening log: %w", err)
 	}
@@ -88,17 +95,7 @@ func startBackground(o *options, cfg pppssh.Config) error {
 	case rd.Error != "":
 		return errors.New(rd.Error)
 	default:
-		return fmt.Errorf("background process ended before the link came up (%v); see %s", waitErr, o.runDir.LogPath(cfg.Name))
-	}
-}
-
-// maxLog is the size past which a start moves the log aside (to .1),
-// keeping two generations: /run is memory.
-const maxLog = 1 << 20
-
-func rotateLog(path string) {
-	if fi, err := os.Stat(path); err == nil && fi.Size() > maxLog {
-		os.Rename(path, path+".1")
+		return fmt.Errorf("background process ended before the link came up (%v); see %s", waitErr, logPath)
 	}
 }
 
@@ -131,11 +128,6 @@ func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err erro
 			f.Close()
 		}
 	}
-	level := slog.LevelInfo
-	if o.verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: level}))
 	defer func() {
 		err = withExitCode(err)
 		if err != nil {
@@ -147,6 +139,26 @@ func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err erro
 			notify(readiness{Error: err.Error(), Code: code})
 		}
 	}()
+	if o.notifyFD >= 0 {
+		// The background copy: its stdout and stderr are the log file
+		// (startBackground); from here on it writes through a writer that
+		// keeps that file bounded while the link runs.
+		logPath, err := o.runDir.LogPath(cfg.Name)
+		if err != nil {
+			return err
+		}
+		lf, err := openLog(logPath, maxLog, 1, 2)
+		if err != nil {
+			return err
+		}
+		defer lf.Close()
+		o.stderr = lf
+	}
+	level := slog.LevelInfo
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: level}))
 	lock, err := o.runDir.Lock(cfg.Name)
 	if err != nil {
 		return err

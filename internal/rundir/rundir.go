@@ -27,10 +27,48 @@ type Dir string
 // ErrRunning is returned by Lock when another process owns the link.
 var ErrRunning = errors.New("already running")
 
-func (d Dir) path(name, ext string) string { return filepath.Join(string(d), name+ext) }
+// ErrBadName is returned for a name that is not a valid link name: every
+// path here is built from a name, so one with a '/' or a leading '.' could
+// reach outside the directory.
+var ErrBadName = errors.New("not a valid link name (1-32 letters, digits, '.', '_' or '-', starting with a letter or digit)")
+
+// ValidName reports whether name is a valid link name: 1 to 32 ASCII
+// letters, digits, '.', '_' or '-', starting with a letter or a digit (the
+// rule of pppssh.Config.Validate). Such a name is one path component and
+// never "." or "..".
+func ValidName(name string) bool {
+	if name == "" || len(name) > 32 || !alnum(name[0]) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !alnum(c) && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func alnum(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' }
+
+// CheckName returns an error naming name when it is not a valid link name.
+func CheckName(name string) error {
+	if !ValidName(name) {
+		return fmt.Errorf("link name %q: %w", name, ErrBadName)
+	}
+	return nil
+}
+
+// path is the file of the link with the extension; it refuses a name that
+// is not a valid link name, so no path built here leaves the directory.
+func (d Dir) path(name, ext string) (string, error) {
+	if err := CheckName(name); err != nil {
+		return "", err
+	}
+	return filepath.Join(string(d), name+ext), nil
+}
 
 // LogPath is where the background process of a link writes its log.
-func (d Dir) LogPath(name string) string { return d.path(name, ".log") }
+func (d Dir) LogPath(name string) (string, error) { return d.path(name, ".log") }
 
 // Lock is a held link lock; its file holds the owner's pid.
 type Lock struct {
@@ -41,6 +79,9 @@ type Lock struct {
 // into it. It returns ErrRunning, wrapped with the owner's pid, when the
 // lock is held.
 func (d Dir) Lock(name string) (*Lock, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(string(d), 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", d, err)
 	}
@@ -66,8 +107,12 @@ func (d Dir) Lock(name string) (*Lock, error) {
 // before unlocking it, so a lock won on a file that is no longer at its path
 // is worthless: check the inode and try again.
 func (d Dir) lockFile(name string) (*os.File, error) {
+	path, err := d.path(name, ".pid")
+	if err != nil {
+		return nil, err
+	}
 	for range 5 {
-		f, err := os.OpenFile(d.path(name, ".pid"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("opening lock: %w", err)
 		}
@@ -98,7 +143,11 @@ func (l *Lock) Release() {
 // Owner returns the pid of the process holding the link's lock, or 0 when
 // nobody holds it.
 func (d Dir) Owner(name string) (int, error) {
-	f, err := os.Open(d.path(name, ".pid"))
+	path, err := d.path(name, ".pid")
+	if err != nil {
+		return 0, err
+	}
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
@@ -125,7 +174,11 @@ func (d Dir) Owner(name string) (int, error) {
 // WaitReleased blocks until nobody holds the link's lock or the timeout
 // passes, and reports whether it was released.
 func (d Dir) WaitReleased(name string, timeout time.Duration) bool {
-	f, err := os.Open(d.path(name, ".pid"))
+	path, err := d.path(name, ".pid")
+	if err != nil {
+		return true // no lock can exist under a bad name
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		return true
 	}
@@ -173,11 +226,15 @@ func (d Dir) Write(s State) error {
 	if err != nil {
 		return err
 	}
-	tmp := d.path(s.Name, ".json.tmp")
+	final, err := d.path(s.Name, ".json")
+	if err != nil {
+		return err
+	}
+	tmp := final + ".tmp"
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("writing state: %w", err)
 	}
-	if err := os.Rename(tmp, d.path(s.Name, ".json")); err != nil {
+	if err := os.Rename(tmp, final); err != nil {
 		return fmt.Errorf("writing state: %w", err)
 	}
 	return nil
@@ -186,7 +243,11 @@ func (d Dir) Write(s State) error {
 // Read returns the link's last published state.
 func (d Dir) Read(name string) (State, error) {
 	var s State
-	b, err := os.ReadFile(d.path(name, ".json"))
+	path, err := d.path(name, ".json")
+	if err != nil {
+		return s, err
+	}
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return s, err
 	}
@@ -198,7 +259,11 @@ func (d Dir) Read(name string) (State, error) {
 
 // Remove deletes the link's state file.
 func (d Dir) Remove(name string) error {
-	err := os.Remove(d.path(name, ".json"))
+	path, err := d.path(name, ".json")
+	if err != nil {
+		return err
+	}
+	err = os.Remove(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

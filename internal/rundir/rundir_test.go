@@ -82,3 +82,51 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Errorf("read after remove: %v", err)
 	}
 }
+
+// Every path is built from a name: one that is not a link name is refused
+// before any file is touched, so "../x" never reaches outside the folder.
+func TestRefusesNamesThatAreNotLinkNames(t *testing.T) {
+	base := t.TempDir()
+	d := Dir(filepath.Join(base, "run", "vpn-pppssh"))
+	if err := os.MkdirAll(string(d), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(base, "x.json")
+	if err := os.WriteFile(victim, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"../../x", "..", ".", "", "a/b", ".hidden", "-x", "x\n", "a234567890123456789012345678901234"} {
+		if ValidName(name) {
+			t.Errorf("ValidName(%q) = true", name)
+		}
+		if err := d.Remove(name); !errors.Is(err, ErrBadName) {
+			t.Errorf("Remove(%q): %v, want ErrBadName", name, err)
+		}
+		if _, err := d.Read(name); !errors.Is(err, ErrBadName) {
+			t.Errorf("Read(%q): %v, want ErrBadName", name, err)
+		}
+		if err := d.Write(State{Name: name}); !errors.Is(err, ErrBadName) {
+			t.Errorf("Write(%q): %v, want ErrBadName", name, err)
+		}
+		if _, err := d.Owner(name); !errors.Is(err, ErrBadName) {
+			t.Errorf("Owner(%q): %v, want ErrBadName", name, err)
+		}
+		if l, err := d.Lock(name); !errors.Is(err, ErrBadName) {
+			t.Errorf("Lock(%q): %v, want ErrBadName", name, err)
+			if l != nil {
+				l.Release()
+			}
+		}
+		if _, err := d.LogPath(name); !errors.Is(err, ErrBadName) {
+			t.Errorf("LogPath(%q): %v, want ErrBadName", name, err)
+		}
+	}
+	if _, err := os.Stat(victim); err != nil {
+		t.Errorf("a file outside the folder was removed: %v", err)
+	}
+	for _, name := range []string{"vpn", "office-2", "a.b_c", "serve-198.51.100.2", "a2345678901234567890123456789012"} {
+		if !ValidName(name) {
+			t.Errorf("ValidName(%q) = false", name)
+		}
+	}
+}
