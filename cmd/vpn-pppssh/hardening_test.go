@@ -178,3 +178,62 @@ func tail(s string) string {
 	}
 	return s
 }
+
+// hostile is what a server could put in an error (its stderr, its refusal
+// line) that then ends up in the state file and in main's message.
+const hostile = "the server said: \x1b]0;owned\x07\x1b[2J\u009b31m\u202ered\x7f\rfake line\nsecond \x1b[8m"
+
+var controls = []string{"\x1b", "\xc2\x9b", "\x07", "\r", "\x7f", "\u202e"}
+
+func firstControl(s string) string {
+	for _, c := range controls {
+		if strings.Contains(s, c) {
+			return c
+		}
+	}
+	return ""
+}
+
+func TestStatusEscapesServerText(t *testing.T) {
+	dir := rundir.Dir(t.TempDir())
+	lock, err := dir.Lock("office")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := rundir.State{Name: "office", Pid: os.Getpid(), Phase: "waiting", LastError: hostile, Iface: "ppp\x1b[0"}
+	if err := dir.Write(st); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-n", "office", "status"}, {"-n", "office", "--json", "status"}} {
+		out, code := runIn(t, dir, nil, args...)
+		if code != exitOK || !strings.Contains(out, `last`) {
+			t.Fatalf("%v: exit %d: %q", args, code, out)
+		}
+		if c := firstControl(out); c != "" {
+			t.Errorf("%v: output holds %q: %q", args, c, out)
+		}
+		if !strings.Contains(out, `\x1b]0;owned`) {
+			t.Errorf("%v: the escaped text is not shown: %q", args, out)
+		}
+	}
+	// The state a dead owner left is shown too (--json prints it).
+	lock.Release()
+	if err := dir.Write(st); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runIn(t, dir, nil, "-n", "office", "--json", "status")
+	if code != exitNotRunning || firstControl(out) != "" || !strings.Contains(out, `"phase": "dead"`) {
+		t.Errorf("dead: exit %d: %q", code, out)
+	}
+}
+
+func TestFatalErrorIsEscaped(t *testing.T) {
+	var b bytes.Buffer
+	printError(&b, errors.New(hostile))
+	if c := firstControl(b.String()); c != "" {
+		t.Errorf("main's message holds %q: %q", c, b.String())
+	}
+	if !strings.HasPrefix(b.String(), "vpn-pppssh: the server said: ") || strings.Count(b.String(), "\n") != 2 {
+		t.Errorf("message: %q", b.String())
+	}
+}

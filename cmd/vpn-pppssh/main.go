@@ -17,9 +17,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
 )
 
 const (
@@ -61,6 +64,13 @@ func main() {
 			os.Exit(code)
 		}
 	}
-	fmt.Fprintf(os.Stderr, "vpn-pppssh: %v\n", err)
+	printError(os.Stderr, err)
 	os.Exit(code)
+}
+
+// printError shows a fatal error. Errors carry text from the server (its
+// stderr, its refusal) and from files: it is escaped, line by line, so
+// nothing in it reaches root's terminal as a control sequence.
+func printError(w io.Writer, err error) {
+	fmt.Fprintf(w, "vpn-pppssh: %s\n", safetext.Lines(err.Error()))
 }

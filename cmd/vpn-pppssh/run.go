@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 )
 
@@ -90,7 +91,7 @@ func runWith(ctx context.Context, o *options, args []string) error {
 		if command != "stop" && command != "status" && command != "cleanup" {
 			return usageError(err)
 		}
-		fmt.Fprintf(o.stderr, "vpn-pppssh: warning: %v\n", err)
+		fmt.Fprintf(o.stderr, "vpn-pppssh: warning: %s\n", safetext.Lines(err.Error()))
 	}
 	switch command {
 	case "start":
@@ -145,7 +146,7 @@ func loadConfig(o *options) (pppssh.Config, error) {
 		return cfg, err
 	}
 	for _, n := range notices {
-		fmt.Fprintf(o.stderr, "vpn-pppssh: %s\n", n)
+		fmt.Fprintf(o.stderr, "vpn-pppssh: %s\n", safetext.Escape(n))
 	}
 	for _, k := range pppssh.Keys {
 		if !o.flags.Changed(k.Flag()) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 )
 
@@ -112,7 +113,8 @@ func childArgs(fs *pflag.FlagSet) []string {
 }
 
 func printUp(o *options, info pppssh.Info) {
-	fmt.Fprintf(o.stdout, "vpn-pppssh: link %s up: %s %s -> %s (via %s)\n", info.Name, info.Iface, info.Local, info.Remote, info.Server)
+	fmt.Fprintf(o.stdout, "vpn-pppssh: link %s up: %s %s -> %s (via %s)\n",
+		safetext.Escape(info.Name), safetext.Escape(info.Iface), info.Local, info.Remote, safetext.Escape(info.Server))
 }
 
 // runForeground owns the link until a signal, or until the link ends for

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 )
 
@@ -30,6 +31,7 @@ func status(o *options, cfg pppssh.Config) error {
 	if err != nil {
 		return err
 	}
+	r.escape()
 	if o.json {
 		b, _ := json.MarshalIndent(r, "", "  ")
 		fmt.Fprintln(o.stdout, string(b))
@@ -74,6 +76,19 @@ func collectStatus(o *options, name string) (statusReport, error) {
 		r.RxBytes, r.TxBytes, r.RxPackets, r.TxPackets = s.RxBytes, s.TxBytes, s.RxPackets, s.TxPackets
 	}
 	return r, nil
+}
+
+// escape makes the report safe to print: the last error holds what the
+// server said, and the state file is only as trustworthy as /run. JSON
+// would escape C0 controls but not DEL, C1 controls such as U+009B (CSI)
+// or U+202E, so the text is escaped for both outputs.
+func (r *statusReport) escape() {
+	for _, s := range []*string{&r.Name, &r.Phase, &r.Iface, &r.Local, &r.Remote, &r.Server, &r.LastError, &r.Firewall} {
+		*s = safetext.Escape(*s)
+	}
+	for i := range r.Changes {
+		r.Changes[i] = safetext.Escape(r.Changes[i])
+	}
 }
 
 func printStatus(o *options, r statusReport) {
