@@ -6,19 +6,23 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/nldump"
 )
 
 // confirmInterface checks through netlink that the interface pppd named is
-// up and carries the negotiated point-to-point addresses.
+// up and carries the negotiated point-to-point addresses. Its lookups are
+// netlink dumps (LinkByName is one on kernels without IFLA_IFNAME lookup),
+// which another link coming up at the same moment can interrupt: they are
+// retried (nldump).
 func confirmInterface(iface string, local, remote netip.Addr) error {
-	link, err := netlink.LinkByName(iface)
+	link, err := nldump.Retry(func() (netlink.Link, error) { return netlink.LinkByName(iface) })
 	if err != nil {
 		return fmt.Errorf("pppd reported interface %s, but netlink cannot find it: %w", iface, err)
 	}
 	if link.Attrs().Flags&net.FlagUp == 0 {
 		return fmt.Errorf("interface %s is not up", iface)
 	}
-	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+	addrs, err := nldump.Retry(func() ([]netlink.Addr, error) { return netlink.AddrList(link, netlink.FAMILY_V4) })
 	if err != nil {
 		return fmt.Errorf("listing addresses of %s: %w", iface, err)
 	}

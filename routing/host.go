@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/nldump"
 	"github.com/vpn-pppssh/vpn-pppssh/routing/firewall"
 	"golang.org/x/sys/unix"
 )
@@ -58,7 +59,7 @@ type netlinkHost struct {
 func newNetlinkHost() *netlinkHost { return &netlinkHost{} }
 
 func (h *netlinkHost) nlRoute(r Route) (*netlink.Route, error) {
-	l, err := netlink.LinkByName(r.Dev)
+	l, err := nldump.Retry(func() (netlink.Link, error) { return netlink.LinkByName(r.Dev) })
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: %w", r.Dev, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/nldump"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
@@ -71,7 +72,9 @@ func collectStatus(o *options, name string) (statusReport, error) {
 		return r, nil
 	}
 	r.UptimeSeconds = int64(time.Since(st.UpSince).Seconds())
-	if l, err := netlink.LinkByName(st.Iface); err == nil && l.Attrs().Statistics != nil {
+	// LinkByName is a netlink dump on kernels without IFLA_IFNAME lookup:
+	// retried when another link's change interrupts it.
+	if l, err := nldump.Retry(func() (netlink.Link, error) { return netlink.LinkByName(st.Iface) }); err == nil && l.Attrs().Statistics != nil {
 		s := l.Attrs().Statistics
 		r.RxBytes, r.TxBytes, r.RxPackets, r.TxPackets = s.RxBytes, s.TxBytes, s.RxPackets, s.TxPackets
 	}
