@@ -298,9 +298,7 @@ func TestRecoversAfterKill9(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	kill(t, pid, syscall.SIGKILL)
 	if out, code := client(t, "-c", conf, "start"); code != 0 {
 		dumpLog(t, conf)
 		t.Fatalf("start after kill -9: exit %d: %s", code, out)
@@ -310,9 +308,15 @@ func TestRecoversAfterKill9(t *testing.T) {
 	ping(t, lab.ClientNS, "198.51.100.2")
 
 	// And stop after a kill -9 cleans up too.
-	b, _ = os.ReadFile(filepath.Join(runDir, "vpn.pid"))
-	pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-	syscall.Kill(pid, syscall.SIGKILL)
+	b, err = os.ReadFile(filepath.Join(runDir, "vpn.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kill(t, pid, syscall.SIGKILL)
 	if out, code := client(t, "-c", conf, "stop"); code != 0 {
 		t.Fatalf("stop after kill -9: exit %d: %s", code, out)
 	}

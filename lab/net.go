@@ -176,6 +176,9 @@ func Snapshot(ns string) string {
 	for _, cmd := range [][]string{{"iptables-legacy-save"}, {"nft", "list", "ruleset"}} {
 		out, err := InNS(ns, cmd[0], cmd[1:]...)
 		if err != nil {
+			// Recorded, not skipped: a backend that stops answering is a
+			// difference too.
+			fmt.Fprintf(&b, "%s: unavailable: %v\n", cmd[0], err)
 			continue
 		}
 		fmt.Fprintf(&b, "%s:\n", cmd[0])
@@ -201,4 +204,27 @@ func meaningfulRuleLine(l string) bool {
 		return len(f) >= 2 && f[1] != "ACCEPT"
 	}
 	return false
+}
+
+// FirewallRules returns the namespace's firewall rules from both backends
+// the tool may use: `iptables-legacy-save` (nat table included) and
+// `nft list ruleset`. A backend the kernel lacks contributes a line saying
+// so; when neither can be read it is an error, so that a leak check never
+// passes for want of looking.
+func FirewallRules(ns string) (string, error) {
+	var b strings.Builder
+	var errs []string
+	for _, cmd := range [][]string{{"iptables-legacy-save"}, {"nft", "list", "ruleset"}} {
+		out, err := InNS(ns, cmd[0], cmd[1:]...)
+		if err != nil {
+			errs = append(errs, err.Error())
+			fmt.Fprintf(&b, "# %s: unavailable\n", cmd[0])
+			continue
+		}
+		fmt.Fprintf(&b, "# %s:\n%s", cmd[0], out)
+	}
+	if len(errs) == 2 {
+		return "", fmt.Errorf("reading the firewall of %s: %s", ns, strings.Join(errs, "; "))
+	}
+	return b.String(), nil
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -126,11 +125,7 @@ func TestKill9ThenCleanupRestoresBothEnds(t *testing.T) {
 		"CLIENT_NETWORKS="+lab.BehindClientNet, "CLIENT_MASQUERADE=yes")
 	mustStart(t, conf)
 	ping(t, lab.ClientNS, lab.BehindServerIP)
-	b, _ := os.ReadFile(filepath.Join(runDir, "vpn.pid"))
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	kill(t, runningPid(t, conf), syscall.SIGKILL)
 	out, code := client(t, "-c", conf, "cleanup")
 	if code != 0 || !strings.Contains(out, "routes and rules") {
 		t.Errorf("cleanup: exit %d: %s", code, out)

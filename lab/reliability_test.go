@@ -22,25 +22,69 @@ type linkStatus struct {
 	LastError  string `json:"last_error"`
 }
 
+// statusJSON runs status --json; output that is not the status object
+// fails the test (a zero status would pass many checks by accident).
 func statusJSON(t *testing.T, conf string) linkStatus {
 	t.Helper()
-	out, _ := needLab(t).Client(t.Context(), "-c", conf, "--json", "status")
+	out, code := needLab(t).Client(t.Context(), "-c", conf, "--json", "status")
 	var s linkStatus
-	json.Unmarshal([]byte(out), &s)
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("status --json: exit %d: not a status object (%v): %q", code, err, out)
+	}
 	return s
+}
+
+// runningPid is the pid of the link's background process; a link that is
+// not running fails the test rather than yielding 0.
+func runningPid(t *testing.T, conf string) int {
+	t.Helper()
+	s := statusJSON(t, conf)
+	if !s.Running || s.Pid <= 0 {
+		t.Fatalf("the link is not running: %+v", s)
+	}
+	return s.Pid
+}
+
+// kill sends sig to pid, a process the test found for itself. A pid of 0
+// or less would signal the test's own process group or every process, so
+// it fails the test, as does a failed kill.
+func kill(t *testing.T, pid int, sig syscall.Signal) {
+	t.Helper()
+	if pid <= 0 {
+		t.Fatalf("refusing to send %v to pid %d", sig, pid)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		t.Fatalf("sending %v to %d: %v", sig, pid, err)
+	}
+}
+
+// onePPPD returns the pid of the only pppd whose arguments contain marker;
+// none or several fail the test.
+func onePPPD(t *testing.T, what, marker string) int {
+	t.Helper()
+	var found []int
+	var all []string
+	for _, p := range lab.Processes("pppd") {
+		all = append(all, p)
+		pid, args, _ := strings.Cut(p, " ")
+		if strings.Contains(args+" ", marker) {
+			n, err := strconv.Atoi(pid)
+			if err != nil || n <= 0 {
+				t.Fatalf("bad pid in %q", p)
+			}
+			found = append(found, n)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("want one %s pppd, found %d among: %q", what, len(found), all)
+	}
+	return found[0]
 }
 
 // serverPPPD returns the pid of the server's pppd (the one on notty).
 func serverPPPD(t *testing.T) int {
 	t.Helper()
-	for _, p := range lab.Processes("pppd") {
-		pid, args, _ := strings.Cut(p, " ")
-		if strings.Contains(args, " notty ") {
-			n, _ := strconv.Atoi(pid)
-			return n
-		}
-	}
-	return 0
+	return onePPPD(t, "server", " notty ")
 }
 
 // wantBack waits until the link is up again after at least redials redials,
@@ -69,11 +113,7 @@ func wantBack(t *testing.T, conf string, redials int, within time.Duration) time
 func TestServerPPPDKilledComesBack(t *testing.T) {
 	conf := needLab(t).Config("vpn", 1)
 	mustStart(t, conf)
-	pid := serverPPPD(t)
-	if pid == 0 {
-		t.Fatal("no server pppd")
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
+	kill(t, serverPPPD(t), syscall.SIGKILL)
 	took := wantBack(t, conf, 1, 20*time.Second)
 	t.Logf("back %v after the server's pppd was killed", took)
 }
@@ -204,10 +244,20 @@ func TestSoakStartStop(t *testing.T) {
 func TestSoakServerPPPDKills(t *testing.T) {
 	conf := helperConf(t, "vpn", "SERVER_NETWORKS="+lab.BehindServerNet, "SERVER_MASQUERADE=yes", "HOLDOFF_MAX=1")
 	mustStart(t, conf)
-	pid := statusJSON(t, conf).Pid
-	fds := func() int { e, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); return len(e) }
+	pid := runningPid(t, conf)
+	fds := func() int {
+		t.Helper()
+		e, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil || len(e) == 0 {
+			t.Fatalf("open files of the background process %d: %d, %v", pid, len(e), err)
+		}
+		return len(e)
+	}
 	threads := func() string {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatalf("background process %d: %v", pid, err)
+		}
 		for _, l := range strings.Split(string(b), "\n") {
 			if strings.HasPrefix(l, "Threads:") {
 				return strings.TrimSpace(strings.TrimPrefix(l, "Threads:"))
@@ -216,14 +266,16 @@ func TestSoakServerPPPDKills(t *testing.T) {
 		return "?"
 	}
 	fdsBefore, resBefore, gBefore := fds(), resources(t), statusJSON(t, conf).Goroutines
+	if gBefore <= 0 {
+		t.Fatalf("status reports %d goroutines: the goroutine check would check nothing", gBefore)
+	}
 	n := soakCycles()
 	for i := range n {
-		p := serverPPPD(t)
-		if p == 0 {
-			t.Fatalf("kill %d: no server pppd", i)
-		}
-		syscall.Kill(p, syscall.SIGKILL)
+		kill(t, serverPPPD(t), syscall.SIGKILL)
 		wantBack(t, conf, i+1, 20*time.Second)
+		if p := runningPid(t, conf); p != pid {
+			t.Fatalf("kill %d: the background process changed from %d to %d: the fd and goroutine checks would compare two processes", i, pid, p)
+		}
 	}
 	if got := fds(); got != fdsBefore {
 		t.Errorf("open files of the background process: %d before, %d after %d redials", fdsBefore, got, n)
@@ -239,27 +291,17 @@ func TestSoakServerPPPDKills(t *testing.T) {
 		n, fdsBefore, fds(), gBefore, statusJSON(t, conf).Goroutines, threads(), resources(t))
 }
 
-// localPPPD returns the pid of the client's pppd for the link.
+// localPPPD returns the pid of the client's pppd for the link; none
+// fails the test.
 func localPPPD(t *testing.T, link string) int {
 	t.Helper()
-	for _, p := range lab.Processes("pppd") {
-		pid, args, _ := strings.Cut(p, " ")
-		if strings.Contains(args, " linkname vpn-pppssh-"+link+" ") {
-			n, _ := strconv.Atoi(pid)
-			return n
-		}
-	}
-	return 0
+	return onePPPD(t, "client", " linkname vpn-pppssh-"+link+" ")
 }
 
 func TestLocalPPPDKilledComesBack(t *testing.T) {
 	conf := helperConf(t, "vpn", "SERVER_NETWORKS="+lab.BehindServerNet, "SERVER_MASQUERADE=yes")
 	mustStart(t, conf)
-	pid := localPPPD(t, "vpn")
-	if pid == 0 {
-		t.Fatal("no local pppd")
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
+	kill(t, localPPPD(t, "vpn"), syscall.SIGKILL)
 	took := wantBack(t, conf, 1, 20*time.Second)
 	ping(t, lab.ClientNS, lab.BehindServerIP) // routes and rules came back with it
 	t.Logf("back %v after the local pppd was killed", took)
@@ -270,14 +312,11 @@ func TestLocalPPPDKilledComesBack(t *testing.T) {
 func TestStartAfterLosingRun(t *testing.T) {
 	conf := needLab(t).Config("vpn", 1)
 	mustStart(t, conf)
-	pid := statusJSON(t, conf).Pid
+	pid := runningPid(t, conf)
 	ppp := localPPPD(t, "vpn")
-	syscall.Kill(pid, syscall.SIGKILL)
-	syscall.Kill(ppp, syscall.SIGKILL)
-	ents, _ := os.ReadDir(runDir)
-	for _, e := range ents {
-		os.Remove(runDir + "/" + e.Name())
-	}
+	kill(t, pid, syscall.SIGKILL)
+	kill(t, ppp, syscall.SIGKILL)
+	removeRunFiles(t, "")
 	wantInterfaces(t, lab.ClientNS, 5*time.Second)
 	if out, code := needLab(t).Client(t.Context(), "-c", conf, "start"); code != 0 {
 		t.Fatalf("start after losing /run: %s", out)
@@ -293,7 +332,7 @@ func TestStartAfterLosingRun(t *testing.T) {
 func TestSIGHUPRedials(t *testing.T) {
 	conf := needLab(t).Config("vpn", 1)
 	mustStart(t, conf)
-	syscall.Kill(statusJSON(t, conf).Pid, syscall.SIGHUP)
+	kill(t, runningPid(t, conf), syscall.SIGHUP)
 	took := wantBack(t, conf, 1, 10*time.Second)
 	t.Logf("back %v after SIGHUP", took)
 }
@@ -303,15 +342,14 @@ func TestSIGHUPRedials(t *testing.T) {
 func TestCleanupFindsRulesWithoutJournal(t *testing.T) {
 	conf := needLab(t).Config("vpn", 1, "CLIENT_MASQUERADE=yes")
 	mustStart(t, conf)
-	pid := statusJSON(t, conf).Pid
-	syscall.Kill(pid, syscall.SIGKILL)
-	syscall.Kill(localPPPD(t, "vpn"), syscall.SIGKILL)
-	ents, _ := os.ReadDir(runDir)
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "vpn.") {
-			os.Remove(runDir + "/" + e.Name())
-		}
+	if rules := firewallRules(t, lab.ClientNS); !strings.Contains(rules, "vpn-pppssh") {
+		t.Fatalf("no rule of ours to lose before cleanup:\n%s", rules)
 	}
+	pid := runningPid(t, conf)
+	ppp := localPPPD(t, "vpn")
+	kill(t, pid, syscall.SIGKILL)
+	kill(t, ppp, syscall.SIGKILL)
+	removeRunFiles(t, "vpn.")
 	// Without the journal, the forwarding value from before is unknown:
 	// put it back by hand, as an admin would after such a loss.
 	t.Cleanup(func() { lab.InNS(lab.ClientNS, "sh", "-c", "echo 0 >/proc/sys/net/ipv4/ip_forward") })
@@ -319,8 +357,36 @@ func TestCleanupFindsRulesWithoutJournal(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "1 firewall rules") {
 		t.Errorf("cleanup: exit %d: %s", code, out)
 	}
-	rules, _ := lab.InNS(lab.ClientNS, "iptables-legacy-save")
-	if strings.Contains(rules, "vpn-pppssh") {
+	if rules := firewallRules(t, lab.ClientNS); strings.Contains(rules, "vpn-pppssh") {
 		t.Errorf("rules left after cleanup:\n%s", rules)
 	}
+}
+
+// removeRunFiles removes the files under /run/vpn-pppssh whose names start
+// with prefix ("" = all), as a reboot would.
+func removeRunFiles(t *testing.T, prefix string) {
+	t.Helper()
+	ents, err := os.ReadDir(runDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) {
+			if err := os.Remove(runDir + "/" + e.Name()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// firewallRules is every firewall rule of the namespace, from both
+// backends (see lab.FirewallRules); it fails the test when neither can be
+// read.
+func firewallRules(t *testing.T, ns string) string {
+	t.Helper()
+	rules, err := lab.FirewallRules(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rules
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -173,10 +174,24 @@ func TestDialChecksHostKey(t *testing.T) {
 
 func TestLoadHostKeysNeedsAFile(t *testing.T) {
 	home := t.TempDir()
-	if _, err := loadHostKeys("", home); err == nil || !strings.Contains(err.Error(), "no known_hosts file") {
-		if _, statErr := os.Stat("/etc/ssh/ssh_known_hosts"); statErr != nil {
+	// The home has no known_hosts; what is left is the system-wide file,
+	// which this machine may or may not have. Both cases are checked:
+	// with it, it is the only file used; without it, the error says so.
+	system := "/etc/ssh/ssh_known_hosts"
+	hk, err := loadHostKeys("", home)
+	switch _, statErr := os.Stat(system); {
+	case statErr == nil:
+		if err != nil {
+			t.Errorf("%s exists, yet: %v", system, err)
+		} else if len(hk.files) != 1 || hk.files[0] != system {
+			t.Errorf("files %q, want only %s", hk.files, system)
+		}
+	case errors.Is(statErr, fs.ErrNotExist):
+		if err == nil || !strings.Contains(err.Error(), "no known_hosts file") {
 			t.Errorf("no files: %v", err)
 		}
+	default:
+		t.Fatalf("cannot tell whether %s exists: %v", system, statErr)
 	}
 	if _, err := loadHostKeys(filepath.Join(home, "missing"), home); err == nil || !strings.Contains(err.Error(), "SSH_KNOWN_HOSTS") {
 		t.Errorf("missing explicit file: %v", err)

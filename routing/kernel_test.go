@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -72,20 +73,44 @@ func sh(t *testing.T, name string, args ...string) string {
 }
 
 // snapshot is the namespace's routes, forwarding and firewall as text.
-func snapshot(ns string) string {
-	routes, _ := exec.Command("ip", "-n", ns, "route", "show", "table", "all").CombinedOutput()
-	fwd, _ := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv4/ip_forward").CombinedOutput()
-	nft, _ := exec.Command("ip", "netns", "exec", ns, "nft", "list", "ruleset").CombinedOutput()
-	ipt, _ := exec.Command("ip", "netns", "exec", ns, "iptables-legacy", "-t", "nat", "-S", "POSTROUTING").CombinedOutput()
-	return fmt.Sprintf("routes:\n%sforward=%snft:\n%s\niptables:\n%s", routes, fwd, nft, ipt)
+// Each part must be readable, and one firewall backend at least, so that
+// "as before" never holds for want of looking. (It runs on the namespace's
+// goroutine, so it returns an error rather than calling t.Fatal.)
+func snapshot(ns string) (string, error) {
+	routes, err := exec.Command("ip", "-n", ns, "route", "show", "table", "all").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("routes of %s: %w: %s", ns, err, routes)
+	}
+	fwd, err := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv4/ip_forward").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("forwarding of %s: %w: %s", ns, err, fwd)
+	}
+	nft, nftErr := exec.Command("ip", "netns", "exec", ns, "nft", "list", "ruleset").CombinedOutput()
+	ipt, iptErr := exec.Command("ip", "netns", "exec", ns, "iptables-legacy-save", "-t", "nat").CombinedOutput()
+	if nftErr != nil && iptErr != nil {
+		return "", fmt.Errorf("no firewall readable in %s: nft: %w: %s; iptables-legacy-save: %w: %s", ns, nftErr, nft, iptErr, ipt)
+	}
+	var rules []string
+	for _, l := range strings.Split(string(ipt), "\n") {
+		if !strings.HasPrefix(l, "#") { // dates and versions
+			rules = append(rules, counters.ReplaceAllString(l, ""))
+		}
+	}
+	return fmt.Sprintf("routes:\n%sforward=%snft (%v):\n%s\niptables (%v):\n%s", routes, fwd, nftErr, nft, iptErr, strings.Join(rules, "\n")), nil
 }
+
+var counters = regexp.MustCompile(`\[\d+:\d+\]`)
 
 // TestRouterOnTheKernel applies and undoes a full configuration through
 // netlink, procfs and the firewall backend the kernel offers, and checks
 // the namespace is exactly as before.
 func TestRouterOnTheKernel(t *testing.T) {
 	inNewNetNS(t, func(ns string) {
-		before := snapshot(ns)
+		before, err := snapshot(ns)
+		if err != nil {
+			t.Error(err)
+			return
+		}
 		r, err := New("office", t.TempDir())
 		if err != nil {
 			t.Error(err)
@@ -101,13 +126,18 @@ func TestRouterOnTheKernel(t *testing.T) {
 		}
 		if err := r.Set(cfg); err != nil {
 			t.Errorf("Set: %v", err)
-			r.Close()
+			if err := r.Close(); err != nil {
+				t.Errorf("Close after a failed Set: %v", err)
+			}
 			return
 		}
 		if err := r.Set(cfg); err != nil {
 			t.Errorf("Set again: %v", err)
 		}
-		during := snapshot(ns)
+		during, err := snapshot(ns)
+		if err != nil {
+			t.Error(err)
+		}
 		for _, want := range []string{
 			"203.0.113.0/24 dev tun0 proto 158 scope link",
 			"0.0.0.0/1 dev tun0 proto 158 scope link",
@@ -126,7 +156,9 @@ func TestRouterOnTheKernel(t *testing.T) {
 		if err := r.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		if after := snapshot(ns); after != before {
+		if after, err := snapshot(ns); err != nil {
+			t.Error(err)
+		} else if after != before {
 			t.Errorf("namespace not as before:\n--- before\n%s\n--- after\n%s", before, after)
 		}
 	})

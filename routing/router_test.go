@@ -135,12 +135,15 @@ func TestRouterSequence(t *testing.T) {
 			t.Errorf("%s:\n got %s\nwant %s", s.name, got, s.want)
 		}
 		// The journal on disk says the same as the router.
-		j, _ := OpenJournal(JournalPath(dir, "vpn"))
+		j, err := OpenJournal(JournalPath(dir, "vpn"))
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
 		if len(j.changes) != len(r.j.changes) {
 			t.Errorf("%s: journal has %d changes, router %d", s.name, len(j.changes), len(r.j.changes))
 		}
 	}
-	r.Set(Config{Iface: "ppp0", Networks: prefixes("203.0.113.0/24"), Forwarding: true, Masquerade: prefixes("198.51.100.2/32")})
+	mustSet(t, r, Config{Iface: "ppp0", Networks: prefixes("203.0.113.0/24"), Forwarding: true, Masquerade: prefixes("198.51.100.2/32")})
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +159,7 @@ func TestRouterSequence(t *testing.T) {
 func TestRouterUndoesLeftovers(t *testing.T) {
 	dir := t.TempDir()
 	h := &fakeHost{forward: "0"}
-	r, _ := newRouter("vpn", dir, h)
+	r := mustRouter(t, "vpn", dir, h)
 	if err := r.Set(Config{Iface: "ppp0", Networks: prefixes("203.0.113.0/24"), Forwarding: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +167,7 @@ func TestRouterUndoesLeftovers(t *testing.T) {
 	if !Leftovers(dir, "vpn") {
 		t.Fatal("no leftovers reported")
 	}
-	r2, _ := newRouter("vpn", dir, h)
+	r2 := mustRouter(t, "vpn", dir, h)
 	if err := r2.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -177,8 +180,8 @@ func TestRouterUndoesLeftovers(t *testing.T) {
 func TestRouterCloseGoesOnPastFailures(t *testing.T) {
 	dir := t.TempDir()
 	h := &fakeHost{forward: "0"}
-	r, _ := newRouter("vpn", dir, h)
-	r.Set(Config{Iface: "ppp0", Networks: prefixes("203.0.113.0/24", "198.18.0.0/15"), Forwarding: true})
+	r := mustRouter(t, "vpn", dir, h)
+	mustSet(t, r, Config{Iface: "ppp0", Networks: prefixes("203.0.113.0/24", "198.18.0.0/15"), Forwarding: true})
 	h.failOn = "del 203.0.113.0/24"
 	err := r.Close()
 	if err == nil || !strings.Contains(err.Error(), "removing route 203.0.113.0/24 dev ppp0") {
@@ -199,7 +202,7 @@ func TestRouterCloseGoesOnPastFailures(t *testing.T) {
 // A failure while applying leaves what was done recorded, so Close undoes it.
 func TestRouterApplyFailureIsUndoable(t *testing.T) {
 	h := &fakeHost{forward: "0", failOn: "add 198.18.0.0/15"}
-	r, _ := newRouter("vpn", t.TempDir(), h)
+	r := mustRouter(t, "vpn", t.TempDir(), h)
 	err := r.Set(Config{Iface: "ppp0", Networks: prefixes("203.0.113.0/24", "198.18.0.0/15"), Forwarding: true})
 	if err == nil || !strings.Contains(err.Error(), "adding route 198.18.0.0/15 dev ppp0: injected failure") {
 		t.Fatalf("Set: %v", err)
@@ -216,15 +219,15 @@ func TestRouterApplyFailureIsUndoable(t *testing.T) {
 func TestForwardingSharedBetweenLinks(t *testing.T) {
 	dir := t.TempDir()
 	h := &fakeHost{forward: "0"}
-	a, _ := newRouter("a", dir, h)
-	b, _ := newRouter("b", dir, h)
-	a.Set(Config{Iface: "ppp0", Forwarding: true})
-	b.Set(Config{Iface: "ppp1", Forwarding: true})
-	a.Close()
+	a := mustRouter(t, "a", dir, h)
+	b := mustRouter(t, "b", dir, h)
+	mustSet(t, a, Config{Iface: "ppp0", Forwarding: true})
+	mustSet(t, b, Config{Iface: "ppp1", Forwarding: true})
+	mustClose(t, a)
 	if h.forward != "1" {
 		t.Errorf("forwarding turned off while link b still needs it")
 	}
-	b.Close()
+	mustClose(t, b)
 	if h.forward != "0" {
 		t.Errorf("forwarding = %s after both links, want the original 0", h.forward)
 	}
@@ -235,16 +238,39 @@ func TestForwardingSharedBetweenLinks(t *testing.T) {
 func TestForwardingIsPerNamespace(t *testing.T) {
 	dir := t.TempDir()
 	here, there := &fakeHost{forward: "0", ns: 1}, &fakeHost{forward: "0", ns: 2}
-	a, _ := newRouter("a", dir, here)
-	b, _ := newRouter("b", dir, there)
-	a.Set(Config{Iface: "ppp0", Forwarding: true})
-	b.Set(Config{Iface: "ppp1", Forwarding: true})
-	a.Close()
+	a := mustRouter(t, "a", dir, here)
+	b := mustRouter(t, "b", dir, there)
+	mustSet(t, a, Config{Iface: "ppp0", Forwarding: true})
+	mustSet(t, b, Config{Iface: "ppp1", Forwarding: true})
+	mustClose(t, a)
 	if here.forward != "0" {
 		t.Errorf("forwarding left on in namespace 1 because of a link in namespace 2")
 	}
-	b.Close()
+	mustClose(t, b)
 	if there.forward != "0" {
 		t.Errorf("namespace 2: forwarding = %s", there.forward)
+	}
+}
+
+func mustRouter(t *testing.T, link, dir string, h host) *Router {
+	t.Helper()
+	r, err := newRouter(link, dir, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func mustSet(t *testing.T, r *Router, cfg Config) {
+	t.Helper()
+	if err := r.Set(cfg); err != nil {
+		t.Fatalf("Set(%+v): %v", cfg, err)
+	}
+}
+
+func mustClose(t *testing.T, r *Router) {
+	t.Helper()
+	if err := r.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
 	}
 }
