@@ -3,6 +3,16 @@
 // letters, digits, '_' and '-', in lexical order, with pppd's ip-up
 // arguments and variables. A hook that fails or overruns its time limit is
 // logged with its output and never takes the link down.
+//
+// The hooks run as root, so what runs must be what was checked. As root,
+// the folder and every directory above it must be root's alone
+// (rootfile.CheckPath). Each hook is opened without following a symbolic
+// link (a symbolic link is refused, not followed), checked on the open
+// file (a regular, executable file owned by root and not writable by group
+// or others) and run from that open file, through /proc/self/fd/3 in the
+// child: renaming or linking another program into its place after the
+// check changes nothing. A script run that way sees /proc/self/fd/3 as $0
+// (it keeps fd 3 open, read-only); its real path is in $VPN_HOOK.
 package hooks
 
 import (
@@ -10,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/vpn-pppssh/vpn-pppssh/internal/rootfile"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -19,6 +28,9 @@ import (
 	"sort"
 	"syscall"
 	"time"
+
+	"github.com/vpn-pppssh/vpn-pppssh/internal/rootfile"
+	"golang.org/x/sys/unix"
 )
 
 // Env is what a hook is told about the link (pppd(8), SCRIPTS).
@@ -46,42 +58,70 @@ const Limit = 30 * time.Second
 
 const outputLimit = 4096
 
+// hookExec is the path the child executes: its fd 3, the hook's open file
+// (the first of ExtraFiles). /proc/self is the child's own at execve.
+const hookExec = "/proc/self/fd/3"
+
 // Run runs the hooks in dir and returns the failures, joined; a missing
 // folder has no hooks.
 func Run(ctx context.Context, dir string, e Env, limit time.Duration, log *slog.Logger) error {
-	names, err := list(dir)
+	d, err := openDir(dir)
+	if d == nil || err != nil {
+		return err
+	}
+	defer d.Close()
+	names, err := list(d)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	for _, path := range names {
-		if err := runOne(ctx, path, e, limit, log); err != nil {
+	for _, name := range names {
+		h, err := open(d, dir, name)
+		if err == nil && h == nil {
+			continue // not a hook: run-parts skips it too
+		}
+		if err == nil {
+			err = h.run(ctx, e, limit, log)
+			h.Close()
+		}
+		if err != nil {
+			path := filepath.Join(dir, name)
 			log.Warn("hook failed", "hook", path, "err", err)
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("hook %s: %w", path, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// list returns the hooks run-parts would run, in order.
-func list(dir string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
+// openDir opens the hook folder once its path is found safe; it returns
+// nil and no error when the folder does not exist.
+func openDir(dir string) (*os.File, error) {
+	if err := rootfile.CheckPath(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("hook folder: no hooks run: %w", err)
+	}
+	d, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading hook folder: %w", err)
 	}
+	return d, nil
+}
+
+// list returns the names run-parts would consider, in order.
+func list(d *os.File) ([]string, error) {
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("reading hook folder %s: %w", d.Name(), err)
+	}
 	var out []string
-	for _, e := range ents {
-		if !validName(e.Name()) {
-			continue
+	for _, n := range names {
+		if validName(n) {
+			out = append(out, n)
 		}
-		fi, err := os.Stat(filepath.Join(dir, e.Name()))
-		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-			continue
-		}
-		out = append(out, filepath.Join(dir, e.Name()))
 	}
 	sort.Strings(out)
 	return out, nil
@@ -101,14 +141,51 @@ func validName(n string) bool {
 	return true
 }
 
-func runOne(ctx context.Context, path string, e Env, limit time.Duration, log *slog.Logger) error {
-	if err := checkOwner(path); err != nil {
-		return err
+// hook is a hook's file, open and checked; it runs from this descriptor.
+type hook struct {
+	path string
+	f    *os.File // O_PATH: it can be executed and stat'ed, not read or written
+}
+
+// open opens name in the folder d without following a symbolic link and
+// checks the open file. It returns nil and no error for a file run-parts
+// would skip (not a regular file, not executable).
+func open(d *os.File, dir, name string) (*hook, error) {
+	fd, err := unix.Openat(int(d.Fd()), name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening: %w", err)
 	}
+	f := os.NewFile(uintptr(fd), filepath.Join(dir, name))
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("opening: %w", err)
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		f.Close()
+		return nil, errors.New("not run: it is a symbolic link; put the program itself in the folder")
+	case !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0:
+		f.Close()
+		return nil, nil
+	}
+	if err := rootfile.Check(fi); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("not run: %w", err)
+	}
+	return &hook{path: f.Name(), f: f}, nil
+}
+
+func (h *hook) Close() error { return h.f.Close() }
+
+// run executes the open file, with a time limit.
+func (h *hook) run(ctx context.Context, e Env, limit time.Duration, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, path, e.Args()...)
-	cmd.Env = e.Environ()
+	cmd := exec.CommandContext(ctx, hookExec, e.Args()...)
+	cmd.Args[0] = h.path
+	cmd.Env = append(e.Environ(), "VPN_HOOK="+h.path)
+	cmd.ExtraFiles = []*os.File{h.f} // fd 3: hookExec
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &limited{&out}, &limited{&out}
 	// Its own process group, killed whole at the time limit.
@@ -124,20 +201,7 @@ func runOne(ctx context.Context, path string, e Env, limit time.Duration, log *s
 	if err != nil {
 		return fmt.Errorf("%w (output: %q)", err, out.String())
 	}
-	log.Info("hook ran", "hook", path, "took", took, "output", out.String())
-	return nil
-}
-
-// checkOwner refuses, when running as root, a hook others could have
-// written.
-func checkOwner(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if err := rootfile.Check(fi); err != nil {
-		return fmt.Errorf("not run: %w", err)
-	}
+	log.Info("hook ran", "hook", h.path, "took", took, "output", out.String())
 	return nil
 }
 

@@ -20,7 +20,7 @@ func writeHook(t *testing.T, dir, name, body string, mode os.FileMode) {
 func TestRunOrderArgsEnvAndFailures(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(t.TempDir(), "trace")
-	record := `echo "$(basename "$0") $* $PPP_IFACE $PPP_LOCAL $PPP_REMOTE $PPP_IPPARAM $VPN_NAME" >>` + out
+	record := `echo "$(basename "$VPN_HOOK") $* $PPP_IFACE $PPP_LOCAL $PPP_REMOTE $PPP_IPPARAM $VPN_NAME" >>` + out
 	writeHook(t, dir, "20-second", record, 0o755)
 	writeHook(t, dir, "10-first", record, 0o755)
 	writeHook(t, dir, "15-fails", record+"; echo oops; exit 3", 0o755)
@@ -69,5 +69,107 @@ func TestRefusesHookWritableByOthers(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Error("a world-writable hook ran as root")
+	}
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the ownership checks apply to root")
+	}
+}
+
+// A symbolic link in the folder is refused, not followed, even to a good
+// program: whoever can change the link (or what it names) picks what runs.
+func TestRefusesSymlinkedHook(t *testing.T) {
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	marker := filepath.Join(t.TempDir(), "ran")
+	writeHook(t, elsewhere, "real", "touch "+marker, 0o755)
+	if err := os.Symlink(filepath.Join(elsewhere, "real"), filepath.Join(dir, "10-link")); err != nil {
+		t.Fatal(err)
+	}
+	err := Run(context.Background(), dir, Env{}, Limit, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "10-link: not run: it is a symbolic link") {
+		t.Errorf("got %v", err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the symbolic link was followed and run")
+	}
+}
+
+// A folder that others can write (or one above it) runs nothing.
+func TestRefusesHookInUnsafeFolder(t *testing.T) {
+	needRoot(t)
+	for _, tc := range []struct{ name, chmod string }{{"folder", "."}, {"parent", ".."}} {
+		parent := t.TempDir()
+		dir := filepath.Join(parent, "ip-up.d")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		marker := filepath.Join(t.TempDir(), "ran")
+		writeHook(t, dir, "10-ok", "touch "+marker, 0o755)
+		unsafe := filepath.Clean(filepath.Join(dir, tc.chmod))
+		if err := os.Chmod(unsafe, 0o775); err != nil {
+			t.Fatal(err)
+		}
+		err := Run(context.Background(), dir, Env{}, Limit, slog.New(slog.DiscardHandler))
+		if err == nil || !strings.Contains(err.Error(), unsafe+" is writable by group or others") {
+			t.Errorf("%s group-writable: got %v", tc.name, err)
+		}
+		if _, err := os.Stat(marker); err == nil {
+			t.Errorf("%s group-writable: a hook ran", tc.name)
+		}
+	}
+}
+
+// What runs is the file that was opened and checked: a program renamed into
+// its place afterwards is not the one executed.
+func TestRunsTheCheckedFile(t *testing.T) {
+	dir := t.TempDir()
+	trace := filepath.Join(t.TempDir(), "trace")
+	writeHook(t, dir, "10-hook", `echo "checked $0 $VPN_HOOK" >>`+trace, 0o755)
+	d, err := openDir(dir)
+	if err != nil || d == nil {
+		t.Fatalf("openDir: %v", err)
+	}
+	defer d.Close()
+	h, err := open(d, dir, "10-hook")
+	if err != nil || h == nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer h.Close()
+	// The swap: another program renamed over the checked one.
+	writeHook(t, dir, "swap", `echo "swapped in" >>`+trace, 0o755)
+	if err := os.Rename(filepath.Join(dir, "swap"), filepath.Join(dir, "10-hook")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.run(context.Background(), Env{}, Limit, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "checked /proc/self/fd/3 " + filepath.Join(dir, "10-hook") + "\n"
+	if string(b) != want {
+		t.Errorf("ran %q, want %q", b, want)
+	}
+}
+
+// A compiled program runs from its open file as well, with its real path
+// as argv[0].
+func TestRunsABinaryHook(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "10-true"), src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeHook(t, dir, "20-false", "exit 1", 0o755)
+	err = Run(context.Background(), dir, Env{}, Limit, slog.New(slog.DiscardHandler))
+	if err == nil || strings.Contains(err.Error(), "10-true") || !strings.Contains(err.Error(), "20-false") {
+		t.Errorf("got %v, want only 20-false to fail", err)
 	}
 }

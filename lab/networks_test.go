@@ -91,7 +91,9 @@ func TestHooksSeeTheLink(t *testing.T) {
 	os.Remove(trace)
 	for _, d := range []string{up, down} {
 		os.MkdirAll(d, 0o755)
-		body := "#!/bin/sh\necho \"$(basename $(dirname $0)) $* $PPP_IFACE $VPN_NAME\" >>" + trace +
+		// A hook runs from its open file ($0 is /proc/self/fd/3); its
+		// path is in $VPN_HOOK.
+		body := "#!/bin/sh\necho \"$(basename $(dirname $VPN_HOOK)) $* $PPP_IFACE $VPN_NAME\" >>" + trace +
 			"\nip -o addr show dev \"$1\" >>" + trace + " 2>&1\nip route show " + lab.BehindServerNet + " >>" + trace + "\n"
 		os.WriteFile(filepath.Join(d, "10-trace"), []byte(body), 0o755)
 	}
