@@ -3,12 +3,15 @@ package pppssh
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 
+	"github.com/vpn-pppssh/vpn-pppssh/internal/rootfile"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 )
@@ -67,10 +70,31 @@ func signers(t Target, home string, log *slog.Logger) ([]ssh.Signer, func(), err
 	return out, closer, nil
 }
 
+// maxKeySize bounds what is read from a key file.
+const maxKeySize = 1 << 20
+
+// readKey reads a private key. As root, the key and the directories above
+// it must be root's alone (rootfile.CheckPath); and, as OpenSSH has it, a
+// key of this user that group or others can read is refused.
 func readKey(path string) (ssh.Signer, error) {
-	pem, err := os.ReadFile(path)
+	if err := rootfile.CheckPath(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("refusing SSH key %s: %w", path, err)
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading SSH key: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading SSH key: %w", err)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Getuid() && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("UNPROTECTED PRIVATE KEY FILE: SSH key %s can be read by group or others (mode %04o): chmod 600 it", path, fi.Mode().Perm())
+	}
+	pem, err := io.ReadAll(io.LimitReader(f, maxKeySize))
+	if err != nil {
+		return nil, fmt.Errorf("reading SSH key %s: %w", path, err)
 	}
 	s, err := ssh.ParsePrivateKey(pem)
 	var missing *ssh.PassphraseMissingError

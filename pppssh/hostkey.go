@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/vpn-pppssh/vpn-pppssh/internal/rootfile"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -59,13 +60,13 @@ func defaultKnownHosts(home string) []string {
 func loadHostKeys(explicit, home string) (*hostKeys, error) {
 	var files []string
 	if explicit != "" {
-		if _, err := os.Stat(explicit); err != nil {
+		if err := checkKnownHosts(explicit); err != nil {
 			return nil, fmt.Errorf("SSH_KNOWN_HOSTS: %w", err)
 		}
 		files = []string{explicit}
 	} else {
 		for _, f := range defaultKnownHosts(home) {
-			if _, err := os.Stat(f); err == nil {
+			if err := checkKnownHosts(f); err == nil {
 				files = append(files, f)
 			} else if !errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("known hosts: %w", err)
@@ -81,6 +82,22 @@ func loadHostKeys(explicit, home string) (*hostKeys, error) {
 		return nil, fmt.Errorf("reading known hosts: %w", err)
 	}
 	return &hostKeys{files: files, callback: cb}, nil
+}
+
+// checkKnownHosts refuses, when running as root, a known_hosts file that
+// someone else could change (rootfile.CheckPath): whoever writes it decides
+// which server root's key is shown to and whose traffic root routes.
+func checkKnownHosts(path string) error {
+	if err := rootfile.CheckPath(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return fmt.Errorf("refusing known_hosts file %s: %w", path, err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return err
+	}
+	return nil
 }
 
 // check is the ssh.HostKeyCallback; its errors are typed.

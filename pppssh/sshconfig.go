@@ -3,6 +3,7 @@ package pppssh
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	sshconfig "github.com/kevinburke/ssh_config"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/rootfile"
 )
 
 // Target is where and as whom to log in, after ~/.ssh/config has filled in
@@ -118,20 +120,105 @@ func (c *Config) ResolveTarget(home string) (Target, error) {
 	return t, nil
 }
 
+// decodeSSHConfig reads an ssh_config file, or returns nil when there is
+// none. As root, the file, the files it includes and the directories above
+// them must be root's alone (rootfile.CheckPath): they choose the server,
+// the account and the key root logs in with.
 func decodeSSHConfig(path string) (*sshconfig.Config, error) {
-	f, err := os.Open(path)
+	data, err := readSSHConfig(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := checkIncludes(path, data, false, 0); err != nil {
+		return nil, err
+	}
+	cfg, err := sshconfig.DecodeBytes(data)
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// maxSSHConfigSize bounds what is read from one ssh_config file.
+const maxSSHConfigSize = 1 << 20
+
+func readSSHConfig(path string) ([]byte, error) {
+	if err := rootfile.CheckPath(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	} else if err != nil {
+		return nil, fmt.Errorf("refusing ssh_config %s: %w", path, err)
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	defer f.Close()
-	cfg, err := sshconfig.Decode(f)
+	data, err := io.ReadAll(io.LimitReader(f, maxSSHConfigSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("parsing %s: %w", path, err)
+		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	return cfg, nil
+	if len(data) > maxSSHConfigSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxSSHConfigSize)
+	}
+	return data, nil
+}
+
+// maxIncludeDepth is the ssh_config library's own limit.
+const maxIncludeDepth = 5
+
+// checkIncludes applies readSSHConfig's check to every file that an Include
+// line of data names, the way github.com/kevinburke/ssh_config finds them
+// (it reads them itself, by path): absolute, or under /etc/ssh for a file
+// there that it found through an Include, or else under the home directory
+// of the password database. A file of the system's that includes others is
+// read by that library as a user file: the same rule is used here.
+func checkIncludes(from string, data []byte, system bool, depth int) error {
+	if depth > maxIncludeDepth {
+		return fmt.Errorf("%s: Include nested more than %d deep", from, maxIncludeDepth)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' || r == '=' || r == '\r' })
+		if len(fields) < 2 || !strings.EqualFold(fields[0], "include") {
+			continue
+		}
+		for _, d := range fields[1:] {
+			if strings.HasPrefix(d, "#") {
+				break
+			}
+			var pattern string
+			switch {
+			case filepath.IsAbs(d):
+				pattern = d
+			case system:
+				pattern = filepath.Join("/etc/ssh", d)
+			case strings.HasPrefix(d, "~/"):
+				pattern = filepath.Join(HomeDir(), d[2:])
+			default:
+				pattern = filepath.Join(HomeDir(), ".ssh", d)
+			}
+			matches, err := filepath.Glob(pattern)
+			if err != nil {
+				return fmt.Errorf("%s: Include %s: %w", from, d, err)
+			}
+			for _, m := range matches {
+				data, err := readSSHConfig(m)
+				if err != nil {
+					return fmt.Errorf("%s: Include: %w", from, err)
+				}
+				isSystem := strings.HasPrefix(filepath.Clean(m), "/etc/ssh")
+				if err := checkIncludes(m, data, isSystem, depth+1); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func expandHome(p, home string) string {
