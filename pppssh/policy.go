@@ -8,30 +8,81 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 )
 
 // PolicyPath is the server's policy file for the server half.
 const PolicyPath = "/etc/vpn-pppssh/server.conf"
 
-// Policy is what the server's admin lets clients ask for. Without a policy
-// file everything a valid request can ask is allowed: the sudoers line that
-// lets the account run the server half is the admin's trust in it.
+// Policy is what the server's admin lets clients of the server half ask
+// for. It lists what is allowed; whatever it does not list is refused, and
+// without a policy file a client gets a plain point-to-point link and
+// nothing else (no routes, no forwarding, no masquerade). Each refusal
+// names the key that would allow the request, so the admin knows what to
+// write.
+//
+// Keys (server.conf, KEY=VALUE lines as in a link configuration):
+//
+//	ALLOW_NETWORKS   CLIENT_NETWORKS a client may have routed to it, each
+//	                 inside one of these prefixes; unset: none
+//	ALLOW_FORWARDING yes lets a client have IPv4 forwarding turned on
+//	                 (which routes and masquerade need too); default no
+//	ALLOW_MASQUERADE yes lets a client have its addresses masqueraded;
+//	                 default no
+//	ALLOW_PEERS      prefixes both tunnel addresses (the server's end and
+//	                 the client's) must lie inside; unset: DefaultAllowPeers
+//	MAX_SESSIONS     how many server halves may run at once (1-1024, 64)
+//	PPPD             the pppd the server half runs
+//
+// Whatever the file says, CheckHost also refuses tunnel addresses and
+// networks that would take traffic the server sends elsewhere.
 type Policy struct {
-	AllowNetworks   []netip.Prefix // CLIENT_NETWORKS must each lie inside one; nil: any
+	AllowNetworks   []netip.Prefix // CLIENT_NETWORKS must each lie inside one
+	AllowPeers      []netip.Prefix // local and peer must each lie inside one
 	AllowMasquerade bool
 	AllowForwarding bool
+	MaxSessions     int
 	PPPD            string // the pppd the server half runs
-	restricted      bool   // ALLOW_NETWORKS was given
+
+	path   string          // the file the policy came from
+	exists bool            // whether that file exists
+	set    map[string]bool // keys the file sets
 }
 
-// DefaultPolicy allows everything.
-func DefaultPolicy() Policy {
-	return Policy{AllowMasquerade: true, AllowForwarding: true, PPPD: Defaults().ServerPPPD}
+// DefaultAllowPeers are the tunnel addresses allowed when ALLOW_PEERS is
+// not set: private-use space (RFC 1918, shared address space RFC 6598, the
+// benchmarking range RFC 2544). A tunnel address makes the server route
+// that one address to the client, so an address of the Internet (a public
+// resolver, a package mirror) is never one unless the admin says so.
+var DefaultAllowPeers = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("198.18.0.0/15"),
 }
 
-// LoadPolicy reads the policy file; a missing file is the default policy.
+// Bounds of MAX_SESSIONS.
+const (
+	DefaultMaxSessions = 64
+	maxMaxSessions     = 1024
+)
+
+// DefaultPolicy is the policy when the file at path does not exist: a
+// plain link between private addresses, nothing more.
+func DefaultPolicy(path string) Policy {
+	return Policy{
+		AllowPeers:  DefaultAllowPeers,
+		MaxSessions: DefaultMaxSessions,
+		PPPD:        Defaults().ServerPPPD,
+		path:        path,
+	}
+}
+
+// LoadPolicy reads the policy file; a missing file is DefaultPolicy.
 func LoadPolicy(path string) (Policy, error) {
-	p := DefaultPolicy()
+	p := DefaultPolicy(path)
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return p, nil
@@ -40,6 +91,7 @@ func LoadPolicy(path string) (Policy, error) {
 		return p, fmt.Errorf("reading policy: %w", err)
 	}
 	defer f.Close()
+	p.exists, p.set = true, map[string]bool{}
 	if err := checkOwnership(f, path); err != nil {
 		return p, err
 	}
@@ -60,43 +112,100 @@ func LoadPolicy(path string) (Policy, error) {
 		key := string(m[1])
 		v, err := unquote(string(m[2]))
 		if err == nil {
-			switch key {
-			case "ALLOW_NETWORKS":
-				err = setNetworks(&p.AllowNetworks, v)
-				p.restricted = true
-			case "ALLOW_MASQUERADE":
-				err = setBool(&p.AllowMasquerade, v)
-			case "ALLOW_FORWARDING":
-				err = setBool(&p.AllowForwarding, v)
-			case "PPPD":
-				err = setPath(&p.PPPD, v, false)
-			default:
-				err = errors.New("unknown key (ALLOW_NETWORKS, ALLOW_MASQUERADE, ALLOW_FORWARDING, PPPD)")
-			}
+			err = p.setKey(key, v)
 		}
 		if err != nil {
 			return p, &ConfigError{File: path, Line: n, Key: key, Err: err}
 		}
+		p.set[key] = true
 	}
 	return p, sc.Err()
 }
 
-// Check refuses a request outside the policy, saying which part and why.
+func (p *Policy) setKey(key, v string) error {
+	switch key {
+	case "ALLOW_NETWORKS":
+		return setNetworks(&p.AllowNetworks, v)
+	case "ALLOW_PEERS":
+		if strings.TrimSpace(v) == "" {
+			return fmt.Errorf("%w: list the prefixes tunnel addresses may come from (like 198.51.100.0/24)", ErrEmpty)
+		}
+		return setNetworks(&p.AllowPeers, v)
+	case "ALLOW_MASQUERADE":
+		return setBool(&p.AllowMasquerade, v)
+	case "ALLOW_FORWARDING":
+		return setBool(&p.AllowForwarding, v)
+	case "MAX_SESSIONS":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxMaxSessions {
+			return fmt.Errorf("%q: use a number from 1 to %d", v, maxMaxSessions)
+		}
+		p.MaxSessions = n
+		return nil
+	case "PPPD":
+		return setPath(&p.PPPD, v, false)
+	}
+	return errors.New("unknown key (ALLOW_NETWORKS, ALLOW_PEERS, ALLOW_MASQUERADE, ALLOW_FORWARDING, MAX_SESSIONS, PPPD)")
+}
+
+// Path is the file the policy was read from.
+func (p Policy) Path() string { return p.path }
+
+// why says what the policy file says about key, for a refusal.
+func (p Policy) why(key, value string) string {
+	switch {
+	case !p.exists:
+		return "the file does not exist"
+	case !p.set[key]:
+		return "it does not set " + key
+	default:
+		return "it says " + key + "=" + value
+	}
+}
+
+// Check refuses a request outside the policy file, naming the policy key
+// that would allow it. It looks at the request only; CheckHost looks at
+// the server's interfaces and routes.
 func (p Policy) Check(r Request) error {
 	if r.Masquerade && !p.AllowMasquerade {
-		return fmt.Errorf("masquerade is not allowed by %s (ALLOW_MASQUERADE=no)", PolicyPath)
+		return fmt.Errorf("masquerade needs ALLOW_MASQUERADE=yes in %s (%s)", p.path, p.why("ALLOW_MASQUERADE", "no"))
 	}
-	if (r.Forward || len(r.Routes) > 0) && !p.AllowForwarding {
-		return fmt.Errorf("forwarding is not allowed by %s (ALLOW_FORWARDING=no)", PolicyPath)
+	if r.NeedsForwarding() && !p.AllowForwarding {
+		return fmt.Errorf("%s needs forwarding, which needs ALLOW_FORWARDING=yes in %s (%s)",
+			forwardingCause(r), p.path, p.why("ALLOW_FORWARDING", "no"))
 	}
-	if p.restricted {
-		for _, n := range r.Routes {
-			if !inside(n, p.AllowNetworks) {
-				return fmt.Errorf("routing %s is not allowed by %s (ALLOW_NETWORKS=%s)", n, PolicyPath, networksString(p.AllowNetworks))
-			}
+	for _, n := range r.Routes {
+		if !inside(n, p.AllowNetworks) {
+			return fmt.Errorf("routing %s to the client needs ALLOW_NETWORKS covering it in %s (%s)",
+				n, p.path, p.why("ALLOW_NETWORKS", networksString(p.AllowNetworks)))
 		}
 	}
+	for _, a := range []struct {
+		role string
+		addr netip.Addr
+	}{{"peer", r.Peer}, {"local", r.Local}} {
+		if inside(netip.PrefixFrom(a.addr, 32), p.AllowPeers) {
+			continue
+		}
+		if p.exists && p.set["ALLOW_PEERS"] {
+			return fmt.Errorf("%s %s is outside ALLOW_PEERS=%s in %s", a.role, a.addr, networksString(p.AllowPeers), p.path)
+		}
+		return fmt.Errorf("%s %s is not a private address; tunnel addresses outside %s need ALLOW_PEERS covering them in %s (%s)",
+			a.role, a.addr, networksString(DefaultAllowPeers), p.path, p.why("ALLOW_PEERS", ""))
+	}
 	return nil
+}
+
+// forwardingCause names what in a request turns forwarding on.
+func forwardingCause(r Request) string {
+	switch {
+	case r.Masquerade:
+		return "masquerade"
+	case len(r.Routes) > 0:
+		return "routing CLIENT_NETWORKS " + networksString(r.Routes)
+	default:
+		return "reaching networks behind the server (SERVER_NETWORKS, DEFAULT_ROUTE)"
+	}
 }
 
 func inside(n netip.Prefix, allowed []netip.Prefix) bool {

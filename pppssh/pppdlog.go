@@ -100,13 +100,44 @@ func (p *PPPDLog) Up() <-chan struct{} { return p.w.up }
 // Result is the interface and the local and remote addresses.
 func (p *PPPDLog) Result() (iface string, local, remote netip.Addr) { return p.w.result() }
 
-// ServerPPPDArgs are the server pppd's options when the server half runs
-// it: the classic nodetach notty noauth, logging to fd 3 for the helper, and
-// the addresses from the validated request.
-func ServerPPPDArgs(r Request) []string {
-	args := []string{"nodetach", "notty", "noauth", "logfd", "3"}
-	if r.Keepalive > 0 {
-		args = append(args, "lcp-echo-interval", strconv.Itoa(r.Keepalive), "lcp-echo-failure", "3")
+// Bounds of the server pppd's LCP echo interval, whatever the client asks:
+// pppd declares the link dead after lcp-echo-failure unanswered echoes, so
+// a client that vanished without a word loses its interface, routes and
+// rules on the server within (failure+1) x interval <= 60 s, and a client
+// cannot make the server keep them for hours (or forever, with 0).
+const (
+	serverEchoMin     = 5
+	serverEchoMax     = 15
+	serverEchoDefault = 10 // when the client asks for none
+	serverEchoFailure = 3
+)
+
+// ServerEchoInterval is the server pppd's LCP echo interval, in seconds,
+// for a client that asks for keepalive seconds.
+func ServerEchoInterval(keepalive int) int {
+	switch {
+	case keepalive <= 0:
+		return serverEchoDefault
+	case keepalive < serverEchoMin:
+		return serverEchoMin
+	case keepalive > serverEchoMax:
+		return serverEchoMax
 	}
-	return append(args, "ipparam", r.IPParam, r.Local.String()+":"+r.Peer.String())
+	return keepalive
+}
+
+// ServerPPPDArgs are the server pppd's options when the server half runs
+// it: the classic nodetach notty noauth, logging to fd 3 for the helper, an
+// LCP echo within the server's bounds, and the addresses from the
+// validated request. noauth means the server does not ask the client to
+// authenticate (SSH did); the refuse-* options (pppd 2.4.2 and later,
+// pppd(8) "refuse-pap" etc.) make it decline to authenticate itself, so a
+// hostile client cannot ask it for a secret from pap-secrets or
+// chap-secrets.
+func ServerPPPDArgs(r Request) []string {
+	return []string{"nodetach", "notty", "noauth", "logfd", "3",
+		"refuse-pap", "refuse-chap", "refuse-mschap", "refuse-mschap-v2", "refuse-eap",
+		"lcp-echo-interval", strconv.Itoa(ServerEchoInterval(r.Keepalive)),
+		"lcp-echo-failure", strconv.Itoa(serverEchoFailure),
+		"ipparam", r.IPParam, r.Local.String() + ":" + r.Peer.String()}
 }

@@ -7,8 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
 )
 
 // Request is what the client asks of the server half (`vpn-pppssh serve`,
@@ -24,7 +29,16 @@ type Request struct {
 	Routes     []netip.Prefix `json:"routes,omitempty"`
 	Forward    bool           `json:"forward,omitempty"`
 	Masquerade bool           `json:"masquerade,omitempty"`
-	Keepalive  int            `json:"keepalive,omitempty"` // seconds; the server pppd's LCP echo interval
+	Keepalive  int            `json:"keepalive,omitempty"` // seconds; a wish only: the server clamps it (ServerPPPDArgs)
+}
+
+// NeedsForwarding reports whether serving the request turns on IPv4
+// forwarding on the server: routes to the client's networks, forwarding
+// asked for, and masquerade (which only matters for forwarded packets) all
+// do. The policy check and the server's routing both ask this one method,
+// so they cannot disagree on what a request implies.
+func (r Request) NeedsForwarding() bool {
+	return r.Forward || len(r.Routes) > 0 || r.Masquerade
 }
 
 // RequestVersion is the protocol version this build speaks.
@@ -45,6 +59,10 @@ const (
 
 // maxRequest bounds a request line.
 const maxRequest = 16 << 10
+
+// maxReply bounds the server half's answer line as the client reads it: a
+// hostile server must not make the client allocate without limit.
+const maxReply = 4 << 10
 
 // ServerRequest is the request for this configuration: the server routes
 // CLIENT_NETWORKS back, forwards when the client reaches networks behind it
@@ -145,6 +163,64 @@ func ReadRequest(r io.Reader) (Request, error) {
 	return req, req.Validate()
 }
 
+// ErrRequestTimeout is returned by ReadRequestWithin when no complete
+// request arrived in time.
+var ErrRequestTimeout = errors.New("no request arrived in time")
+
+// ReadRequestWithin is ReadRequest on the session's stdin with a time
+// limit, so that a session that never sends its request does not hold a
+// root process. sshd hands the helper a pipe or a socket, which Go cannot
+// put a deadline on as it is (os.Stdin is not in the poller): the
+// descriptor is duplicated and set non-blocking for the read, which makes
+// SetReadDeadline work, and set blocking again before pppd inherits it.
+// Where the descriptor cannot be polled at all, a timer gives up on the
+// read instead; the reading goroutine then stays blocked until the caller
+// exits, which the server half does at once.
+func ReadRequestWithin(f *os.File, limit time.Duration) (Request, error) {
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		return readWithTimer(f, limit)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return readWithTimer(f, limit)
+	}
+	// fd shares its file description (and so O_NONBLOCK) with f.
+	defer unix.SetNonblock(int(f.Fd()), false)
+	polled := os.NewFile(uintptr(fd), f.Name())
+	defer polled.Close()
+	if err := polled.SetReadDeadline(time.Now().Add(limit)); err != nil {
+		unix.SetNonblock(fd, false)
+		return readWithTimer(f, limit)
+	}
+	req, err := ReadRequest(polled)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return Request{}, fmt.Errorf("%w: none within %v", ErrRequestTimeout, limit)
+	}
+	return req, err
+}
+
+// readWithTimer is ReadRequest given up on after limit.
+func readWithTimer(r io.Reader, limit time.Duration) (Request, error) {
+	type result struct {
+		req Request
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		req, err := ReadRequest(r)
+		got <- result{req, err}
+	}()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case res := <-got:
+		return res.req, res.err
+	case <-t.C:
+		return Request{}, fmt.Errorf("%w: none within %v", ErrRequestTimeout, limit)
+	}
+}
+
 // WriteReply answers a request: err nil means accepted.
 func WriteReply(w io.Writer, err error) error {
 	line := replyOK
@@ -160,19 +236,33 @@ func WriteReply(w io.Writer, err error) error {
 // says why, and the session's end reports it.
 var errNoAnswer = errors.New("no answer from the server helper")
 
-// readReply reads the server half's answer; br keeps what follows it.
+// readReply reads the server half's answer; br keeps what follows it. The
+// line is read byte by byte up to maxReply (bufio buffers the reads), so
+// neither a huge line nor PPP frames after the answer are taken, and the
+// refusal text, which the server wrote, is escaped before it becomes part
+// of an error that root's terminal shows.
 func readReply(br *bufio.Reader) error {
-	line, err := br.ReadString('\n')
-	if err != nil {
-		return fmt.Errorf("%w: %w", errNoAnswer, err)
+	var line []byte
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			return fmt.Errorf("%w: %w", errNoAnswer, err)
+		}
+		if c == '\n' {
+			break
+		}
+		if len(line) >= maxReply {
+			return fmt.Errorf("the server helper's answer is longer than %d bytes: %q", maxReply, clip(string(line)))
+		}
+		line = append(line, c)
 	}
-	line = strings.TrimSuffix(line, "\n")
+	s := string(line)
 	switch {
-	case line == replyOK:
+	case s == replyOK:
 		return nil
-	case strings.HasPrefix(line, replyError):
-		return fmt.Errorf("the server refused: %s", strings.TrimPrefix(line, replyError))
+	case strings.HasPrefix(s, replyError):
+		return fmt.Errorf("the server refused: %s", safetext.Escape(strings.TrimPrefix(s, replyError)))
 	default:
-		return fmt.Errorf("unexpected answer from the server helper: %q", clip(line))
+		return fmt.Errorf("unexpected answer from the server helper: %q", clip(s))
 	}
 }

@@ -1,0 +1,214 @@
+package pppssh
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+)
+
+// policyFrom writes body as a policy file (nil: no file) and loads it.
+func policyFrom(t *testing.T, body *string) Policy {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "server.conf")
+	if body != nil {
+		if err := os.WriteFile(path, []byte(*body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := LoadPolicy(path)
+	if err != nil {
+		t.Fatalf("loading %q: %v", *body, err)
+	}
+	return p
+}
+
+func str(s string) *string { return &s }
+
+func baseRequest() Request {
+	return Request{Version: 1, Link: "a", IPParam: "vpn",
+		Local: netip.MustParseAddr("198.51.100.2"), Peer: netip.MustParseAddr("198.51.100.1")}
+}
+
+func TestPolicyCheck(t *testing.T) {
+	const peers = "ALLOW_PEERS=198.51.100.0/24\n"
+	const all = peers + "ALLOW_MASQUERADE=yes\nALLOW_FORWARDING=yes\nALLOW_NETWORKS=198.18.0.0/16\n"
+	routes := func(r *Request) { r.Routes = []netip.Prefix{netip.MustParsePrefix("198.18.4.0/24")} }
+	cases := []struct {
+		name   string
+		policy *string // nil: no file
+		change func(*Request)
+		want   string // "" accepted; else a part of the error
+	}{
+		{"plain link, no file", nil, func(r *Request) {
+			r.Local, r.Peer = netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("10.9.0.2")
+		}, ""},
+		{"documentation peer, no file", nil, nil, "peer 198.51.100.1 is not a private address; tunnel addresses outside 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,198.18.0.0/15 need ALLOW_PEERS covering them in POLICY (the file does not exist)"},
+		{"public local, no ALLOW_PEERS", str("ALLOW_MASQUERADE=yes\n"), func(r *Request) {
+			r.Local, r.Peer = netip.MustParseAddr("8.8.8.8"), netip.MustParseAddr("10.9.0.2")
+		}, "local 8.8.8.8 is not a private address; tunnel addresses outside 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,198.18.0.0/15 need ALLOW_PEERS covering them in POLICY (it does not set ALLOW_PEERS)"},
+		{"masquerade, no file", nil, func(r *Request) { r.Masquerade = true }, "masquerade needs ALLOW_MASQUERADE=yes in POLICY (the file does not exist)"},
+		{"forwarding, no file", nil, func(r *Request) { r.Forward = true }, "reaching networks behind the server (SERVER_NETWORKS, DEFAULT_ROUTE) needs forwarding, which needs ALLOW_FORWARDING=yes in POLICY (the file does not exist)"},
+		{"routes, no file", nil, routes, "routing CLIENT_NETWORKS 198.18.4.0/24 needs forwarding, which needs ALLOW_FORWARDING=yes in POLICY (the file does not exist)"},
+		{"half-tunnel routes, forwarding allowed, no networks", str(peers + "ALLOW_FORWARDING=yes\n"), func(r *Request) {
+			r.Routes = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/1"), netip.MustParsePrefix("128.0.0.0/1")}
+		}, "routing 0.0.0.0/1 to the client needs ALLOW_NETWORKS covering it in POLICY (it does not set ALLOW_NETWORKS)"},
+		{"masquerade not set", str(peers), func(r *Request) { r.Masquerade = true }, "masquerade needs ALLOW_MASQUERADE=yes in POLICY (it does not set ALLOW_MASQUERADE)"},
+		{"masquerade no", str(all + "ALLOW_MASQUERADE=no\n"), func(r *Request) { r.Masquerade = true }, "masquerade needs ALLOW_MASQUERADE=yes in POLICY (it says ALLOW_MASQUERADE=no)"},
+		{"masquerade under ALLOW_FORWARDING=no", str(all + "ALLOW_FORWARDING=no\n"), func(r *Request) { r.Masquerade = true }, "masquerade needs forwarding, which needs ALLOW_FORWARDING=yes in POLICY (it says ALLOW_FORWARDING=no)"},
+		{"routes under ALLOW_FORWARDING=no", str(all + "ALLOW_FORWARDING=no\n"), routes, "routing CLIENT_NETWORKS 198.18.4.0/24 needs forwarding, which needs ALLOW_FORWARDING=yes in POLICY (it says ALLOW_FORWARDING=no)"},
+		{"forward under ALLOW_FORWARDING=no", str(all + "ALLOW_FORWARDING=no\n"), func(r *Request) { r.Forward = true }, "ALLOW_FORWARDING=no"},
+		{"network inside", str(all), routes, ""},
+		{"everything inside", str(all), func(r *Request) { routes(r); r.Masquerade, r.Forward = true, true }, ""},
+		{"network outside", str(all), func(r *Request) { r.Routes = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")} }, "routing 203.0.113.0/24 to the client needs ALLOW_NETWORKS covering it in POLICY (it says ALLOW_NETWORKS=198.18.0.0/16)"},
+		{"network wider than allowed", str(all), func(r *Request) { r.Routes = []netip.Prefix{netip.MustParsePrefix("198.0.0.0/8")} }, "routing 198.0.0.0/8"},
+		{"ALLOW_NETWORKS empty", str(peers + "ALLOW_FORWARDING=yes\nALLOW_NETWORKS=\n"), routes, "(it says ALLOW_NETWORKS=)"},
+		{"peer outside ALLOW_PEERS", str(all), func(r *Request) { r.Peer = netip.MustParseAddr("198.18.0.9") }, "peer 198.18.0.9 is outside ALLOW_PEERS=198.51.100.0/24 in POLICY"},
+		{"local outside ALLOW_PEERS", str(all), func(r *Request) { r.Local = netip.MustParseAddr("10.0.0.1") }, "local 10.0.0.1 is outside ALLOW_PEERS=198.51.100.0/24 in POLICY"},
+		{"ALLOW_PEERS may allow public addresses", str("ALLOW_PEERS=203.0.113.0/24\n"), func(r *Request) {
+			r.Local, r.Peer = netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2")
+		}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := policyFrom(t, c.policy)
+			r := baseRequest()
+			if c.change != nil {
+				c.change(&r)
+			}
+			if err := r.Validate(); err != nil {
+				t.Fatalf("the test's request is invalid: %v", err)
+			}
+			err := p.Check(r)
+			want := strings.ReplaceAll(c.want, "POLICY", p.Path())
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case c.want != "" && err == nil:
+				t.Errorf("accepted, want %q", want)
+			case c.want != "" && !strings.Contains(err.Error(), want):
+				t.Errorf("error %q\nwant it to contain %q", err, want)
+			}
+		})
+	}
+}
+
+func TestLoadPolicyRefusesBadValues(t *testing.T) {
+	for _, c := range []struct{ body, want string }{
+		{"ALLOW_EVERYTHING=yes\n", ":1: ALLOW_EVERYTHING: unknown key"},
+		{"ALLOW_PEERS=\n", ":1: ALLOW_PEERS: empty value"},
+		{"ALLOW_PEERS=198.51.100.1/24\n", "host bits set"},
+		{"MAX_SESSIONS=0\n", ":1: MAX_SESSIONS: \"0\": use a number from 1 to 1024"},
+		{"\nMAX_SESSIONS=5000\n", ":2: MAX_SESSIONS"},
+		{"MAX_SESSIONS=lots\n", "MAX_SESSIONS"},
+	} {
+		path := filepath.Join(t.TempDir(), "server.conf")
+		if err := os.WriteFile(path, []byte(c.body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadPolicy(path)
+		var ce *ConfigError
+		if err == nil || !errors.As(err, &ce) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want a ConfigError with %q", c.body, err, c.want)
+		}
+	}
+	p := policyFrom(t, str("MAX_SESSIONS=3\nPPPD=/opt/pppd\n"))
+	if p.MaxSessions != 3 || p.PPPD != "/opt/pppd" {
+		t.Errorf("MAX_SESSIONS/PPPD not read: %+v", p)
+	}
+	if p := policyFrom(t, nil); p.MaxSessions != DefaultMaxSessions || p.PPPD != Defaults().ServerPPPD {
+		t.Errorf("defaults: %+v", p)
+	}
+}
+
+// fakeHost is a server's addresses and main routing table.
+type fakeHost struct {
+	addr   []hostAddr
+	route  []hostRoute
+	err    error
+	listed int
+}
+
+func (f *fakeHost) addrs() ([]hostAddr, error)   { f.listed++; return f.addr, f.err }
+func (f *fakeHost) routes() ([]hostRoute, error) { return f.route, nil }
+
+func TestCheckHost(t *testing.T) {
+	host := &fakeHost{
+		addr: []hostAddr{
+			{netip.MustParseAddr("127.0.0.1"), "lo"},
+			{netip.MustParseAddr("192.0.2.2"), "eth0"},
+			{netip.MustParseAddr("10.1.0.1"), "eth1"},
+			{netip.MustParseAddr("198.51.100.6"), "ppp1"},
+		},
+		route: []hostRoute{
+			{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.2.254"), Iface: "eth0"},
+			{Dst: netip.MustParsePrefix("0.0.0.0/1"), Iface: "tun9"},
+			{Dst: netip.MustParsePrefix("128.0.0.0/1"), Iface: "tun9"},
+			{Dst: netip.MustParsePrefix("192.0.2.0/24"), Iface: "eth0"},
+			{Dst: netip.MustParsePrefix("10.1.0.0/16"), Iface: "eth1"},
+			{Dst: netip.MustParsePrefix("10.53.0.53/32"), Via: netip.MustParseAddr("10.1.0.254"), Iface: "eth1"},
+			{Dst: netip.MustParsePrefix("198.51.100.5/32"), Iface: "ppp1"},
+		},
+	}
+	p := policyFrom(t, nil)
+	for _, c := range []struct {
+		name   string
+		change func(*Request)
+		want   string
+	}{
+		{"free addresses", nil, ""},
+		{"free network", func(r *Request) { r.Routes = []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")} }, ""},
+		{"peer on an interface", func(r *Request) { r.Peer = netip.MustParseAddr("192.0.2.2") }, "peer 192.0.2.2 is an address of this server (eth0)"},
+		{"local on an interface", func(r *Request) { r.Local = netip.MustParseAddr("10.1.0.1") }, "local 10.1.0.1 is an address of this server (eth1)"},
+		{"local of another link", func(r *Request) { r.Local = netip.MustParseAddr("198.51.100.6") }, "local 198.51.100.6 is an address of this server (ppp1)"},
+		{"peer in a LAN", func(r *Request) { r.Peer = netip.MustParseAddr("10.1.0.5") }, "route 10.1.0.0/16 dev eth1 already covers peer 10.1.0.5"},
+		{"peer is a host route (the resolver)", func(r *Request) { r.Peer = netip.MustParseAddr("10.53.0.53") }, "route 10.53.0.53/32 via 10.1.0.254 dev eth1 already covers peer 10.53.0.53"},
+		{"local in a LAN", func(r *Request) { r.Local = netip.MustParseAddr("192.0.2.77") }, "route 192.0.2.0/24 dev eth0 already covers local 192.0.2.77"},
+		{"peer of another link", func(r *Request) { r.Peer = netip.MustParseAddr("198.51.100.5") }, "route 198.51.100.5/32 dev ppp1 already covers peer 198.51.100.5"},
+		{"network inside a route", func(r *Request) { r.Routes = []netip.Prefix{netip.MustParsePrefix("10.1.2.0/24")} }, "route 10.1.0.0/16 dev eth1 overlaps network 10.1.2.0/24"},
+		{"network around a route", func(r *Request) { r.Routes = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")} }, "network 10.0.0.0/8 contains 10.1.0.1, an address of this server (eth1)"},
+		{"network around another link", func(r *Request) { r.Routes = []netip.Prefix{netip.MustParsePrefix("198.51.100.4/30")} }, "network 198.51.100.4/30 contains 198.51.100.6, an address of this server (ppp1)"},
+		{"network equal to a route", func(r *Request) { r.Routes = []netip.Prefix{netip.MustParsePrefix("10.53.0.53/32")} }, "route 10.53.0.53/32 via 10.1.0.254 dev eth1 overlaps network 10.53.0.53/32"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := baseRequest()
+			if c.change != nil {
+				c.change(&r)
+			}
+			err := p.checkHost(r, host)
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Errorf("error %v\nwant %q", err, c.want)
+			}
+		})
+	}
+	broken := &fakeHost{err: errors.New("netlink: boom")}
+	if err := p.checkHost(baseRequest(), broken); err == nil || !strings.Contains(err.Error(), "listing the server's addresses: netlink: boom") {
+		t.Errorf("a failed look-up must refuse: %v", err)
+	}
+}
+
+func TestRetryDump(t *testing.T) {
+	calls := 0
+	got, err := retryDump(func() ([]int, error) {
+		calls++
+		if calls < 3 {
+			return []int{1}, fmt.Errorf("dump: %w", netlink.ErrDumpInterrupted)
+		}
+		return []int{1, 2}, nil
+	})
+	if err != nil || len(got) != 2 || calls != 3 {
+		t.Errorf("got %v, %v after %d calls", got, err, calls)
+	}
+	calls = 0
+	if _, err := retryDump(func() ([]int, error) { calls++; return nil, netlink.ErrDumpInterrupted }); err == nil || calls != dumpAttempts {
+		t.Errorf("endless interruption: %v after %d calls", err, calls)
+	}
+}

@@ -1,0 +1,194 @@
+package pppssh
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// The server half gives the client's end of the tunnel a /32 route, gives
+// its own end an address, and routes CLIENT_NETWORKS to the client. Any of
+// these can take traffic the server sends elsewhere: a peer address that is
+// the server's resolver, inside a LAN the server is on, or another
+// client's tunnel; a local address that is some host the server talks to.
+// CheckHost refuses them by looking at what the server has now.
+
+// hostAddr is an address on one of the server's interfaces.
+type hostAddr struct {
+	Addr  netip.Addr
+	Iface string
+}
+
+// hostRoute is a route of the server's main table.
+type hostRoute struct {
+	Dst   netip.Prefix
+	Iface string
+	Via   netip.Addr
+}
+
+func (r hostRoute) String() string {
+	s := "route " + r.Dst.String()
+	if r.Via.IsValid() {
+		s += " via " + r.Via.String()
+	}
+	if r.Iface != "" {
+		s += " dev " + r.Iface
+	}
+	return s
+}
+
+// hostState is the seam to the kernel: the real one asks netlink, tests
+// pass a fake.
+type hostState interface {
+	addrs() ([]hostAddr, error)
+	routes() ([]hostRoute, error)
+}
+
+// CheckHost refuses tunnel addresses and networks that would take the
+// server's own traffic: an address on one of the server's interfaces, and
+// a tunnel /32 or a CLIENT_NETWORKS prefix that overlaps a route of the
+// main table other than a default route (0.0.0.0/0, or the 0.0.0.0/1 and
+// 128.0.0.0/1 pair a VPN uses instead of it). Overlapping only a default
+// route is fine: the more specific tunnel route takes just its own
+// addresses, which ALLOW_PEERS and ALLOW_NETWORKS bound. Run it after a
+// session this one takes over has gone, so its routes do not count.
+func (p Policy) CheckHost(r Request) error { return p.checkHost(r, netlinkHost{}) }
+
+func (p Policy) checkHost(r Request, h hostState) error {
+	addrs, err := h.addrs()
+	if err != nil {
+		return fmt.Errorf("listing the server's addresses: %w", err)
+	}
+	routes, err := h.routes()
+	if err != nil {
+		return fmt.Errorf("listing the server's routes: %w", err)
+	}
+	tunnel := []struct {
+		role string
+		addr netip.Addr
+	}{{"peer", r.Peer}, {"local", r.Local}}
+	for _, t := range tunnel {
+		for _, a := range addrs {
+			if a.Addr == t.addr {
+				return fmt.Errorf("%s %s is an address of this server (%s)", t.role, t.addr, a.Iface)
+			}
+		}
+	}
+	for _, n := range r.Routes {
+		for _, a := range addrs {
+			if n.Contains(a.Addr) {
+				return fmt.Errorf("network %s contains %s, an address of this server (%s)", n, a.Addr, a.Iface)
+			}
+		}
+	}
+	for _, rt := range routes {
+		if isDefaultRoute(rt.Dst) {
+			continue
+		}
+		for _, t := range tunnel {
+			if rt.Dst.Contains(t.addr) {
+				return fmt.Errorf("%s already covers %s %s: the server sends that traffic elsewhere", rt, t.role, t.addr)
+			}
+		}
+		for _, n := range r.Routes {
+			if rt.Dst.Overlaps(n) {
+				return fmt.Errorf("%s overlaps network %s: the server sends that traffic elsewhere", rt, n)
+			}
+		}
+	}
+	return nil
+}
+
+var defaultRoutes = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/0"),
+	netip.MustParsePrefix("0.0.0.0/1"),
+	netip.MustParsePrefix("128.0.0.0/1"),
+}
+
+func isDefaultRoute(p netip.Prefix) bool {
+	for _, d := range defaultRoutes {
+		if p == d {
+			return true
+		}
+	}
+	return false
+}
+
+// netlinkHost reads the server's interfaces and main routing table.
+type netlinkHost struct{}
+
+// dumpAttempts bounds the retries of a dump the kernel reports as
+// interrupted (NLM_F_DUMP_INTR: something changed addresses or routes
+// during it, for instance another link coming up).
+const dumpAttempts = 5
+
+func retryDump[T any](list func() ([]T, error)) ([]T, error) {
+	var err error
+	for range dumpAttempts {
+		var out []T
+		out, err = list()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return out, err
+		}
+	}
+	return nil, err
+}
+
+func (netlinkHost) ifaceName(index int) string {
+	if l, err := netlink.LinkByIndex(index); err == nil {
+		return l.Attrs().Name
+	}
+	return fmt.Sprintf("interface %d", index)
+}
+
+func (h netlinkHost) addrs() ([]hostAddr, error) {
+	list, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, netlink.FAMILY_V4) })
+	if err != nil {
+		return nil, err
+	}
+	var out []hostAddr
+	for _, a := range list {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok {
+			continue
+		}
+		name := a.Label
+		if name == "" {
+			name = h.ifaceName(a.LinkIndex)
+		}
+		out = append(out, hostAddr{Addr: ip.Unmap(), Iface: name})
+	}
+	return out, nil
+}
+
+func (h netlinkHost) routes() ([]hostRoute, error) {
+	list, err := retryDump(func() ([]netlink.Route, error) {
+		return netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []hostRoute
+	for _, r := range list {
+		hr := hostRoute{Dst: netip.MustParsePrefix("0.0.0.0/0")}
+		if r.Dst != nil {
+			ip, ok := netip.AddrFromSlice(r.Dst.IP)
+			ones, _ := r.Dst.Mask.Size()
+			if !ok {
+				continue
+			}
+			hr.Dst = netip.PrefixFrom(ip.Unmap(), ones)
+		}
+		if gw, ok := netip.AddrFromSlice(r.Gw); ok {
+			hr.Via = gw.Unmap()
+		}
+		if r.LinkIndex > 0 {
+			hr.Iface = h.ifaceName(r.LinkIndex)
+		}
+		out = append(out, hr)
+	}
+	return out, nil
+}
