@@ -24,6 +24,7 @@ type Config struct {
 	SSHKnownHosts  string     // known_hosts file; empty: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts
 	PPPD           string     // local pppd
 	ServerPPPD     string     // pppd on the server, run through sudo -n
+	ServerPPPDCall string     // /etc/ppp/peers file on the server: sudo -n SERVER_PPPD call NAME
 	IPParam        string     // pppd's ipparam on both ends
 	ConnectTimeout time.Duration
 
@@ -104,6 +105,9 @@ var Keys = []Key{
 	{"SERVER_PPPD", "pppd program on the server, run as sudo -n SERVER_PPPD",
 		func(c *Config, v string) error { return setPath(&c.ServerPPPD, v, false) },
 		func(c *Config) string { return c.ServerPPPD }},
+	{"SERVER_PPPD_CALL", "run sudo -n SERVER_PPPD call NAME: the server pppd's options come from the server's /etc/ppp/peers/NAME, and sudoers can pin those two words exactly",
+		func(c *Config, v string) error { return setCallName(&c.ServerPPPDCall, v) },
+		func(c *Config) string { return c.ServerPPPDCall }},
 	{"IPPARAM", "pppd ipparam on both ends; ip-up scripts see it as $6",
 		func(c *Config, v string) error { return setWord(&c.IPParam, v) },
 		func(c *Config) string { return c.IPParam }},
@@ -214,6 +218,9 @@ func (c *Config) Validate() error {
 			return errors.New("SERVER_MASQUERADE=yes needs SERVER_HELPER: without the server half of vpn-pppssh nothing masquerades on the server")
 		}
 	}
+	if c.ServerPPPDCall != "" && c.ServerHelper != "" {
+		return errors.New("SERVER_PPPD_CALL and SERVER_HELPER exclude each other: the server half runs pppd itself, with options of its own")
+	}
 	if c.ServerIfAddr == c.ClientIfAddr {
 		return fmt.Errorf("SERVER_IFIPADDR and CLIENT_IFIPADDR are both %s: the two ends need different addresses", c.ServerIfAddr)
 	}
@@ -250,6 +257,17 @@ var ErrEmpty = errors.New("empty value")
 func setHost(dst *string, v string) error {
 	if !validHost(v) {
 		return fmt.Errorf("%q is not a host name, address or alias", v)
+	}
+	*dst = v
+	return nil
+}
+
+// setCallName accepts a file name under the server's /etc/ppp/peers: a
+// word, not starting with '.' (pppd's callfile refuses "..", and a hidden
+// file is no peer), empty to turn the key off.
+func setCallName(dst *string, v string) error {
+	if v != "" && (!validWord(v) || v[0] == '.') {
+		return fmt.Errorf("%q is not a peers file name (letters, digits, '.', '_', '-', not starting with '.' or '-')", v)
 	}
 	*dst = v
 	return nil

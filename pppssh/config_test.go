@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -142,13 +143,19 @@ func TestLoadFileRefusesWritableByOthers(t *testing.T) {
 		t.Skip("the ownership check applies when running as root")
 	}
 	p := filepath.Join(t.TempDir(), "vpn.conf")
-	os.WriteFile(p, []byte(howtoBlock), 0o600)
-	os.Chmod(p, 0o666)
+	if err := os.WriteFile(p, []byte(howtoBlock), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o666); err != nil {
+		t.Fatal(err)
+	}
 	c := Defaults()
 	if _, err := c.LoadFile(p); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
 		t.Errorf("mode 0666: %v", err)
 	}
-	os.Chmod(p, 0o600)
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.LoadFile(p); err != nil {
 		t.Errorf("mode 0600: %v", err)
 	}
@@ -157,7 +164,7 @@ func TestLoadFileRefusesWritableByOthers(t *testing.T) {
 func TestServerCommandQuoting(t *testing.T) {
 	c := Defaults()
 	got := c.ServerCommand()
-	if want := "sudo -n /usr/sbin/pppd nodetach notty noauth logfd 2 lcp-echo-interval 10 lcp-echo-failure 3 ipparam vpn"; got != want {
+	if want := "sudo -n /usr/sbin/pppd nodetach notty noauth logfd 2 lcp-echo-interval 10 lcp-echo-failure 3 refuse-pap refuse-chap refuse-mschap refuse-mschap-v2 refuse-eap ipparam vpn"; got != want {
 		t.Errorf("ServerCommand = %q, want %q", got, want)
 	}
 	for in, want := range map[string]string{"a": "a", "": "''", "a b": "'a b'", "it's": `'it'\''s'`, "$(x)": "'$(x)'"} {
@@ -169,12 +176,64 @@ func TestServerCommandQuoting(t *testing.T) {
 
 func TestLocalPPPDArgs(t *testing.T) {
 	c := Defaults()
-	c.Parse("f", []byte("SERVER_IFIPADDR=192.0.2.2\nCLIENT_IFIPADDR=192.0.2.1\n"))
+	if _, err := c.Parse("f", []byte("SERVER_IFIPADDR=192.0.2.2\nCLIENT_IFIPADDR=192.0.2.1\n")); err != nil {
+		t.Fatal(err)
+	}
 	c.Name = "office"
 	got := strings.Join(c.localPPPDArgs("/dev/pts/7"), " ")
-	want := "/dev/pts/7 nodetach local nocrtscts nolock noauth passive noccp nodefaultroute lcp-echo-interval 10 lcp-echo-failure 3 ipparam vpn linkname vpn-pppssh-office 192.0.2.1:192.0.2.2"
+	want := "/dev/pts/7 nodetach local nocrtscts nolock noauth refuse-pap refuse-chap refuse-mschap refuse-mschap-v2 refuse-eap passive noccp nodefaultroute lcp-echo-interval 10 lcp-echo-failure 3 ipparam vpn linkname vpn-pppssh-office 192.0.2.1:192.0.2.2"
 	if got != want {
 		t.Errorf("args:\n got %s\nwant %s", got, want)
+	}
+}
+
+// Neither pppd authenticates itself to its peer, with any protocol: a
+// hostile peer must not get a secret from pap-secrets or chap-secrets.
+func TestBothPPPDsRefuseToAuthenticate(t *testing.T) {
+	c := Defaults()
+	for name, words := range map[string][]string{
+		"local pppd":          c.localPPPDArgs("/dev/pts/0"),
+		"server command line": strings.Fields(c.ServerCommand()),
+	} {
+		for _, w := range []string{"refuse-pap", "refuse-chap", "refuse-mschap", "refuse-mschap-v2", "refuse-eap"} {
+			if !slices.Contains(words, w) {
+				t.Errorf("%s lacks %s: %q", name, w, words)
+			}
+		}
+	}
+}
+
+// SERVER_PPPD_CALL replaces the option list with `call NAME`, whose two
+// words a sudoers line can pin exactly.
+func TestServerPPPDCall(t *testing.T) {
+	c := Defaults()
+	if _, err := c.Parse("f", []byte("SERVER_HOSTNAME=h\nSERVER_IFIPADDR=192.0.2.2\nCLIENT_IFIPADDR=192.0.2.1\nSERVER_PPPD_CALL=vpn-pppssh\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.ServerCommand(), "sudo -n /usr/sbin/pppd call vpn-pppssh"; got != want {
+		t.Errorf("ServerCommand = %q, want %q", got, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	if err := c.Set("SERVER_HELPER", "/usr/local/sbin/vpn-pppssh"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "SERVER_PPPD_CALL and SERVER_HELPER exclude each other") {
+		t.Errorf("Validate with both: %v", err)
+	}
+	for _, bad := range []string{"vpn pppssh", "../x", "a/b", ".hidden", "-x", "a;b", "a\nb", "$(x)", strings.Repeat("a", 65)} {
+		d := Defaults()
+		if err := d.Set("SERVER_PPPD_CALL", bad); err == nil {
+			t.Errorf("SERVER_PPPD_CALL=%q accepted", bad)
+		}
+		if d.ServerPPPDCall != "" {
+			t.Errorf("SERVER_PPPD_CALL=%q left %q behind", bad, d.ServerPPPDCall)
+		}
+	}
+	d := Defaults()
+	if err := d.Set("SERVER_PPPD_CALL", ""); err != nil || strings.Contains(d.ServerCommand(), " call ") {
+		t.Errorf("empty SERVER_PPPD_CALL: %v, %q", err, d.ServerCommand())
 	}
 }
 
@@ -198,7 +257,7 @@ func FuzzParse(f *testing.F) {
 			if strings.HasPrefix(v, "-") {
 				t.Fatalf("%s accepted a value that looks like an option: %q", k.Name, v)
 			}
-			onCommandLine := k.Name == "PPPD" || k.Name == "SERVER_PPPD" || k.Name == "IPPARAM" || k.Name == "SERVER_HELPER"
+			onCommandLine := k.Name == "PPPD" || k.Name == "SERVER_PPPD" || k.Name == "IPPARAM" || k.Name == "SERVER_HELPER" || k.Name == "SERVER_PPPD_CALL"
 			if onCommandLine && v != "" && ShellQuote(v) != v {
 				t.Fatalf("%s accepted a value that needs shell quoting: %q", k.Name, v)
 			}
