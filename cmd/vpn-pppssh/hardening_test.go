@@ -237,3 +237,33 @@ func TestFatalErrorIsEscaped(t *testing.T) {
 		t.Errorf("message: %q", b.String())
 	}
 }
+
+// Root runs the local pppd: one that someone else could replace is
+// refused before anything starts.
+func TestRefusesPPPDOthersCouldReplace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the ownership checks apply to root")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	pppd := filepath.Join(dir, "pppd")
+	if err := os.WriteFile(pppd, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Loopback, a closed port: should the check be missing, the
+	// foreground start fails at once without sending anything away.
+	p := writeConf(t, "SERVER_HOSTNAME=127.0.0.1\nSERVER_PORT=9\nSERVER_USERNAME=vpn\nSERVER_IFIPADDR=198.51.100.2\n"+
+		"CLIENT_IFIPADDR=198.51.100.1\nPPPD="+pppd+"\nCONNECT_TIMEOUT=1\nPERSIST=no\n")
+	state := rundir.Dir(t.TempDir())
+	for _, args := range [][]string{{"-c", p, "start"}, {"-c", p, "--foreground", "start"}} {
+		out, code := runIn(t, state, nil, args...)
+		if code != exitUsage || !strings.Contains(out, "PPPD "+pppd) || !strings.Contains(out, "directory "+dir+" is writable by group or others") {
+			t.Errorf("%v: exit %d: %q", args, code, out)
+		}
+	}
+	if ents, err := os.ReadDir(string(state)); err != nil || len(ents) != 0 {
+		t.Errorf("left in the state folder: %v %v", ents, err)
+	}
+}

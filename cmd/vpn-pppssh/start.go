@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/rootfile"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
@@ -37,6 +38,9 @@ func startBackground(o *options, cfg pppssh.Config) error {
 	}
 	// Refuse a bad configuration here, before anything starts.
 	if _, err := pppssh.New(cfg, pppssh.Options{Logger: discardLogger()}); err != nil {
+		return usageError(err)
+	}
+	if err := checkProgram(cfg); err != nil {
 		return usageError(err)
 	}
 	if err := os.MkdirAll(string(o.runDir), 0o700); err != nil {
@@ -161,6 +165,9 @@ func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err erro
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: level}))
+	if err := checkProgram(cfg); err != nil {
+		return usageError(err)
+	}
 	lock, err := o.runDir.Lock(cfg.Name)
 	if err != nil {
 		return err
@@ -186,6 +193,16 @@ func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err erro
 		printUp(o, sess.info)
 	}
 	return s.run(ctx, sess)
+}
+
+// checkProgram refuses, when running as root, a local pppd that someone
+// other than root could replace (the file or a directory on its way, as
+// for hooks): root runs it.
+func checkProgram(cfg pppssh.Config) error {
+	if err := rootfile.CheckPath(cfg.PPPD); err != nil {
+		return fmt.Errorf("PPPD %s: %w", cfg.PPPD, err)
+	}
+	return nil
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
