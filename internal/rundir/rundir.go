@@ -188,6 +188,9 @@ func (d Dir) WaitReleased(name string, timeout time.Duration) bool {
 		// kernel until the owner's lock goes away, and only then closes f.
 		defer f.Close()
 		if unix.Flock(int(f.Fd()), unix.LOCK_SH) == nil {
+			// Let go of the shared lock before saying so: the caller's
+			// next step is usually Lock, which it would make fail.
+			unix.Flock(int(f.Fd()), unix.LOCK_UN)
 			close(got)
 		}
 	}()
