@@ -3,13 +3,20 @@ package serve
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
@@ -27,43 +34,259 @@ func TestRouterConfig(t *testing.T) {
 	if got != "[198.51.100.1/32 198.18.0.0/24]" {
 		t.Errorf("masquerade sources %s", got)
 	}
+	if c := routerConfig(pppssh.Request{Peer: req.Peer, Masquerade: true}, "ppp0"); !c.Forwarding {
+		t.Errorf("masquerade alone does not forward: %+v", c)
+	}
 	if c := routerConfig(pppssh.Request{Peer: req.Peer}, "ppp0"); c.Forwarding || len(c.Masquerade)+len(c.Networks) != 0 {
 		t.Errorf("a bare request changes the host: %+v", c)
 	}
 }
 
-// serveOnce runs the server half on pipes with a request line and returns
-// its answer and error.
-func serveOnce(t *testing.T, policy, request string) (string, error) {
+// server is a state directory and policy for Run.
+type server struct {
+	dir    string
+	policy string
+	state  rundir.Dir
+	held   []string // names of the other sessions' files
+}
+
+func newServer(t *testing.T, policy string) *server {
 	t.Helper()
-	dir := t.TempDir()
-	polPath := filepath.Join(dir, "server.conf")
+	s := &server{dir: t.TempDir()}
+	s.policy = filepath.Join(s.dir, "server.conf")
+	s.state = rundir.Dir(filepath.Join(s.dir, "run"))
 	if policy != "" {
-		os.WriteFile(polPath, []byte(policy), 0o600)
+		if err := os.WriteFile(s.policy, []byte(policy), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	inR, inW, _ := os.Pipe()
-	outR, outW, _ := os.Pipe()
+	return s
+}
+
+// run runs the server half on pipes as account uid with a request line
+// ("" sends nothing and keeps the pipe open) and returns its answer.
+func (s *server) run(t *testing.T, uid int, request string, kernel hostChecker) (string, error) {
+	t.Helper()
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer inR.Close()
+	defer inW.Close()
 	defer outR.Close()
-	inW.WriteString(request + "\n")
-	inW.Close()
-	err := Run(context.Background(), Options{
-		PolicyPath: polPath, StateDir: rundir.Dir(filepath.Join(dir, "run")),
+	if request != "" {
+		inW.WriteString(request + "\n")
+		inW.Close()
+	}
+	if kernel == nil {
+		kernel = func(pppssh.Policy, pppssh.Request) error { return nil }
+	}
+	err = Run(context.Background(), Options{
+		PolicyPath: s.policy, StateDir: s.state, Account: Account{UID: uid, Name: "u" + strconv.Itoa(uid)},
 		Stdin: inR, Stdout: outW, Log: slog.New(slog.DiscardHandler),
+		RequestTimeout: 500 * time.Millisecond, kernel: kernel,
 	})
 	outW.Close()
 	line, _ := bufio.NewReader(outR).ReadString('\n')
 	return strings.TrimSpace(line), err
 }
 
+func request(link, local, peer, extra string) string {
+	return fmt.Sprintf(`{"v":1,"link":%q,"ipparam":"vpn","local":%q,"peer":%q%s}`, link, local, peer, extra)
+}
+
+const (
+	labPolicy = "ALLOW_PEERS=198.51.100.0/24\nALLOW_MASQUERADE=yes\nALLOW_FORWARDING=yes\nALLOW_NETWORKS=198.18.0.0/15\nPPPD=/bin/true\n"
+	refusal   = "vpn-pppssh-serve error: "
+)
+
+// wantRefusal checks the answer and that nothing is left in the state
+// directory but the host lock.
+func (s *server) wantRefusal(t *testing.T, answer string, err error, want string) {
+	t.Helper()
+	if err == nil || !strings.HasPrefix(answer, refusal) || !strings.Contains(answer, want) {
+		t.Errorf("answer %q (err %v), want a refusal with %q", answer, err, want)
+	}
+	ents, _ := os.ReadDir(string(s.state))
+	for _, e := range ents {
+		if e.Name() != "host.lock" && !s.isHeld(e.Name()) {
+			t.Errorf("a refusal left %s behind", e.Name())
+		}
+	}
+}
+
 func TestRunRefusesBeforeStartingAnything(t *testing.T) {
-	const req = `{"v":1,"link":"a","ipparam":"vpn","local":"198.51.100.2","peer":"198.51.100.1","masquerade":true}`
-	answer, err := serveOnce(t, "ALLOW_MASQUERADE=no\n", req)
-	if err == nil || answer != "vpn-pppssh-serve error: masquerade is not allowed by /etc/vpn-pppssh/server.conf (ALLOW_MASQUERADE=no)" {
+	s := newServer(t, "ALLOW_PEERS=198.51.100.0/24\nALLOW_MASQUERADE=no\n")
+	answer, err := s.run(t, 1000, request("a", "198.51.100.2", "198.51.100.1", `,"masquerade":true`), nil)
+	s.wantRefusal(t, answer, err, "masquerade needs ALLOW_MASQUERADE=yes in "+s.policy+" (it says ALLOW_MASQUERADE=no)")
+	answer, err = s.run(t, 1000, `{"v":1,"link":"a","pppd":"/bin/sh"}`, nil)
+	s.wantRefusal(t, answer, err, "malformed request")
+
+	s = newServer(t, "ALLOW_PEERS=198.51.100.0/24\nALLOW_MASQUERADE=yes\nALLOW_FORWARDING=no\n")
+	answer, err = s.run(t, 1000, request("a", "198.51.100.2", "198.51.100.1", `,"masquerade":true`), nil)
+	s.wantRefusal(t, answer, err, "masquerade needs forwarding, which needs ALLOW_FORWARDING=yes")
+
+	s = newServer(t, "")
+	answer, err = s.run(t, 1000, request("a", "10.9.0.1", "10.9.0.2", `,"masquerade":true`), nil)
+	s.wantRefusal(t, answer, err, "masquerade needs ALLOW_MASQUERADE=yes in "+s.policy+" (the file does not exist)")
+
+	s = newServer(t, labPolicy)
+	answer, err = s.run(t, 1000, request("a", "198.51.100.2", "198.51.100.1", ""), func(pppssh.Policy, pppssh.Request) error {
+		return errors.New("peer 198.51.100.1 is an address of this server (eth0)")
+	})
+	s.wantRefusal(t, answer, err, "peer 198.51.100.1 is an address of this server (eth0)")
+}
+
+func TestRunGivesUpOnASilentSession(t *testing.T) {
+	s := newServer(t, labPolicy)
+	begin := time.Now()
+	answer, err := s.run(t, 1000, "", nil)
+	if took := time.Since(begin); took > 5*time.Second {
+		t.Errorf("took %v to give up", took)
+	}
+	s.wantRefusal(t, answer, err, "no request arrived in time: none within 500ms")
+}
+
+func TestRunAcceptsAndRunsPPPD(t *testing.T) {
+	s := newServer(t, labPolicy)
+	answer, err := s.run(t, 1000, request("a", "198.51.100.2", "198.51.100.1", ""), nil)
+	if answer != "vpn-pppssh-serve ok" || err != nil {
+		t.Fatalf("answer %q, err %v", answer, err)
+	}
+	s.wantRefusal(t, refusal+"-", errors.New("-"), "-") // only checks that nothing is left
+}
+
+// holder is another live session: a process that holds name's lock (the
+// flock is on a descriptor it inherited) and its owner record.
+func (s *server) holder(t *testing.T, name string, o owner) *exec.Cmd {
+	t.Helper()
+	if err := os.MkdirAll(string(s.state), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(string(s.state), name+".pid"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "60")
+	cmd.ExtraFiles = []*os.File{f}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if _, err := f.WriteString(strconv.Itoa(cmd.Process.Pid) + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	o.Pid = cmd.Process.Pid
+	s.held = append(s.held, name)
+	if err := writeOwner(s.state, name, o); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+func (s *server) isHeld(file string) bool {
+	for _, n := range s.held {
+		if file == n+".pid" || file == n+".owner" {
+			return true
+		}
+	}
+	return false
+}
+
+func alive(cmd *exec.Cmd) bool { return cmd.Process.Signal(syscall.Signal(0)) == nil }
+
+func TestOnlyTheSameAccountAndLinkTakesOver(t *testing.T) {
+	held := owner{UID: 1000, Link: "office", Local: netip.MustParseAddr("198.51.100.2"), Peer: netip.MustParseAddr("198.51.100.1"), Claimed: true}
+	for _, c := range []struct {
+		name string
+		uid  int
+		link string
+	}{{"another account", 1001, "office"}, {"another link name", 1000, "home"}, {"root, another link", 0, "home"}} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newServer(t, labPolicy)
+			h := s.holder(t, "serve-198.51.100.1", held)
+			answer, err := s.run(t, c.uid, request(c.link, "198.51.100.2", "198.51.100.1", ""), nil)
+			if !errors.Is(err, ErrInUse) || answer != refusal+"peer 198.51.100.1 is in use by another session (another account or link name), which was left running" {
+				t.Errorf("answer %q, err %v", answer, err)
+			}
+			if !alive(h) {
+				t.Errorf("the other session was ended")
+			}
+		})
+	}
+	t.Run("same account and link", func(t *testing.T) {
+		s := newServer(t, labPolicy)
+		h := s.holder(t, "serve-198.51.100.1", held)
+		answer, err := s.run(t, 1000, request("office", "198.51.100.2", "198.51.100.1", ""), nil)
+		if answer != "vpn-pppssh-serve ok" || err != nil {
+			t.Errorf("answer %q, err %v", answer, err)
+		}
+		var ee *exec.ExitError
+		if err := h.Wait(); !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+			t.Errorf("the previous session ended with %v, want SIGTERM", err)
+		}
+	})
+	t.Run("a record that is not the holder's", func(t *testing.T) {
+		s := newServer(t, labPolicy)
+		h := s.holder(t, "serve-198.51.100.1", held)
+		stale := held
+		stale.Pid = h.Process.Pid + 100000 // left by a helper that died
+		if err := writeOwner(s.state, "serve-198.51.100.1", stale); err != nil {
+			t.Fatal(err)
+		}
+		answer, err := s.run(t, 1000, request("office", "198.51.100.2", "198.51.100.1", ""), nil)
+		if !errors.Is(err, ErrInUse) || !alive(h) {
+			t.Errorf("answer %q, err %v, holder alive %v", answer, err, alive(h))
+		}
+	})
+}
+
+// Another live session's tunnel and networks are claimed: a request that
+// collides with them is refused though the kernel does not show them yet.
+func TestClaimsOfOtherSessions(t *testing.T) {
+	other := owner{UID: 1001, Link: "b", Local: netip.MustParseAddr("198.51.100.6"), Peer: netip.MustParseAddr("198.51.100.5"),
+		Routes: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")}, Claimed: true}
+	for _, c := range []struct{ name, req, want string }{
+		{"network over their network", request("a", "198.51.100.2", "198.51.100.1", `,"routes":["198.18.0.0/16"]`), "network 198.18.0.0/16 is in use by another session (its tunnel or networks include 198.18.0.0/24)"},
+		{"local is their peer", request("a", "198.51.100.5", "198.51.100.1", ""), "local 198.51.100.5 is in use by another session"},
+		{"network over their tunnel", request("a", "198.51.100.2", "198.51.100.1", `,"routes":["198.18.0.0/24"]`), "network 198.18.0.0/24 is in use"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newServer(t, labPolicy)
+			s.holder(t, "serve-198.51.100.5", other)
+			answer, err := s.run(t, 1000, c.req, nil)
+			s.wantRefusal(t, answer, err, c.want)
+		})
+	}
+	t.Run("free", func(t *testing.T) {
+		s := newServer(t, labPolicy)
+		s.holder(t, "serve-198.51.100.5", other)
+		answer, err := s.run(t, 1000, request("a", "198.51.100.2", "198.51.100.1", `,"routes":["198.19.0.0/24"]`), nil)
+		if answer != "vpn-pppssh-serve ok" || err != nil {
+			t.Errorf("answer %q, err %v", answer, err)
+		}
+	})
+}
+
+func TestMaxSessions(t *testing.T) {
+	s := newServer(t, labPolicy+"MAX_SESSIONS=2\n")
+	s.holder(t, "serve-slot-0", owner{})
+	s.holder(t, "serve-slot-1", owner{})
+	answer, err := s.run(t, 1000, request("a", "198.51.100.2", "198.51.100.1", ""), nil)
+	if !errors.Is(err, ErrTooManySessions) || answer != refusal+"too many sessions: all MAX_SESSIONS=2 in "+s.policy+" are in use" {
 		t.Errorf("answer %q, err %v", answer, err)
 	}
-	answer, err = serveOnce(t, "", `{"v":1,"link":"a","pppd":"/bin/sh"}`)
-	if err == nil || !strings.HasPrefix(answer, "vpn-pppssh-serve error: malformed request") {
-		t.Errorf("unknown field: answer %q, err %v", answer, err)
+	s = newServer(t, labPolicy+"MAX_SESSIONS=2\n")
+	s.holder(t, "serve-slot-1", owner{})
+	if answer, err := s.run(t, 1000, request("a", "198.51.100.2", "198.51.100.1", ""), nil); err != nil {
+		t.Errorf("a free slot: answer %q, err %v", answer, err)
 	}
 }

@@ -1,20 +1,22 @@
 package main
 
 import (
-	"fmt"
-	"strings"
-
 	"context"
 	"errors"
-	"github.com/spf13/pflag"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"os/user"
+	"strconv"
+	"strings"
 	"syscall"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 	"github.com/vpn-pppssh/vpn-pppssh/serve"
-	"golang.org/x/term"
 )
 
 // serveCommand is the server half, run by the client through sudo.
@@ -33,6 +35,10 @@ func serveCommand(ctx context.Context, o *options) error {
 	if len(given) > 0 {
 		return usageError(fmt.Errorf("serve takes no options (got %s): its settings are in %s", strings.Join(given, " "), pppssh.PolicyPath))
 	}
+	account, err := sessionAccount()
+	if err != nil {
+		return err
+	}
 	// The session may vanish under us: a write to its stderr must then
 	// fail, not kill us before our changes are undone. sshd and sudo end a
 	// session with SIGHUP.
@@ -41,7 +47,31 @@ func serveCommand(ctx context.Context, o *options) error {
 	defer stop()
 	log := slog.New(slog.NewTextHandler(o.stderr, nil)).With("component", "serve")
 	return serve.Run(ctx, serve.Options{
-		PolicyPath: pppssh.PolicyPath, StateDir: o.runDir,
+		PolicyPath: pppssh.PolicyPath, StateDir: o.runDir, Account: account,
 		Stdin: os.Stdin, Stdout: os.Stdout, Log: log,
 	})
+}
+
+// sessionAccount is the account the session runs for. Through sudo it is
+// SUDO_UID, which sudo itself sets to the invoking user (a user cannot set
+// SUDO_* through sudo: sudo overwrites them, and a sudoers rule without
+// SETENV refuses variables on the command line). Run as root directly (an
+// authorized_keys command= for root), it is root. Nothing the SSH client
+// sends (SSH_CLIENT, environment= lines, SendEnv) reaches a root process
+// through sudo's env_reset, and none of it could be trusted if it did.
+func sessionAccount() (serve.Account, error) {
+	s, ok := os.LookupEnv("SUDO_UID")
+	if !ok || os.Getuid() != 0 {
+		uid := os.Getuid()
+		name := strconv.Itoa(uid)
+		if u, err := user.LookupId(name); err == nil {
+			name = u.Username
+		}
+		return serve.Account{UID: uid, Name: name}, nil
+	}
+	uid, err := strconv.Atoi(s)
+	if err != nil || uid < 0 {
+		return serve.Account{}, fmt.Errorf("SUDO_UID=%q is not a user id", s)
+	}
+	return serve.Account{UID: uid, Name: os.Getenv("SUDO_USER")}, nil
 }

@@ -1,0 +1,245 @@
+package serve
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
+	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
+	"github.com/vpn-pppssh/vpn-pppssh/routing"
+)
+
+// ErrInUse is returned when another session holds what a request asks
+// for: its tunnel address, or an address or network that session routes.
+var ErrInUse = errors.New("in use by another session")
+
+// owner is who holds a client tunnel address, written beside its lock
+// (serve-ADDR.owner, root's only, in the root-only state directory). The
+// account comes from sudo and cannot be forged by the client; the link
+// name is the client's word, which only tells apart the links of one
+// account. Once the session has passed its claim check, the record also
+// holds the addresses and networks it routes, so that later sessions are
+// checked against them.
+type owner struct {
+	UID     int            `json:"uid"`
+	User    string         `json:"user"`
+	Link    string         `json:"link"`
+	Pid     int            `json:"pid"`
+	Claimed bool           `json:"claimed,omitempty"`
+	Local   netip.Addr     `json:"local"`
+	Peer    netip.Addr     `json:"peer"`
+	Routes  []netip.Prefix `json:"routes,omitempty"`
+}
+
+// sameIdentity: the same account with the same link name.
+func (o owner) sameIdentity(p owner) bool { return o.UID == p.UID && o.Link == p.Link }
+
+func ownerPath(dir rundir.Dir, name string) string {
+	return filepath.Join(string(dir), name+".owner")
+}
+
+func writeOwner(dir rundir.Dir, name string, o owner) error {
+	b, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	path := ownerPath(dir, name)
+	if err := os.WriteFile(path+".tmp", append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("recording the session's owner: %w", err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		return fmt.Errorf("recording the session's owner: %w", err)
+	}
+	return nil
+}
+
+func readOwner(dir rundir.Dir, name string) (owner, error) {
+	var o owner
+	b, err := os.ReadFile(ownerPath(dir, name))
+	if err != nil {
+		return o, err
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return o, fmt.Errorf("owner record of %s: %w", name, err)
+	}
+	return o, nil
+}
+
+// session is a held tunnel address.
+type session struct {
+	dir  rundir.Dir
+	name string
+	me   owner
+	lock *rundir.Lock
+}
+
+// Release removes the owner record and lets go of the address.
+func (s *session) Release() {
+	os.Remove(ownerPath(s.dir, s.name))
+	s.lock.Release()
+}
+
+// takeOver takes the lock of a client tunnel address. When another helper
+// holds it, it is ended only if it is this session's own earlier one (same
+// account, same link name: the client redialled before its old session
+// noticed); any other holder is left alone and the request refused.
+func takeOver(dir rundir.Dir, name string, me owner, log *slog.Logger) (*session, error) {
+	lock, err := dir.Lock(name)
+	if errors.Is(err, rundir.ErrRunning) {
+		lock, err = replaceOwn(dir, name, me, log)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := &session{dir: dir, name: name, me: me, lock: lock}
+	if err := writeOwner(dir, name, me); err != nil {
+		s.Release()
+		return nil, err
+	}
+	return s, nil
+}
+
+// replaceOwn ends the holder of name if it has this session's identity,
+// and takes its lock.
+func replaceOwn(dir rundir.Dir, name string, me owner, log *slog.Logger) (*rundir.Lock, error) {
+	inUse := fmt.Errorf("peer %s is %w (another account or link name), which was left running", me.Peer, ErrInUse)
+	pid, err := dir.Owner(name)
+	if err != nil || pid <= 0 {
+		return nil, inUse
+	}
+	held, err := readOwner(dir, name)
+	// The record must be the lock holder's own: a record left by a
+	// helper that died says nothing about the live one.
+	if err != nil || held.Pid != pid || !held.sameIdentity(me) {
+		return nil, inUse
+	}
+	log.Info("ending this client's previous session for the address", "pid", pid)
+	syscall.Kill(pid, syscall.SIGTERM)
+	if !dir.WaitReleased(name, 8*time.Second) {
+		syscall.Kill(pid, syscall.SIGKILL)
+		dir.WaitReleased(name, 2*time.Second)
+	}
+	return dir.Lock(name)
+}
+
+// claim checks, under the host lock, that the request's addresses and
+// networks are free (no other live session claimed them, and the kernel's
+// interfaces and routes do not have them), then records them as this
+// session's. The host lock makes check and record one step, so two
+// sessions arriving together cannot both take the same addresses.
+func (s *session) claim(p pppssh.Policy, req pppssh.Request, kernel hostChecker) error {
+	unlock, err := lockHost(s.dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	paths, _ := filepath.Glob(filepath.Join(string(s.dir), "serve-*.owner"))
+	for _, path := range paths {
+		name := strings.TrimSuffix(filepath.Base(path), ".owner")
+		if name == s.name {
+			continue
+		}
+		o, err := readOwner(s.dir, name)
+		if err != nil || !o.Claimed {
+			continue
+		}
+		if pid, err := s.dir.Owner(name); err != nil || pid != o.Pid {
+			continue // a record left by a helper that died
+		}
+		if err := conflict(req, o); err != nil {
+			return err
+		}
+	}
+	if err := kernel(p, req); err != nil {
+		return err
+	}
+	s.me.Claimed = true
+	return writeOwner(s.dir, s.name, s.me)
+}
+
+// conflict says how a request collides with another session's claim.
+func conflict(req pppssh.Request, o owner) error {
+	theirs := []netip.Prefix{netip.PrefixFrom(o.Local, 32), netip.PrefixFrom(o.Peer, 32)}
+	theirs = append(theirs, o.Routes...)
+	mine := []struct {
+		what string
+		p    netip.Prefix
+	}{{"local " + req.Local.String(), netip.PrefixFrom(req.Local, 32)}, {"peer " + req.Peer.String(), netip.PrefixFrom(req.Peer, 32)}}
+	for _, n := range req.Routes {
+		mine = append(mine, struct {
+			what string
+			p    netip.Prefix
+		}{"network " + n.String(), n})
+	}
+	for _, m := range mine {
+		for _, t := range theirs {
+			if m.p.Overlaps(t) {
+				return fmt.Errorf("%s is %w (its tunnel or networks include %s)", m.what, ErrInUse, t)
+			}
+		}
+	}
+	return nil
+}
+
+// lockHost takes the state directory's host lock, the one the routing
+// package takes around its shared changes.
+func lockHost(dir rundir.Dir) (func(), error) {
+	if err := os.MkdirAll(string(dir), 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(string(dir), "host.lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("host lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("host lock: %w", err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// cleanupDead undoes the journals of helpers that died without undoing
+// their changes (kill -9, a crash), and removes their owner records; a
+// session whose lock is free is dead.
+func cleanupDead(dir rundir.Dir, log *slog.Logger) {
+	journals, _ := filepath.Glob(filepath.Join(string(dir), "serve-*.journal"))
+	owners, _ := filepath.Glob(filepath.Join(string(dir), "serve-*.owner"))
+	seen := map[string]bool{}
+	for _, p := range append(journals, owners...) {
+		name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(p), ".journal"), ".owner")
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		lock, err := dir.Lock(name)
+		if err != nil {
+			continue // alive, or unreadable
+		}
+		if err := os.Remove(ownerPath(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			log.Error("removing the owner record of a dead session", "err", err)
+		}
+		if _, err := os.Stat(routing.JournalPath(string(dir), name)); err == nil {
+			r, err := routing.New(name, string(dir))
+			if err == nil {
+				err = r.Close()
+			}
+			if err != nil {
+				log.Error("undoing leftovers of a dead session", "session", name, "err", err)
+			} else {
+				log.Info("undid leftovers of a dead session", "session", name)
+			}
+		}
+		lock.Release()
+	}
+}
