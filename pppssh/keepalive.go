@@ -33,15 +33,16 @@ func (l *Link) keepalive() {
 				continue
 			}
 			outstanding, sent = true, now
-			go func() {
-				// Returns with an error once the connection is closed.
+			// Returns with an error once the connection is closed, which
+			// Close does before it joins the link's goroutines.
+			l.goJoined(func() {
 				if _, _, err := l.client.SendRequest("keepalive@openssh.com", true, nil); err == nil {
 					select {
 					case answered <- struct{}{}:
 					default:
 					}
 				}
-			}()
+			})
 		}
 	}
 }

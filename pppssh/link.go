@@ -48,23 +48,40 @@ type Link struct {
 	pppd    *pppdProc
 	client  *ssh.Client
 	sess    *ssh.Session
-	stderr  *tailWriter // what the server printed on stderr
-	sessEnd chan struct{}
+	stderr  *tailWriter   // what the server printed on stderr
+	sessEnd chan struct{} // closed by the session's waiter, once it runs (waiting)
 	sessErr error
+	waiting bool // the session's waiter runs: sessEnd will be closed
 
 	helperErr   atomic.Pointer[error] // the server helper's refusal or failure
 	serverReady chan struct{}         // the server helper's side is in place
 	readyOnce   sync.Once
 
-	info      Info
-	dead      chan error    // the keepalive gave up
-	closing   chan struct{} // closed when Close begins
-	ended     atomic.Bool   // the link ended by itself: no peer is listening any more
-	done      chan struct{} // closed when the link has ended by itself
-	endErr    error
+	info    Info
+	dead    chan error    // the keepalive gave up
+	closing chan struct{} // closed when Close begins its teardown
+	ended   atomic.Bool   // the link ended by itself: no peer is listening any more
+
+	// done is closed once, by finish, when the link has ended: by itself
+	// (monitor), because Start failed, or by Close. endErr says why.
+	done     chan struct{}
+	doneOnce sync.Once
+	endErr   error
+
+	mu          sync.Mutex // guards started, closed and cancelStart
+	started     bool
+	closed      bool
+	cancelStart context.CancelCauseFunc // ends a Start in progress
+	startDone   chan struct{}           // closed when Start's work has returned
+
+	wg        sync.WaitGroup // every goroutine the link starts; Close joins them
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// ErrClosed is what Wait returns once Close has ended the link, and what
+// Start returns when Close came first (or ran during Start).
+var ErrClosed = errors.New("link closed")
 
 // New validates cfg and resolves the server through ~/.ssh/config. It
 // changes nothing on the host.
@@ -88,6 +105,7 @@ func New(cfg Config, opts Options) (*Link, error) {
 		stderr:      newTailWriter(opts.Logger.With("link", cfg.Name, "component", "server")),
 		sessEnd:     make(chan struct{}),
 		done:        make(chan struct{}),
+		startDone:   make(chan struct{}),
 		dead:        make(chan error, 1),
 		closing:     make(chan struct{}),
 		serverReady: make(chan struct{}),
@@ -123,17 +141,41 @@ func (l *Link) Target() Target { return l.target }
 
 // Start brings the link up and returns once pppd reports IPCP up with the
 // configured addresses, or fails within CONNECT_TIMEOUT. On failure,
-// everything Start began has been undone when it returns.
+// everything Start began has been undone when it returns, and Wait returns
+// the same error. A link starts once: Start after Start fails, and Start
+// after Close returns ErrClosed; a Close during Start makes Start give up
+// with ErrClosed.
 func (l *Link) Start(ctx context.Context) (Info, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, l.cfg.ConnectTimeout,
 		fmt.Errorf("link not up within CONNECT_TIMEOUT (%v)", l.cfg.ConnectTimeout))
 	defer cancel()
-	info, err := l.start(ctx)
-	if err != nil {
-		l.Close()
-		return Info{}, fmt.Errorf("link %s: %w", l.cfg.Name, err)
+	ctx, cancelStart := context.WithCancelCause(ctx)
+	defer cancelStart(nil)
+	l.mu.Lock()
+	switch {
+	case l.closed:
+		l.mu.Unlock()
+		return Info{}, fmt.Errorf("link %s: %w", l.cfg.Name, ErrClosed)
+	case l.started:
+		l.mu.Unlock()
+		return Info{}, fmt.Errorf("link %s: already started", l.cfg.Name)
 	}
-	return info, nil
+	l.started, l.cancelStart = true, cancelStart
+	l.mu.Unlock()
+
+	info, err := l.start(ctx)
+	close(l.startDone)
+	if err == nil {
+		return info, nil
+	}
+	if errors.Is(context.Cause(ctx), ErrClosed) {
+		err = ErrClosed // Close asked: whatever broke on the way is its doing
+	}
+	err = fmt.Errorf("link %s: %w", l.cfg.Name, err)
+	if cerr := l.closeWith(err); cerr != nil {
+		err = fmt.Errorf("%w (and undoing the start: %w)", err, cerr)
+	}
+	return Info{}, err
 }
 
 type dialResult struct {
@@ -173,7 +215,23 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 	}
 	loggedIn := time.Since(begin)
 	l.log.Debug("logged in", "after", loggedIn)
+	// Opening the session and starting the server's command wait for the
+	// server's answers, which ctx does not bound: closing the connection
+	// when ctx ends does. The function is joined before start returns.
+	unblocked := make(chan struct{})
+	stopUnblock := context.AfterFunc(ctx, func() {
+		defer close(unblocked)
+		l.client.Close()
+	})
+	defer func() {
+		if !stopUnblock() {
+			<-unblocked
+		}
+	}()
 	if err := l.startSession(begin); err != nil {
+		if ctx.Err() != nil {
+			return Info{}, fmt.Errorf("starting the server's side: %w", context.Cause(ctx))
+		}
 		return Info{}, err
 	}
 	select {
@@ -218,8 +276,8 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 	}
 	l.log.Info("link up", "iface", iface, "after", time.Since(begin).Round(time.Millisecond),
 		"ssh_login", loggedIn.Round(time.Millisecond))
-	go l.monitor()
-	go l.keepalive()
+	l.goJoined(l.monitor)
+	l.goJoined(l.keepalive)
 	return l.info, nil
 }
 
@@ -246,13 +304,23 @@ func (l *Link) startSession(begin time.Time) error {
 		return fmt.Errorf("starting %q on the server: %w", cmd, err)
 	}
 	l.log.Debug("server command started", "after", time.Since(begin))
+	// The waiter first, so that whatever fails below, Close can wait for
+	// the session's end.
+	l.waiting = true
+	l.goJoined(func() {
+		l.sessErr = s.Wait()
+		close(l.sessEnd)
+	})
 	if l.cfg.ServerHelper != "" {
 		if err := WriteRequest(stdin, l.cfg.ServerRequest()); err != nil {
 			return fmt.Errorf("sending the request to the server helper: %w", err)
 		}
 	}
 	serverReady := make(chan struct{})
-	go func() {
+	// Pty to session. It returns when Close closes the pty master (the
+	// master is non-blocking, so closing it ends a read in progress) or
+	// the session will take no more.
+	l.goJoined(func() {
 		// The server's pppd speaks first (its LCP Configure-Request) once
 		// it is ready; only then do our buffered frames follow, so that
 		// none is lost while it sets up its line (and none waits out the
@@ -265,8 +333,10 @@ func (l *Link) startSession(begin time.Time) error {
 		}
 		io.Copy(stdin, l.pppd.master)
 		stdin.Close()
-	}()
-	go func() {
+	})
+	// Session to pty. It returns when the session's stdout ends (Close
+	// closes the session and then the connection) or the pty is closed.
+	l.goJoined(func() {
 		br := bufio.NewReaderSize(stdout, 32*1024)
 		if l.cfg.ServerHelper != "" {
 			if err := readReply(br); err != nil {
@@ -287,49 +357,31 @@ func (l *Link) startSession(begin time.Time) error {
 		if err == nil {
 			io.CopyBuffer(l.pppd.master, br, buf)
 		}
-	}()
-	go func() {
-		l.sessErr = s.Wait()
-		close(l.sessEnd)
-	}()
+	})
 	return nil
 }
 
-// monitor ends the link when either side goes away.
-func (l *Link) monitor() {
-	select {
-	case <-l.pppd.exited:
-		l.endErr = l.pppdEndError()
-	case <-l.sessEnd:
-		l.endErr = l.sessionEndError()
-	case err := <-l.dead:
-		l.endErr = err
-	case <-l.closing:
-		l.endErr = errors.New("closed")
-		close(l.done)
-		return
-	}
-	l.ended.Store(true)
-	close(l.done)
+// goJoined runs f in a goroutine that Close waits for.
+func (l *Link) goJoined(f func()) {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		f()
+	}()
 }
 
-// Done is closed when the link has ended by itself; Wait says why.
-func (l *Link) Done() <-chan struct{} { return l.done }
-
-// Wait blocks until the link ends by itself and returns the reason.
-func (l *Link) Wait() error {
-	<-l.done
-	return l.endErr
-}
-
+// pppdEndError says why the local pppd ended; pppd's *exec.ExitError stays
+// reachable with errors.As.
 func (l *Link) pppdEndError() error {
-	err := fmt.Errorf("local pppd ended: %s (pppd said: %s)", l.pppd.exitReason(), l.pppd.watch.lastLines())
+	msg := fmt.Sprintf("local pppd ended: %s (pppd said: %s)", l.pppd.exitReason(), l.pppd.watch.lastLines())
 	if s := l.stderr.String(); s != "" {
-		err = fmt.Errorf("%w; the server said: %s", err, s)
+		msg += "; the server said: " + s
 	}
-	return err
+	return &causedError{msg: msg, cause: l.pppd.err}
 }
 
+// sessionEndError says why the session ended. The server command's
+// *ssh.ExitError (or *ssh.ExitMissingError) stays reachable with errors.As.
 func (l *Link) sessionEndError() error {
 	var exit *ssh.ExitError
 	var missing *ssh.ExitMissingError
@@ -339,15 +391,28 @@ func (l *Link) sessionEndError() error {
 	}
 	switch {
 	case errors.As(l.sessErr, &exit) && msg != "":
-		return fmt.Errorf("server command %q exited with status %d: %s", l.cfg.remoteCommand(), exit.ExitStatus(), msg)
+		return &causedError{cause: l.sessErr,
+			msg: fmt.Sprintf("server command %q exited with status %d: %s", l.cfg.remoteCommand(), exit.ExitStatus(), msg)}
 	case errors.As(l.sessErr, &exit):
-		return fmt.Errorf("server command %q exited with status %d", l.cfg.remoteCommand(), exit.ExitStatus())
+		return &causedError{cause: l.sessErr,
+			msg: fmt.Sprintf("server command %q exited with status %d", l.cfg.remoteCommand(), exit.ExitStatus())}
 	case errors.As(l.sessErr, &missing), l.sessErr == nil:
-		return fmt.Errorf("the server closed the session (%s)", orNothing(msg))
+		return &causedError{cause: l.sessErr, msg: fmt.Sprintf("the server closed the session (%s)", orNothing(msg))}
 	default:
 		return fmt.Errorf("SSH session lost: %w", l.sessErr)
 	}
 }
+
+// causedError is a message in our words over a typed cause whose own text
+// would only repeat it ("Process exited with status 1"): errors.Is and
+// errors.As see the cause, the message says it once.
+type causedError struct {
+	msg   string
+	cause error
+}
+
+func (e *causedError) Error() string { return e.msg }
+func (e *causedError) Unwrap() error { return e.cause }
 
 func orNothing(s string) string {
 	if s == "" {
@@ -357,7 +422,7 @@ func orNothing(s string) string {
 }
 
 func (l *Link) sessionLive() bool {
-	if l.sess == nil {
+	if l.sess == nil || !l.waiting {
 		return false
 	}
 	select {
@@ -366,45 +431,4 @@ func (l *Link) sessionLive() bool {
 	default:
 		return true
 	}
-}
-
-// Close takes the link down in order: the local pppd first, so that it can
-// tell the server's pppd with an LCP Terminate-Request; then the session
-// (its EOF ends the server's pppd if the request did not); then the SSH
-// connection; the pty last. It is safe to call more than once.
-func (l *Link) Close() error {
-	l.closeOnce.Do(func() {
-		close(l.closing)
-		var errs []error
-		if l.pppd != nil {
-			if !l.sessionLive() || l.info.Iface == "" || l.ended.Load() {
-				// No peer to acknowledge a Terminate-Request (the session
-				// is gone, or the link was declared dead), or a link that
-				// never came up: hang up the pty instead, and pppd exits
-				// at once.
-				l.pppd.hangup()
-			}
-			errs = append(errs, l.pppd.stop(3*time.Second))
-		}
-		if l.sess != nil {
-			l.sess.Close()
-			if !l.ended.Load() {
-				select {
-				case <-l.sessEnd:
-				case <-time.After(2 * time.Second):
-					l.log.Warn("server command did not end within 2s of closing the session")
-				}
-			}
-		}
-		if l.client != nil {
-			if err := l.client.Close(); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
-				l.log.Debug("closing SSH connection", "err", err)
-			}
-		}
-		if l.pppd != nil {
-			errs = append(errs, l.pppd.closePTY())
-		}
-		l.closeErr = errors.Join(errs...)
-	})
-	return l.closeErr
 }

@@ -20,9 +20,11 @@ type pppdProc struct {
 	slave  *os.File // kept open so the master does not read EIO before pppd opens the slave
 	watch  *pppdWatcher
 	exited chan struct{}
-	err    error // from cmd.Wait, valid once exited is closed
+	err    error    // from cmd.Wait, valid once exited is closed
+	logr   *os.File // pppd's stdout and stderr, read by the log reader
 
 	hangOnce sync.Once
+	wg       sync.WaitGroup // the log reader and the waiter; release joins them
 }
 
 // startPPPD opens a pty and starts pppd on it.
@@ -43,6 +45,7 @@ func startPPPD(cfg Config, log *slog.Logger) (*pppdProc, error) {
 		return nil, fmt.Errorf("pppd log pipe: %w", err)
 	}
 	cmd.Stdout, cmd.Stderr = logw, logw
+	p.logr = logr
 	// Its own process group: a signal meant for us (Ctrl-C in the
 	// foreground) reaches pppd only through stop, in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
@@ -57,9 +60,12 @@ func startPPPD(cfg Config, log *slog.Logger) (*pppdProc, error) {
 	plog := log.With("component", "pppd", "pid", cmd.Process.Pid)
 	plog.Debug("started", "args", cmd.Args[1:])
 	drained := make(chan struct{})
+	p.wg.Add(2)
 	go func() {
+		// Returns at EOF, or when release closes the pipe (a hook script
+		// that pppd started may hold its write end after pppd exited).
+		defer p.wg.Done()
 		defer close(drained)
-		defer logr.Close()
 		sc := bufio.NewScanner(logr)
 		for sc.Scan() {
 			plog.Info(sc.Text())
@@ -67,6 +73,7 @@ func startPPPD(cfg Config, log *slog.Logger) (*pppdProc, error) {
 		}
 	}()
 	go func() {
+		defer p.wg.Done()
 		p.err = cmd.Wait()
 		// pppd's last words explain its exit; give them a moment to arrive.
 		select {
@@ -121,6 +128,18 @@ func (p *pppdProc) hangup() error {
 	return err
 }
 
+// closePTY closes both ends of the pty.
 func (p *pppdProc) closePTY() error {
 	return errors.Join(p.hangup(), p.slave.Close())
+}
+
+// release closes the pty and pppd's log pipe and waits for the log reader
+// and the waiter to return. pppd must have exited (stop) or never started.
+func (p *pppdProc) release() error {
+	err := p.closePTY()
+	if p.logr != nil {
+		p.logr.Close()
+	}
+	p.wg.Wait()
+	return err
 }
