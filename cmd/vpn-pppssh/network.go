@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -43,10 +44,11 @@ func joinNetworks(ctx context.Context, o *options, cfg pppssh.Config, info pppss
 		rc.Masquerade = append([]netip.Prefix{netip.PrefixFrom(info.Remote, 32)}, cfg.ServerNetworks...)
 	}
 	if err := r.Set(rc); err != nil {
+		err = fmt.Errorf("joining networks: %w", err)
 		if cerr := r.Close(); cerr != nil {
-			log.Error("undoing routes", "err", cerr)
+			err = errors.Join(err, fmt.Errorf("undoing what was applied: %w", cerr))
 		}
-		return nil, fmt.Errorf("joining networks: %w", err)
+		return nil, err
 	}
 	n := &linkNetworks{cfg: cfg, router: r, log: log.With("component", "hooks"), env: hooks.Env{
 		Iface: info.Iface, TTY: info.TTY, Speed: "38400", Local: info.Local.String(), Remote: info.Remote.String(),
@@ -63,14 +65,16 @@ func joinNetworks(ctx context.Context, o *options, cfg pppssh.Config, info pppss
 }
 
 // close runs the ip-down hooks while the interface still exists, then
-// undoes the routes and rules, newest first.
-func (n *linkNetworks) close(ctx context.Context) {
+// undoes the routes and rules, newest first. A failing hook is logged (as
+// at ip-up); what could not be undone is returned, and stays in the journal.
+func (n *linkNetworks) close(ctx context.Context) error {
 	if n.cfg.IPDownDir != "" {
 		hooks.Run(context.WithoutCancel(ctx), n.cfg.IPDownDir, n.env, hooks.Limit, n.log)
 	}
 	if err := n.router.Close(); err != nil {
-		n.log.Error("undoing routes", "err", err)
+		return fmt.Errorf("undoing routes and rules: %w", err)
 	}
+	return nil
 }
 
 func changeList(r *routing.Router) []string {

@@ -40,14 +40,33 @@ type supervisor struct {
 const stableAfter = time.Minute
 
 type session struct {
-	link *pppssh.Link
-	net  *linkNetworks
+	link tunnel    // *pppssh.Link
+	net  netCloser // *linkNetworks
 	info pppssh.Info
 }
 
-func (s *session) close(ctx context.Context) {
-	s.net.close(ctx)
-	s.link.Close()
+// tunnel is what the supervisor needs of a *pppssh.Link once it is up.
+type tunnel interface {
+	Done() <-chan struct{}
+	Wait() error
+	Close() error
+}
+
+// netCloser is what the supervisor needs of a *linkNetworks.
+type netCloser interface {
+	close(context.Context) error
+}
+
+// close takes the session down: the networks first (the ip-down hooks
+// while the interface still exists, then routes and rules), then the link,
+// whatever the first step returned. Both steps' errors are returned.
+func (s *session) close(ctx context.Context) error {
+	netErr := s.net.close(ctx)
+	var linkErr error
+	if err := s.link.Close(); err != nil {
+		linkErr = fmt.Errorf("closing the link: %w", err)
+	}
+	return errors.Join(netErr, linkErr)
 }
 
 func (s *supervisor) publish(phase string) {
@@ -85,7 +104,9 @@ func (s *supervisor) connect(ctx context.Context) (*session, error) {
 	}
 	nets, err := joinNetworks(ctx, s.o, s.cfg, info, s.log)
 	if err != nil {
-		link.Close()
+		if cerr := link.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing the link: %w", cerr))
+		}
 		return nil, err
 	}
 	s.st.Iface, s.st.Local, s.st.Remote = info.Iface, info.Local.String(), info.Remote.String()
@@ -101,14 +122,24 @@ func (s *supervisor) run(ctx context.Context, sess *session) error {
 	fails := 0
 	for {
 		reason := s.waitDown(ctx, sess)
-		sess.close(ctx)
+		downErr := sess.close(ctx)
+		if downErr != nil {
+			// Left in the journal: the next Set, stop or start undoes it.
+			s.log.Error("taking the link down", "err", downErr)
+		}
 		if ctx.Err() != nil {
 			s.log.Info("stopped")
+			if downErr != nil {
+				return fmt.Errorf("stopping: %w", downErr)
+			}
 			return nil
 		}
 		s.log.Warn("link down", "reason", reason)
 		s.failed(reason)
 		if !s.cfg.Persist {
+			if downErr != nil {
+				return errors.Join(fmt.Errorf("link ended: %w", reason), fmt.Errorf("taking it down: %w", downErr))
+			}
 			return fmt.Errorf("link ended: %w", reason)
 		}
 		switch {
