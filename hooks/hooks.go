@@ -62,18 +62,28 @@ const outputLimit = 4096
 // (the first of ExtraFiles). /proc/self is the child's own at execve.
 const hookExec = "/proc/self/fd/3"
 
-// Run runs the hooks in dir and returns the failures, joined; a missing
-// folder has no hooks.
+// Run runs the hooks in dir and returns the failures, joined, after
+// logging them; a missing folder, or none (""), has no hooks.
 func Run(ctx context.Context, dir string, e Env, limit time.Duration, log *slog.Logger) error {
+	if dir == "" {
+		return nil
+	}
 	d, err := openDir(dir)
-	if d == nil || err != nil {
-		return err
+	if err == nil && d != nil {
+		defer d.Close()
+		var names []string
+		if names, err = list(d); err == nil {
+			return runAll(ctx, d, dir, names, e, limit, log)
+		}
 	}
-	defer d.Close()
-	names, err := list(d)
 	if err != nil {
-		return err
+		log.Warn("hooks not run", "folder", dir, "err", err)
 	}
+	return err
+}
+
+// runAll opens, checks and runs each named hook in turn.
+func runAll(ctx context.Context, d *os.File, dir string, names []string, e Env, limit time.Duration, log *slog.Logger) error {
 	var errs []error
 	for _, name := range names {
 		h, err := open(d, dir, name)

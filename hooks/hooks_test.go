@@ -173,3 +173,20 @@ func TestRunsABinaryHook(t *testing.T) {
 		t.Errorf("got %v, want only 20-false to fail", err)
 	}
 }
+
+// A refused folder is logged: the caller does not log what Run returns.
+func TestRefusedFolderIsLogged(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	err := Run(context.Background(), dir, Env{}, Limit, slog.New(slog.NewTextHandler(&logged, nil)))
+	if err == nil || !strings.Contains(logged.String(), "hooks not run") || !strings.Contains(logged.String(), "writable by group or others") {
+		t.Errorf("err %v, log %q", err, logged.String())
+	}
+	if err := Run(context.Background(), "", Env{}, Limit, slog.New(slog.DiscardHandler)); err != nil {
+		t.Errorf("no folder: %v", err)
+	}
+}
