@@ -33,7 +33,10 @@ func (r Route) String() string {
 	return fmt.Sprintf("%s dev %s", r.Dst, r.Dev)
 }
 
-// host is the seam between the Router and the kernel.
+// host is the seam between the Router and the kernel. addMasquerade and
+// delMasquerade name what they did in their errors ("adding masquerade for
+// 198.51.100.2/32: ..."), as the firewall backends do; the Router names
+// the other changes.
 type host interface {
 	addRoute(Route) error
 	delRoute(Route) error
@@ -83,7 +86,7 @@ func (h *netlinkHost) addRoute(r Route) error {
 	}
 	err = netlink.RouteAdd(nr)
 	if errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("a route to %s exists already (not added by vpn-pppssh, or by another link): %w", r.Dst, err)
+		return fmt.Errorf("one exists already (not added by vpn-pppssh, or by another link): %w", err)
 	}
 	return err
 }
@@ -140,15 +143,15 @@ func (h *netlinkHost) backend() (firewall.Backend, error) {
 func (h *netlinkHost) addMasquerade(m firewall.Masquerade) error {
 	fw, err := h.backend()
 	if err != nil {
-		return err
+		return fmt.Errorf("adding masquerade for %s: %w", m.Source, err)
 	}
-	return fw.Add(m)
+	return fw.Add(m) // its errors name the action
 }
 
 func (h *netlinkHost) delMasquerade(m firewall.Masquerade) error {
 	fw, err := h.backend()
 	if err != nil {
-		return err
+		return fmt.Errorf("removing masquerade for %s: %w", m.Source, err)
 	}
 	return fw.Remove(m)
 }

@@ -199,8 +199,10 @@ func (r *Router) apply(c Change) (Change, error) {
 		}
 		c.Forwarding = &Forwarding{Previous: prev, NetNS: ns}
 	case c.Masquerade != nil:
+		// The host names the action ("adding masquerade for ..."), as the
+		// firewall backends do: wrapping it again would say it twice.
 		if err := r.host.addMasquerade(*c.Masquerade); err != nil {
-			return c, fmt.Errorf("adding masquerade for %s: %w", c.Masquerade.Source, err)
+			return c, err
 		}
 	}
 	return c, nil
@@ -223,7 +225,7 @@ func (r *Router) undo(c Change) error {
 		}
 	case c.Masquerade != nil:
 		if err := r.host.delMasquerade(*c.Masquerade); err != nil {
-			return fmt.Errorf("removing masquerade for %s: %w", c.Masquerade.Source, err)
+			return err // named by the host, as for adding
 		}
 	}
 	return nil
@@ -288,14 +290,15 @@ func RemoveFirewallRules(dir, link string) (int, error) {
 		}
 		rules, err := b.Rules(link)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("%s: %w", b.Name(), err))
 			continue
 		}
 		if len(rules) == 0 {
 			continue
 		}
 		if err := b.RemoveLink(link); err != nil {
-			errs = append(errs, fmt.Errorf("removing %s rules of %s: %w", b.Name(), link, err))
+			// The backend names the action and the link.
+			errs = append(errs, fmt.Errorf("%s: %w", b.Name(), err))
 			continue
 		}
 		removed += len(rules)
