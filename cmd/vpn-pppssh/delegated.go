@@ -62,6 +62,7 @@ func refuseDelegatedFlags(fs *pflag.FlagSet, getenv func(string) string) error {
 		return nil
 	}
 	return fmt.Errorf("refusing %s: run through %s, this program would act as root on another user's choice; "+
-		"only -n NAME picks a link, and its settings belong in the admin's %s/NAME.conf",
+		"only -n NAME picks a link, and its settings belong in the admin's %s/NAME.conf "+
+		"(from a root shell, such as sudo -i, every flag works)",
 		strings.Join(refused, " "), by, confDir)
 }
