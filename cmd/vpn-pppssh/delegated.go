@@ -63,6 +63,6 @@ func refuseDelegatedFlags(fs *pflag.FlagSet, getenv func(string) string) error {
 	}
 	return fmt.Errorf("refusing %s: run through %s, this program would act as root on another user's choice; "+
 		"only -n NAME picks a link, and its settings belong in the admin's %s/NAME.conf "+
-		"(from a root shell, such as sudo -i, every flag works)",
+		"(with full root rights, run it from a clean root login such as sudo su -, where SUDO_UID is not set)",
 		strings.Join(refused, " "), by, confDir)
 }
