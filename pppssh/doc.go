@@ -11,8 +11,11 @@
 //
 //	New (validates, touches nothing)
 //	 └─ Start(ctx): dial SSH ║ spawn local pppd ─→ start server pppd ─→ wait for IPCP up
-//	     ├─ error: everything started so far is undone before Start returns
+//	     ├─ error: everything started so far is undone before Start returns;
+//	     │         Wait returns the same error
 //	     └─ up: Wait blocks until either pppd or the session ends
 //	Close: SIGTERM local pppd (it sends LCP Terminate-Request), close the
-//	session, close the SSH connection, close the pty. Safe to call twice.
+//	session, close the SSH connection, close the pty, join every goroutine
+//	of the link. Safe to call twice, before, during or after Start and
+//	concurrently with Wait, which then returns ErrClosed.
 package pppssh
