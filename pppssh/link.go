@@ -217,21 +217,19 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 	l.log.Debug("logged in", "after", loggedIn)
 	// Opening the session and starting the server's command wait for the
 	// server's answers, which ctx does not bound: closing the connection
-	// when ctx ends does. The function is joined before start returns.
+	// when ctx ends does. Only while they run (later waits select on ctx
+	// and say why they gave up); the function is joined.
 	unblocked := make(chan struct{})
 	stopUnblock := context.AfterFunc(ctx, func() {
 		defer close(unblocked)
 		l.client.Close()
 	})
-	defer func() {
-		if !stopUnblock() {
-			<-unblocked
-		}
-	}()
-	if err := l.startSession(begin); err != nil {
-		if ctx.Err() != nil {
-			return Info{}, fmt.Errorf("starting the server's side: %w", context.Cause(ctx))
-		}
+	err = l.startSession(begin)
+	if !stopUnblock() {
+		<-unblocked
+		return Info{}, fmt.Errorf("starting the server's side: %w", context.Cause(ctx))
+	}
+	if err != nil {
 		return Info{}, err
 	}
 	select {
