@@ -139,22 +139,31 @@ func TestKill9ThenCleanupRestoresBothEnds(t *testing.T) {
 }
 
 func TestServerPolicyRefuses(t *testing.T) {
-	if err := os.MkdirAll("/etc/vpn-pppssh", 0o755); err != nil {
-		t.Fatal(err)
-	}
+	needLab(t)
 	// /etc is an overlay inside the lab: this file never reaches the host.
-	if err := os.WriteFile("/etc/vpn-pppssh/server.conf", []byte("ALLOW_MASQUERADE=no\nALLOW_NETWORKS=198.18.0.0/16\n"), 0o600); err != nil {
+	if err := lab.WritePolicy("ALLOW_PEERS=198.51.100.0/24\nALLOW_FORWARDING=yes\nALLOW_MASQUERADE=no\nALLOW_NETWORKS=198.18.0.0/16\n"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.Remove("/etc/vpn-pppssh/server.conf") })
+	t.Cleanup(func() {
+		if err := lab.WritePolicy(lab.Policy); err != nil {
+			t.Errorf("restoring the lab policy: %v", err)
+		}
+	})
 	conf := helperConf(t, "vpn", "SERVER_MASQUERADE=yes")
-	wantFailure(t, conf, 1, 20*time.Second, "the server refused: masquerade is not allowed by /etc/vpn-pppssh/server.conf")
+	wantFailure(t, conf, 1, 20*time.Second, "the server refused: masquerade needs ALLOW_MASQUERADE=yes in /etc/vpn-pppssh/server.conf (it says ALLOW_MASQUERADE=no)")
 	conf = helperConf(t, "vpn", "CLIENT_NETWORKS=203.0.113.0/24")
-	wantFailure(t, conf, 1, 20*time.Second, "routing 203.0.113.0/24 is not allowed")
+	wantFailure(t, conf, 1, 20*time.Second, "routing 203.0.113.0/24 to the client needs ALLOW_NETWORKS covering it in /etc/vpn-pppssh/server.conf (it says ALLOW_NETWORKS=198.18.0.0/16)")
 	// Inside the policy: accepted.
 	conf = helperConf(t, "vpn", "CLIENT_NETWORKS="+lab.BehindClientNet)
 	mustStart(t, conf)
 	client(t, "-c", conf, "stop")
+	// No policy file: nothing but a plain link, and the refusal says which
+	// key in which file would allow more.
+	if err := os.Remove(lab.PolicyFile); err != nil {
+		t.Fatal(err)
+	}
+	conf = helperConf(t, "vpn", "SERVER_MASQUERADE=yes")
+	wantFailure(t, conf, 1, 20*time.Second, "the server refused: masquerade needs ALLOW_MASQUERADE=yes in /etc/vpn-pppssh/server.conf (the file does not exist)")
 }
 
 func TestServerKeysNeedTheHelper(t *testing.T) {

@@ -15,13 +15,45 @@ import (
 	"time"
 )
 
-// Accounts on the lab's server: User may run pppd through sudo without a
-// password, as the HOWTO's sudoers line allows; PasswordUser needs one.
+// Accounts on the lab's server: User and OtherUser may run pppd and the
+// server half through sudo without a password, as the HOWTO's sudoers line
+// allows (two clients of one server); PasswordUser needs one.
 const (
 	User         = "vpn"
+	OtherUser    = "vpn2"
 	PasswordUser = "vpnpw"
 	ServerPPPD   = "/usr/sbin/pppd"
 )
+
+// PolicyFile is the server half's policy; /etc is an overlay inside the
+// lab, so it never reaches the host.
+const PolicyFile = "/etc/vpn-pppssh/server.conf"
+
+// Policy is the lab server's policy, which allows what the lab's links
+// ask for: their tunnel addresses, the network behind the client, and
+// forwarding and masquerade for the network behind the server.
+const Policy = `# vpn-pppssh lab server policy
+ALLOW_PEERS=198.51.100.0/24
+ALLOW_NETWORKS=198.18.0.0/15
+ALLOW_FORWARDING=yes
+ALLOW_MASQUERADE=yes
+`
+
+// WritePolicy replaces the server's policy file, root's and not writable
+// by others, as the server half wants it.
+func WritePolicy(body string) error {
+	if err := os.MkdirAll(filepath.Dir(PolicyFile), 0o755); err != nil {
+		return fmt.Errorf("writing the lab policy: %w", err)
+	}
+	tmp := PolicyFile + ".tmp"
+	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+		return fmt.Errorf("writing the lab policy: %w", err)
+	}
+	if err := os.Rename(tmp, PolicyFile); err != nil {
+		return fmt.Errorf("writing the lab policy: %w", err)
+	}
+	return nil
+}
 
 // Lab is a prepared client and server; see the package documentation.
 type Lab struct {
@@ -45,6 +77,9 @@ func Setup(dir, bin string) (*Lab, error) {
 	if err := l.setupAccounts(); err != nil {
 		return nil, err
 	}
+	if err := WritePolicy(Policy); err != nil {
+		return nil, err
+	}
 	if err := l.startSSHD(); err != nil {
 		return nil, err
 	}
@@ -52,13 +87,13 @@ func Setup(dir, bin string) (*Lab, error) {
 }
 
 func (l *Lab) setupAccounts() error {
-	for _, u := range []string{User, PasswordUser} {
+	for _, u := range []string{User, OtherUser, PasswordUser} {
 		if _, err := Sh("useradd", "-m", "-d", "/home/"+u, "-s", "/bin/sh", "-p", "*", u); err != nil {
 			return err
 		}
 	}
-	sudoers := fmt.Sprintf("# vpn-pppssh lab\n%s ALL=(root) NOPASSWD: %s, %s serve\n%s ALL=(root) %s\n",
-		User, ServerPPPD, l.Bin, PasswordUser, ServerPPPD)
+	sudoers := fmt.Sprintf("# vpn-pppssh lab\n%s, %s ALL=(root) NOPASSWD: %s, %s serve\n%s ALL=(root) %s\n",
+		User, OtherUser, ServerPPPD, l.Bin, PasswordUser, ServerPPPD)
 	if err := os.WriteFile("/etc/sudoers.d/vpn-pppssh-lab", []byte(sudoers), 0o440); err != nil {
 		return fmt.Errorf("writing sudoers: %w", err)
 	}
@@ -71,7 +106,7 @@ func (l *Lab) setupAccounts() error {
 	if err != nil {
 		return err
 	}
-	for _, u := range []string{User, PasswordUser} {
+	for _, u := range []string{User, OtherUser, PasswordUser} {
 		if err := installKey(u, pub); err != nil {
 			return err
 		}
@@ -105,10 +140,10 @@ UsePAM no
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin no
-AllowUsers %s %s
+AllowUsers %s %s %s
 LogLevel VERBOSE
 `, ServerIP, filepath.Join(l.Dir, "ssh_host_ed25519_key"), filepath.Join(l.Dir, "sshd.pid"),
-		User, PasswordUser)
+		User, OtherUser, PasswordUser)
 	confPath := filepath.Join(l.Dir, "sshd_config")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return err
