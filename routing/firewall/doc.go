@@ -16,7 +16,11 @@
 //     table's POSTROUTING chain, each carrying an xt comment match with the
 //     same text ("vpn-pppssh:<link> ..."). The table is read and replaced
 //     through the kernel's socket-option interface, as libiptc does; no
-//     iptables program is run.
+//     iptables program is run. A kernel without the comment match
+//     (xt_comment, absent from minimal kernels) gets a chain per link
+//     instead, named vpn-pppssh-<link> and reached by one jump from
+//     POSTROUTING, whose rules carry no comment: the chain's name says
+//     whose they are. Name reports which layout is in use.
 //
 // Teardown is therefore "delete what is ours": Remove deletes one rule,
 // RemoveLink deletes every rule of a link, which is also how leftovers of a

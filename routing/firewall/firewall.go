@@ -17,7 +17,7 @@ type Masquerade struct {
 
 // Backend installs and removes masquerade rules owned by vpn-pppssh.
 type Backend interface {
-	// Name is "nftables" or "iptables-legacy".
+	// Name is NameNFTables, NameLegacy or NameLegacyChains.
 	Name() string
 	// Add installs the rule for m. It is idempotent: an identical rule
 	// already present is not added twice.
@@ -36,6 +36,10 @@ type Backend interface {
 const (
 	NameNFTables = "nftables"
 	NameLegacy   = "iptables-legacy"
+	// NameLegacyChains is legacy iptables on a kernel without the comment
+	// match (xt_comment): each link's rules live in a chain of its own,
+	// vpn-pppssh-<link>, reached by one jump from POSTROUTING.
+	NameLegacyChains = "iptables-legacy (no xt_comment: a chain per link)"
 )
 
 // commentPrefix starts the comment of every rule owned by vpn-pppssh.

@@ -18,13 +18,27 @@ const (
 type legacyBackend struct {
 	mu   sync.Mutex
 	nsFD int // -1: the calling thread's network namespace
+	// chains: the kernel has no comment match, so rules go into a chain
+	// per link (legacy_chain.go) instead of carrying a comment.
+	chains bool
+	// noMasq names what is missing when the kernel has no MASQUERADE.
+	noMasq error
 }
+
+// extensionProbe reports whether the kernel has the match (target false)
+// or target of that name, as libiptc asks (IPT_SO_GET_REVISION_MATCH or
+// _TARGET), which loads its module on demand like a rule would.
+type extensionProbe func(fd int, name string, target bool) (bool, error)
 
 // NewLegacyNS returns the legacy iptables backend bound to the network
 // namespace that nsFD refers to (-1 = the calling thread's namespace). The
 // caller keeps nsFD open while the backend is in use. The nat table is read
-// once to check that the kernel has it.
-func NewLegacyNS(nsFD int) (Backend, error) {
+// once to check that the kernel has it, and the kernel is asked for the
+// comment match: without it (a minimal kernel), the rules go into a chain
+// per link, and Name says so.
+func NewLegacyNS(nsFD int) (Backend, error) { return newLegacy(nsFD, kernelHasExtension) }
+
+func newLegacy(nsFD int, probe extensionProbe) (*legacyBackend, error) {
 	b := &legacyBackend{nsFD: nsFD}
 	fd, err := openRawSocket(nsFD)
 	if err != nil {
@@ -38,10 +52,29 @@ func NewLegacyNS(nsFD int) (Backend, error) {
 	if !t.hookValid(hookPostRouting) {
 		return nil, fmt.Errorf("checking legacy iptables: table %s has no POSTROUTING chain", natTable)
 	}
+	comment, err := probe(fd, commentMatch, false)
+	if err != nil {
+		return nil, fmt.Errorf("checking legacy iptables: asking for the %s match: %w", commentMatch, err)
+	}
+	b.chains = !comment
+	masq, err := probe(fd, masqTarget, true)
+	if err != nil {
+		return nil, fmt.Errorf("checking legacy iptables: asking for the %s target: %w", masqTarget, err)
+	}
+	if !masq {
+		b.noMasq = fmt.Errorf("the kernel lacks the %s target (module xt_MASQUERADE): %w", masqTarget, unix.ENOENT)
+	}
 	return b, nil
 }
 
-func (b *legacyBackend) Name() string { return NameLegacy }
+// Name is NameLegacy, or NameLegacyChains when the kernel has no comment
+// match and the rules live in per-link chains.
+func (b *legacyBackend) Name() string {
+	if b.chains {
+		return NameLegacyChains
+	}
+	return NameLegacy
+}
 
 // edit computes the new table from the current one. It returns, for each
 // entry of the new table, the index of the entry it was in the old table
@@ -97,6 +130,15 @@ func (b *legacyBackend) Add(m Masquerade) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("adding masquerade for %s: %w", m.Source, err)
 	}
+	if b.noMasq != nil {
+		return fmt.Errorf("adding masquerade for %s: %w", m.Source, b.noMasq)
+	}
+	if b.chains {
+		if err := b.modify(addChainRule(m)); err != nil {
+			return fmt.Errorf("adding masquerade for %s in chain %s: %w", m.Source, chainName(m.Link), err)
+		}
+		return nil
+	}
 	want := masqEntry(m)
 	err := b.modify(func(t *iptTable) ([]int, error) {
 		chain, err := t.chainEntries(hookPostRouting)
@@ -135,8 +177,12 @@ func (b *legacyBackend) Remove(m Masquerade) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("removing masquerade for %s: %w", m.Source, err)
 	}
-	want := masqEntry(m)
+	// Either layout: the rule may be from before the kernel changed.
+	want, plain := masqEntry(m), plainMasqEntry(m)
 	err := b.modify(removeMatching(func(e []byte) bool { return sameRule(e, want) }))
+	if err == nil {
+		err = b.modify(removeChainRules(chainName(m.Link), func(e []byte) bool { return sameRule(e, plain) }))
+	}
 	if err != nil {
 		return fmt.Errorf("removing masquerade for %s: %w", m.Source, err)
 	}
@@ -155,6 +201,9 @@ func (b *legacyBackend) RemoveLink(link string) error {
 		l, ok := linkOfComment(c)
 		return ok && l == link
 	}))
+	if err == nil {
+		err = b.modify(removeChainRules(chainName(link), nil))
+	}
 	if err != nil {
 		return fmt.Errorf("removing masquerades of link %q: %w", link, err)
 	}
@@ -239,6 +288,26 @@ func (b *legacyBackend) rules(link string) ([]Masquerade, error) {
 		m, ok := parseComment(c)
 		if ok && (link == "" || m.Link == link) {
 			out = append(out, m)
+		}
+	}
+	chains, err := t.userChains()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range chains {
+		owner, ok := linkOfChain(c.name)
+		switch {
+		case !ok:
+			continue
+		case link != "" && c.name != chainName(link):
+			continue
+		case link != "":
+			owner = link
+		}
+		for _, off := range c.rules {
+			if m, ok := chainRule(owner, t.entry(off)); ok {
+				out = append(out, m)
+			}
 		}
 	}
 	return out, nil

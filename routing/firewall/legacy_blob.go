@@ -174,7 +174,11 @@ func (t *iptTable) insert(pos uint32, e []byte) (int, error) {
 
 // remove deletes the rule entry at pos; it is the inverse of insert. It
 // refuses to remove a chain's policy or head entry.
-func (t *iptTable) remove(pos uint32) (int, error) {
+func (t *iptTable) remove(pos uint32) (int, error) { return t.removeEntry(pos, false) }
+
+// removeEntry is remove; with head it may also delete a user chain's
+// ERROR head entry (the last step of deleting a chain of ours).
+func (t *iptTable) removeEntry(pos uint32, head bool) (int, error) {
 	offs, err := t.offsets()
 	if err != nil {
 		return 0, err
@@ -189,7 +193,7 @@ func (t *iptTable) remove(pos uint32) (int, error) {
 			return 0, fmt.Errorf("%w: entry at %d is a chain policy", errBlob, pos)
 		}
 	}
-	if targetName(t.entry(pos)) == errorTarget {
+	if targetName(t.entry(pos)) == errorTarget && (!head || pos+n >= uint32(len(t.entries))) {
 		return 0, fmt.Errorf("%w: entry at %d is a chain head", errBlob, pos)
 	}
 	for _, off := range offs {
@@ -248,8 +252,18 @@ func putXTHeader(b []byte, size int, name string) {
 // masqEntry builds the entry for m:
 //
 //	-s <Source> [! -o <NotOut>] -m comment --comment "vpn-pppssh:..." -j MASQUERADE
-func masqEntry(m Masquerade) []byte {
-	e := make([]byte, masqEntrySize)
+func masqEntry(m Masquerade) []byte { return buildMasqEntry(m, true) }
+
+// plainMasqEntry is masqEntry without the comment match, for the per-link
+// chain layout (legacy_chain.go): -s <Source> [! -o <NotOut>] -j MASQUERADE.
+func plainMasqEntry(m Masquerade) []byte { return buildMasqEntry(m, false) }
+
+func buildMasqEntry(m Masquerade, comment bool) []byte {
+	size, tOff := masqEntrySize, entrySize+commentMatchSize
+	if !comment {
+		size, tOff = masqEntrySize-commentMatchSize, entrySize
+	}
+	e := make([]byte, size)
 	addr := m.Source.Addr().As4()
 	copy(e[entSrc:], addr[:])
 	bits := m.Source.Bits()
@@ -268,13 +282,14 @@ func masqEntry(m Masquerade) []byte {
 		}
 		e[entInvflags] = iptInvViaOut
 	}
-	tOff := entrySize + commentMatchSize
 	le.PutUint16(e[entTargetOffset:], uint16(tOff))
-	le.PutUint16(e[entNextOffset:], uint16(masqEntrySize))
+	le.PutUint16(e[entNextOffset:], uint16(size))
 
-	cm := e[entrySize:tOff]
-	putXTHeader(cm, commentMatchSize, commentMatch)
-	copy(cm[xtHeaderSize:xtHeaderSize+commentLen-1], commentFor(m))
+	if comment {
+		cm := e[entrySize:tOff]
+		putXTHeader(cm, commentMatchSize, commentMatch)
+		copy(cm[xtHeaderSize:xtHeaderSize+commentLen-1], commentFor(m))
+	}
 
 	tg := e[tOff:]
 	putXTHeader(tg, masqTargetSize, masqTarget)

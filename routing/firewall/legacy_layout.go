@@ -16,6 +16,10 @@ const (
 	iptSoSetAddCounters = 65 // IPT_SO_SET_ADD_COUNTERS
 	iptSoGetInfo        = 64 // IPT_SO_GET_INFO
 	iptSoGetEntries     = 65 // IPT_SO_GET_ENTRIES
+
+	iptSoGetRevisionMatch  = 66 // IPT_SO_GET_REVISION_MATCH
+	iptSoGetRevisionTarget = 67 // IPT_SO_GET_REVISION_TARGET
+	revisionSize           = 30 // struct xt_get_revision: char name[29], u8 revision
 )
 
 // Netfilter IPv4 hooks (NF_INET_*), the index of hook_entry and underflow.

@@ -165,3 +165,26 @@ func addCounters(fd int, name string, counters []byte) error {
 	}
 	return nil
 }
+
+// kernelHasExtension asks the kernel whether it has revision 0 of the match
+// or target name (IPT_SO_GET_REVISION_MATCH/_TARGET with struct
+// xt_get_revision), as iptables does before using one. The kernel tries to
+// load the module first; ENOENT means it has none by that name,
+// EPROTONOSUPPORT that it lacks that revision.
+func kernelHasExtension(fd int, name string, target bool) (bool, error) {
+	buf := make([]byte, revisionSize)
+	copy(buf[:xtNameLen-1], name)
+	opt := iptSoGetRevisionMatch
+	if target {
+		opt = iptSoGetRevisionTarget
+	}
+	_, err := getsockopt(fd, opt, buf)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.EPROTONOSUPPORT):
+		return false, nil
+	default:
+		return false, err
+	}
+}
