@@ -44,7 +44,10 @@ func Ping(ns, addr string, count int) (time.Duration, error) {
 	if m == nil {
 		return 0, fmt.Errorf("no rtt in ping output: %s", out)
 	}
-	ms, _ := strconv.ParseFloat(m[1], 64)
+	ms, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, fmt.Errorf("rtt in ping output: %w", err)
+	}
 	return time.Duration(ms * float64(time.Millisecond)), nil
 }
 
@@ -111,8 +114,14 @@ func ProcUsage(pid int) (cpu time.Duration, peakKiB int, err error) {
 	// Fields after the command name, which is in parentheses.
 	s := string(stat)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	utime, _ := strconv.Atoi(f[11])
-	stime, _ := strconv.Atoi(f[12])
+	if len(f) < 13 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	utime, err1 := strconv.Atoi(f[11])
+	stime, err2 := strconv.Atoi(f[12])
+	if err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: utime %q stime %q", pid, f[11], f[12])
+	}
 	cpu = time.Duration(utime+stime) * time.Second / 100 // USER_HZ
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -120,10 +129,13 @@ func ProcUsage(pid int) (cpu time.Duration, peakKiB int, err error) {
 	}
 	for _, line := range strings.Split(string(status), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			peakKiB, _ = strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			if peakKiB, err = strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB")); err != nil {
+				return 0, 0, fmt.Errorf("/proc/%d/status: %s: %w", pid, line, err)
+			}
+			return cpu, peakKiB, nil
 		}
 	}
-	return cpu, peakKiB, nil
+	return 0, 0, fmt.Errorf("/proc/%d/status has no VmHWM", pid)
 }
 
 // pidOf returns the pid of the only process named comm.
@@ -149,8 +161,14 @@ func measureUp(s *Sample, carrier int, linkname string, iperfSeconds int) error 
 	if s.CPU, s.PeakRSSKiB, err = ProcUsage(carrier); err != nil {
 		return err
 	}
-	if pppd := pidWithArg("pppd", linkname); pppd > 0 {
-		s.PPPDCPU, _, _ = ProcUsage(pppd)
+	// Every contender runs a local pppd: not finding it is an error, not
+	// a figure of 0.
+	pppd := pidWithArg("pppd", linkname)
+	if pppd <= 0 {
+		return fmt.Errorf("no local pppd with linkname %s", linkname)
+	}
+	if s.PPPDCPU, _, err = ProcUsage(pppd); err != nil {
+		return fmt.Errorf("local pppd: %w", err)
 	}
 	return nil
 }
@@ -161,8 +179,9 @@ func pidWithArg(comm, arg string) int {
 	for _, p := range Processes(comm) {
 		pid, args, _ := strings.Cut(p, " ")
 		if slices.Contains(strings.Fields(args), arg) {
-			n, _ := strconv.Atoi(pid)
-			return n
+			if n, err := strconv.Atoi(pid); err == nil {
+				return n
+			}
 		}
 	}
 	return 0

@@ -59,10 +59,12 @@ func kill(t *testing.T, pid int, sig syscall.Signal) {
 }
 
 // onePPPD returns the pid of the only pppd whose arguments contain marker;
-// none or several fail the test.
+// none or several fail the test. A pppd on notty forks a helper
+// (charshunt) with the same command line: a match whose parent is a match
+// is that helper, not another pppd.
 func onePPPD(t *testing.T, what, marker string) int {
 	t.Helper()
-	var found []int
+	matched := map[int]bool{}
 	var all []string
 	for _, p := range lab.Processes("pppd") {
 		all = append(all, p)
@@ -72,13 +74,34 @@ func onePPPD(t *testing.T, what, marker string) int {
 			if err != nil || n <= 0 {
 				t.Fatalf("bad pid in %q", p)
 			}
+			matched[n] = true
+		}
+	}
+	var found []int
+	for n := range matched {
+		if !matched[ppidOf(n)] {
 			found = append(found, n)
 		}
 	}
 	if len(found) != 1 {
-		t.Fatalf("want one %s pppd, found %d among: %q", what, len(found), all)
+		t.Fatalf("want one %s pppd, found %v among: %q", what, found, all)
 	}
 	return found[0]
+}
+
+// ppidOf is the parent of pid, or 0 when pid is gone.
+func ppidOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "PPid:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }
 
 // serverPPPD returns the pid of the server's pppd (the one on notty).

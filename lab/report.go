@@ -131,8 +131,11 @@ func (l *Lab) Demo(ctx context.Context, w io.Writer) error {
 		return fmt.Errorf("stop failed with exit %d", code)
 	}
 	ok, left := WaitFor(5*time.Second, func() (bool, string) {
-		c, _ := PPPInterfaces(ClientNS)
-		s, _ := PPPInterfaces(ServerNS)
+		c, errC := PPPInterfaces(ClientNS)
+		s, errS := PPPInterfaces(ServerNS)
+		if errC != nil || errS != nil { // not looked at is not clean
+			return false, fmt.Sprint(errC, errS)
+		}
 		p := Processes("pppd")
 		return len(c)+len(s)+len(p) == 0, fmt.Sprint(c, s, p)
 	})
