@@ -221,7 +221,9 @@ func TestUnknownHostRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A key on record, but for another host.
-	os.WriteFile(kh, []byte(strings.Replace(other, lab.ServerIP, "203.0.113.9", 1)+"\n"), 0o644)
+	if err := os.WriteFile(kh, []byte(strings.Replace(other, lab.ServerIP, "203.0.113.9", 1)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	conf := l.Config("vpn", 1, "SSH_KNOWN_HOSTS="+kh)
 	wantFailure(t, conf, 6, 20*time.Second, "host key verification failed", lab.ServerIP+" is not in "+kh)
 }
@@ -233,7 +235,9 @@ func TestChangedHostKeyRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(kh, []byte(other+"\n"), 0o644)
+	if err := os.WriteFile(kh, []byte(other+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	conf := l.Config("vpn", 1, "SSH_KNOWN_HOSTS="+kh)
 	wantFailure(t, conf, 6, 20*time.Second, "CHANGED", kh+":1")
 }

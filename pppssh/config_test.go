@@ -127,11 +127,15 @@ func TestValidate(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "missing required key SERVER_HOSTNAME, SERVER_IFIPADDR, CLIENT_IFIPADDR") {
 		t.Errorf("empty config: %v", err)
 	}
-	c.Parse("f", []byte("SERVER_HOSTNAME=h\nSERVER_IFIPADDR=192.0.2.1\nCLIENT_IFIPADDR=192.0.2.1\n"))
+	if _, err := c.Parse("f", []byte("SERVER_HOSTNAME=h\nSERVER_IFIPADDR=192.0.2.1\nCLIENT_IFIPADDR=192.0.2.1\n")); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "both 192.0.2.1") {
 		t.Errorf("equal addresses: %v", err)
 	}
-	c.Set("CLIENT_IFIPADDR", "192.0.2.5")
+	if err := c.Set("CLIENT_IFIPADDR", "192.0.2.5"); err != nil {
+		t.Fatal(err)
+	}
 	c.Name = "../etc"
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "link name") {
 		t.Errorf("bad name: %v", err)

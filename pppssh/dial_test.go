@@ -219,7 +219,9 @@ func TestReadKeyRefusesPassphrase(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := filepath.Join(t.TempDir(), "id_ed25519")
-	os.WriteFile(p, pem.EncodeToMemory(block), 0o600)
+	if err := os.WriteFile(p, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	_, err = readKey(p)
 	if err == nil || !strings.Contains(err.Error(), "passphrase") || !strings.Contains(err.Error(), "ssh-agent") {
 		t.Errorf("got %v", err)
@@ -231,11 +233,15 @@ func TestReadKeyRefusesPassphrase(t *testing.T) {
 
 func TestResolveTargetFromSSHConfig(t *testing.T) {
 	home := t.TempDir()
-	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(
 		"Host office\n  HostName 192.0.2.7\n  Port 2222\n  User tunnel\n  IdentityFile ~/.ssh/id_office\n"), 0o600)
 	c := Defaults()
-	c.Parse("f", []byte("SERVER_HOSTNAME=office\n"))
+	if _, err := c.Parse("f", []byte("SERVER_HOSTNAME=office\n")); err != nil {
+		t.Fatal(err)
+	}
 	tg, err := c.ResolveTarget(home)
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +252,9 @@ func TestResolveTargetFromSSHConfig(t *testing.T) {
 		t.Errorf("got %+v, want %+v", tg, want)
 	}
 	// Keys in the link's own file win over ~/.ssh/config.
-	c.Parse("f", []byte("SERVER_PORT=22\nSERVER_USERNAME=vpn\nSSH_IDENTITY=/etc/vpn-pppssh/key\n"))
+	if _, err := c.Parse("f", []byte("SERVER_PORT=22\nSERVER_USERNAME=vpn\nSSH_IDENTITY=/etc/vpn-pppssh/key\n")); err != nil {
+		t.Fatal(err)
+	}
 	tg, err = c.ResolveTarget(home)
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +264,9 @@ func TestResolveTargetFromSSHConfig(t *testing.T) {
 	}
 	// No user anywhere is an error naming the key.
 	c = Defaults()
-	c.Parse("f", []byte("SERVER_HOSTNAME=elsewhere\n"))
+	if _, err := c.Parse("f", []byte("SERVER_HOSTNAME=elsewhere\n")); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.ResolveTarget(home); err == nil || !strings.Contains(err.Error(), "SERVER_USERNAME") {
 		t.Errorf("no user: %v", err)
 	}
