@@ -24,6 +24,7 @@ type pppdProc struct {
 	logr   *os.File // pppd's stdout and stderr, read by the log reader
 
 	hangOnce sync.Once
+	hangErr  error          // from closing the master, set once by hangup
 	wg       sync.WaitGroup // the log reader and the waiter; release joins them
 }
 
@@ -121,11 +122,12 @@ func (p *pppdProc) stop(grace time.Duration) error {
 	return fmt.Errorf("pppd (pid %d) ignored SIGTERM for %v and was killed", p.cmd.Process.Pid, grace)
 }
 
-// hangup closes the pty master: pppd sees the line drop.
+// hangup closes the pty master: pppd sees the line drop. Every call
+// returns the error of the one close, so that closePTY after an early
+// hangup still reports it.
 func (p *pppdProc) hangup() error {
-	var err error
-	p.hangOnce.Do(func() { err = p.master.Close() })
-	return err
+	p.hangOnce.Do(func() { p.hangErr = p.master.Close() })
+	return p.hangErr
 }
 
 // closePTY closes both ends of the pty.
