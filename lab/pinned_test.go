@@ -64,6 +64,18 @@ func TestPinnedCallForm(t *testing.T) {
 	}
 	wantClean(t, 10*time.Second)
 
+	// The peers file pins the addresses too: a client asking for others
+	// gets no link (and no route to an address of its choosing).
+	other := l.Config("pinned2", 5, "SERVER_USERNAME="+lab.PasswordUser, "SERVER_PPPD_CALL="+pinnedPeers,
+		"CONNECT_TIMEOUT=10", "PERSIST=no")
+	if out, code := client(t, "-c", other, "start"); code == 0 {
+		client(t, "-c", other, "stop")
+		t.Errorf("a link with addresses other than the peers file's came up: %s", out)
+	} else if !strings.Contains(out, "Peer refused to agree to our IP address") {
+		t.Errorf("the failure does not say the addresses were refused: %s", out)
+	}
+	wantClean(t, 15*time.Second)
+
 	// Hand-made sessions of the same account.
 	sshAs := func(command string) (string, int) {
 		t.Helper()
