@@ -2,14 +2,11 @@ package pppssh
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/vishvananda/netlink"
 )
 
 // policyFrom writes body as a policy file (nil: no file) and loads it.
@@ -192,23 +189,5 @@ func TestCheckHost(t *testing.T) {
 	broken := &fakeHost{err: errors.New("netlink: boom")}
 	if err := p.checkHost(baseRequest(), broken); err == nil || !strings.Contains(err.Error(), "listing the server's addresses: netlink: boom") {
 		t.Errorf("a failed look-up must refuse: %v", err)
-	}
-}
-
-func TestRetryDump(t *testing.T) {
-	calls := 0
-	got, err := retryDump(func() ([]int, error) {
-		calls++
-		if calls < 3 {
-			return []int{1}, fmt.Errorf("dump: %w", netlink.ErrDumpInterrupted)
-		}
-		return []int{1, 2}, nil
-	})
-	if err != nil || len(got) != 2 || calls != 3 {
-		t.Errorf("got %v, %v after %d calls", got, err, calls)
-	}
-	calls = 0
-	if _, err := retryDump(func() ([]int, error) { calls++; return nil, netlink.ErrDumpInterrupted }); err == nil || calls != dumpAttempts {
-		t.Errorf("endless interruption: %v after %d calls", err, calls)
 	}
 }

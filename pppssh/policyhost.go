@@ -1,11 +1,11 @@
 package pppssh
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/nldump"
 	"golang.org/x/sys/unix"
 )
 
@@ -120,23 +120,6 @@ func isDefaultRoute(p netip.Prefix) bool {
 // netlinkHost reads the server's interfaces and main routing table.
 type netlinkHost struct{}
 
-// dumpAttempts bounds the retries of a dump the kernel reports as
-// interrupted (NLM_F_DUMP_INTR: something changed addresses or routes
-// during it, for instance another link coming up).
-const dumpAttempts = 5
-
-func retryDump[T any](list func() ([]T, error)) ([]T, error) {
-	var err error
-	for range dumpAttempts {
-		var out []T
-		out, err = list()
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return out, err
-		}
-	}
-	return nil, err
-}
-
 func (netlinkHost) ifaceName(index int) string {
 	if l, err := netlink.LinkByIndex(index); err == nil {
 		return l.Attrs().Name
@@ -145,7 +128,7 @@ func (netlinkHost) ifaceName(index int) string {
 }
 
 func (h netlinkHost) addrs() ([]hostAddr, error) {
-	list, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, netlink.FAMILY_V4) })
+	list, err := nldump.Retry(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, netlink.FAMILY_V4) })
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +148,7 @@ func (h netlinkHost) addrs() ([]hostAddr, error) {
 }
 
 func (h netlinkHost) routes() ([]hostRoute, error) {
-	list, err := retryDump(func() ([]netlink.Route, error) {
+	list, err := nldump.Retry(func() ([]netlink.Route, error) {
 		return netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
 	})
 	if err != nil {
