@@ -102,7 +102,10 @@ func wantClean(t *testing.T, timeout time.Duration) {
 	if !ok {
 		t.Fatalf("pppd still running after %v: %s", timeout, got)
 	}
-	ents, _ := os.ReadDir(runDir)
+	ents, err := os.ReadDir(runDir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
 	for _, e := range ents {
 		if !strings.HasSuffix(e.Name(), ".log") && e.Name() != "host.lock" {
 			t.Errorf("left behind in %s: %s", runDir, e.Name())

@@ -230,10 +230,23 @@ func soakCycles() int {
 // resources counts what a link could leak: interfaces and pppd processes
 // on both sides, our routes, files under /run/vpn-pppssh.
 func resources(t *testing.T) string {
-	c, _ := lab.PPPInterfaces(lab.ClientNS)
-	s, _ := lab.PPPInterfaces(lab.ServerNS)
-	routes, _ := lab.Sh("ip", "-n", lab.ClientNS, "route", "show", "proto", "158")
-	ents, _ := os.ReadDir(runDir)
+	t.Helper()
+	c, err := lab.PPPInterfaces(lab.ClientNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := lab.PPPInterfaces(lab.ServerNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes, err := lab.Sh("ip", "-n", lab.ClientNS, "route", "show", "proto", "158")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(runDir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
 	var files []string
 	for _, e := range ents {
 		if !strings.HasSuffix(e.Name(), ".log") && e.Name() != "host.lock" {
