@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 )
 
@@ -75,11 +76,14 @@ func (s *supervisor) publish(phase string) {
 	if err := s.o.runDir.Write(s.st); err != nil {
 		s.log.Error("writing state", "err", err)
 	}
+	// sd_notify takes one assignment per line: whatever goes into STATUS
+	// is escaped to one line, so that no text of an error (a joined error,
+	// something the server said) can add READY=, MAINPID= or the like.
 	status := "STATUS=" + phase
 	if phase == "up" {
-		status = "READY=1\nSTATUS=up: " + s.st.Iface + " " + s.st.Local + " -> " + s.st.Remote
+		status = "READY=1\nSTATUS=up: " + safetext.Escape(s.st.Iface+" "+s.st.Local+" -> "+s.st.Remote)
 	} else if s.st.LastError != "" {
-		status += " (last error: " + s.st.LastError + ")"
+		status += " (last error: " + safetext.Escape(s.st.LastError) + ")"
 	}
 	sdNotify(status)
 }
