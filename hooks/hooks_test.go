@@ -62,7 +62,9 @@ func TestRefusesHookWritableByOthers(t *testing.T) {
 	dir := t.TempDir()
 	marker := filepath.Join(t.TempDir(), "ran")
 	writeHook(t, dir, "open", "touch "+marker, 0o755)
-	os.Chmod(filepath.Join(dir, "open"), 0o777)
+	if err := os.Chmod(filepath.Join(dir, "open"), 0o777); err != nil {
+		t.Fatal(err)
+	}
 	err := Run(context.Background(), dir, Env{}, Limit, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "writable by group or others") {
 		t.Errorf("got %v", err)

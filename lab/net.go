@@ -135,10 +135,15 @@ func hasPrefixAny(list []string, p string) bool {
 }
 
 // Processes lists running processes whose command name is comm, as
-// "pid args" lines.
+// "pid args" lines. It panics when /proc cannot be read.
 func Processes(comm string) []string {
 	var out []string
-	ents, _ := os.ReadDir("/proc")
+	ents, err := os.ReadDir("/proc")
+	if err != nil || len(ents) == 0 {
+		// An empty list would read as "nothing left running": a check
+		// that cannot look must not pass.
+		panic(fmt.Sprintf("lab: cannot list processes in /proc (%d entries): %v", len(ents), err))
+	}
 	for _, e := range ents {
 		c, err := os.ReadFile("/proc/" + e.Name() + "/comm")
 		if err != nil || strings.TrimSpace(string(c)) != comm {

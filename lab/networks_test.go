@@ -1,7 +1,9 @@
 package lab_test
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,14 +90,20 @@ func TestHooksSeeTheLink(t *testing.T) {
 	l := needLab(t)
 	up, down := filepath.Join(l.Dir, "ip-up.d"), filepath.Join(l.Dir, "ip-down.d")
 	trace := filepath.Join(l.Dir, "hook-trace")
-	os.Remove(trace)
+	if err := os.Remove(trace); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
 	for _, d := range []string{up, down} {
-		os.MkdirAll(d, 0o755)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		// A hook runs from its open file ($0 is /proc/self/fd/3); its
 		// path is in $VPN_HOOK.
 		body := "#!/bin/sh\necho \"$(basename $(dirname $VPN_HOOK)) $* $PPP_IFACE $VPN_NAME\" >>" + trace +
 			"\nip -o addr show dev \"$1\" >>" + trace + " 2>&1\nip route show " + lab.BehindServerNet + " >>" + trace + "\n"
-		os.WriteFile(filepath.Join(d, "10-trace"), []byte(body), 0o755)
+		if err := os.WriteFile(filepath.Join(d, "10-trace"), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	conf := helperConf(t, "vpn", "SERVER_NETWORKS="+lab.BehindServerNet, "SERVER_MASQUERADE=yes",
 		"IP_UP_DIR="+up, "IP_DOWN_DIR="+down)
@@ -196,7 +204,10 @@ func TestConcurrentLinksShareHostState(t *testing.T) {
 		}
 	}
 	both("start")
-	rules, _ := lab.InNS(lab.ClientNS, "iptables-legacy-save")
+	rules, err := lab.FirewallRules(lab.ClientNS)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{"198.51.100.2/32", "198.51.100.6/32", lab.BehindServerNet} {
 		if !strings.Contains(rules, want) {
 			t.Errorf("masquerade for %s missing:\n%s", want, rules)

@@ -47,7 +47,9 @@ func dialServe(t *testing.T, user string) *lab.RawServe {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		s.Close()
+		if err := s.Close(); err != nil {
+			t.Errorf("ending the session of %s: %v", user, err)
+		}
 		t.Logf("session of %s, stderr:\n%s", user, s.Stderr())
 	})
 	return s
@@ -205,7 +207,9 @@ func TestServeSameAccountAndLinkTakesOver(t *testing.T) {
 	if !ok {
 		t.Errorf("server pppds %s, want the old one (%s) replaced by one new one", got, held[0])
 	}
-	s.Close()
+	if err := s.Close(); err != nil {
+		t.Errorf("ending the raw session: %v", err)
+	}
 	client(t, "-c", conf, "stop")
 	wantClean(t, 15*time.Second)
 }

@@ -108,14 +108,18 @@ func TestStopWorksWithABrokenFile(t *testing.T) {
 
 func TestRotateLog(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "vpn.log")
-	os.WriteFile(p, make([]byte, maxLog+1), 0o600)
+	if err := os.WriteFile(p, make([]byte, maxLog+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	rotateLog(p)
 	if _, err := os.Stat(p + ".1"); err != nil {
 		t.Errorf("big log not moved aside: %v", err)
 	}
-	os.WriteFile(p, []byte("small"), 0o600)
+	if err := os.WriteFile(p, []byte("small"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	rotateLog(p)
-	if b, _ := os.ReadFile(p); string(b) != "small" {
+	if b, err := os.ReadFile(p); err != nil || string(b) != "small" {
 		t.Errorf("small log moved")
 	}
 }
