@@ -111,7 +111,10 @@ func openDir(dir string) (*os.File, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("hook folder: no hooks run: %w", err)
 	}
-	d, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	// Symbolic links on the way are followed: CheckPath found each of
+	// them root's, in folders only root can change, so the folder opened
+	// is the one checked.
+	d, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -192,3 +192,26 @@ func TestRefusedFolderIsLogged(t *testing.T) {
 		t.Errorf("no folder: %v", err)
 	}
 }
+
+// A hook folder reached through root's own symbolic link (as admins share
+// one folder between links) runs its hooks.
+func TestRunsThroughRootsFolderLink(t *testing.T) {
+	needRoot(t)
+	base := t.TempDir()
+	real := filepath.Join(base, "real")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(base, "ran")
+	writeHook(t, real, "10-mark", "touch "+marker, 0o755)
+	link := filepath.Join(base, "ip-up.d")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := Run(context.Background(), link, Env{}, Limit, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("hooks through a folder link: %v", err)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("the hook did not run: %v", err)
+	}
+}

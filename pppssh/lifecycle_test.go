@@ -411,3 +411,26 @@ func goroutineCreatedBy(fn string, n int) bool {
 	buf = buf[:runtime.Stack(buf, true)]
 	return strings.Count(string(buf), "created by github.com/vpn-pppssh/vpn-pppssh/"+fn) >= n
 }
+
+// A local pppd that cannot start fails the start at once, not after a
+// login that a silent server stretches to CONNECT_TIMEOUT (30 s here).
+func TestStartFailsAtOnceWithoutLocalPPPD(t *testing.T) {
+	leakCheck(t)
+	hk, _ := newSigner(t)
+	_, key := newSigner(t)
+	l, _ := testLink(t, silentPort(t), hk.PublicKey(), key)
+	l.cfg.PPPD = filepath.Join(t.TempDir(), "no-such-pppd")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := l.Start(ctx)
+	if err == nil || !strings.Contains(err.Error(), "no-such-pppd") {
+		t.Fatalf("Start with a missing pppd: %v, want an error naming it", err)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("Start waited for the silent server's login before reporting the missing pppd (%v)", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	noLinkGoroutines(t)
+}

@@ -198,18 +198,26 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 	// meanwhile and its first LCP request waits in the pty.
 	begin := time.Now()
 	dialed := make(chan dialResult, 1)
+	dialCtx, cancelDial := context.WithCancel(ctx)
+	defer cancelDial()
 	go func() {
-		c, err := dial(ctx, l.target, hk, keys, l.log)
+		c, err := dial(dialCtx, l.target, hk, keys, l.log)
 		closeAgent()
 		dialed <- dialResult{c, err}
 	}()
 	l.pppd, err = startPPPD(l.cfg, l.log)
 	l.log.Debug("local pppd started", "after", time.Since(begin))
-	r := <-dialed
-	l.client = r.client
 	if err != nil {
+		// No link without the local pppd: say so now, not after a login
+		// that may take until CONNECT_TIMEOUT.
+		cancelDial()
+		if r := <-dialed; r.client != nil {
+			r.client.Close()
+		}
 		return Info{}, err
 	}
+	r := <-dialed
+	l.client = r.client
 	if r.err != nil {
 		return Info{}, r.err
 	}

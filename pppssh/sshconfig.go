@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -187,7 +188,7 @@ func checkIncludes(from string, data []byte, system bool, depth int) error {
 		if len(fields) < 2 || !strings.EqualFold(fields[0], "include") {
 			continue
 		}
-		for _, d := range fields[1:] {
+		for _, d := range includeWords(line, fields[1:]) {
 			if strings.HasPrefix(d, "#") {
 				break
 			}
@@ -219,6 +220,22 @@ func checkIncludes(from string, data []byte, system bool, depth int) error {
 		}
 	}
 	return nil
+}
+
+// includeWords are the file names an Include line may mean: split at
+// white space and '=', and also as the ssh_config library splits its value
+// (at single spaces only, so "a<TAB>b" is one name there). Checking both
+// readings leaves no file the library reads unchecked.
+func includeWords(line string, fields []string) []string {
+	rest := strings.TrimLeft(line, " \t")
+	rest = strings.TrimLeft(rest[len("include"):], " \t=")
+	words := append([]string(nil), fields...)
+	for _, w := range strings.Split(strings.TrimRight(rest, " \r"), " ") {
+		if w != "" && !slices.Contains(words, w) {
+			words = append(words, w)
+		}
+	}
+	return words
 }
 
 func expandHome(p, home string) string {

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -162,5 +163,18 @@ func TestSSHConfigMustBeRoots(t *testing.T) {
 	tg, err := c.ResolveTarget(home)
 	if err != nil || tg.Host != "203.0.113.66" {
 		t.Errorf("a safe included file: %+v %v (the check must not stop a good Include)", tg, err)
+	}
+}
+
+// An Include value is read both ways: the library splits it at single
+// spaces only, so a tab inside stays part of one file name there.
+func TestIncludeWordsCoverTheLibrarysReading(t *testing.T) {
+	line := "Include a\tb c"
+	fields := []string{"a", "b", "c"}
+	got := includeWords(line, fields)
+	for _, want := range []string{"a", "b", "c", "a\tb"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("includeWords(%q) = %q, lacks %q", line, got, want)
+		}
 	}
 }

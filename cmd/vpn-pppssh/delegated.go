@@ -21,7 +21,6 @@ import (
 // refuses, so a key added later is refused until someone decides otherwise.
 var delegatedFlags = map[string]bool{
 	"name": true, "verbose": true, "json": true, "foreground": true,
-	"notify-fd": true, // the background copy's readiness pipe (its parent is this program)
 	// Timers and counters change how long root keeps trying, nothing else.
 	"connect-timeout": true, "keepalive": true, "persist": true, "holdoff-max": true, "maxfail": true,
 }
@@ -54,6 +53,13 @@ func refuseDelegatedFlags(fs *pflag.FlagSet, getenv func(string) string) error {
 	}
 	var refused []string
 	fs.Visit(func(f *pflag.Flag) {
+		// --notify-fd names a descriptor root writes to and closes: only
+		// the background copy that startBackground made may have it
+		// (sudo closes every descriptor above 2 and resets the
+		// environment, so a user cannot fake backgroundEnv or fd 3).
+		if f.Name == "notify-fd" && getenv(backgroundEnv) == "1" {
+			return
+		}
 		if !delegatedFlags[f.Name] {
 			refused = append(refused, "--"+f.Name)
 		}

@@ -90,6 +90,22 @@ func TestDelegatedRootRefusesFlagsThatPickWhatRootRuns(t *testing.T) {
 	if strings.Contains(out, "refusing") || code != exitNotRunning {
 		t.Errorf("allowed flags: exit %d, output %q", code, out)
 	}
+	// --notify-fd makes root write to and close a descriptor: only the
+	// background copy, marked by its parent, may be given one through sudo,
+	// and never 0-2.
+	out, code = runIn(t, dir, sudo, "-n", "office", "--foreground", "--notify-fd=2", "config")
+	if code != exitUsage || !strings.Contains(out, "refusing --notify-fd") {
+		t.Errorf("--notify-fd through sudo: exit %d, output %q", code, out)
+	}
+	out, code = runIn(t, dir, nil, "-c", p, "--notify-fd=1", "config")
+	if code != exitUsage || !strings.Contains(out, "--notify-fd=1: only a descriptor above 2") {
+		t.Errorf("--notify-fd=1: exit %d, output %q", code, out)
+	}
+	child := map[string]string{"SUDO_UID": "1000", backgroundEnv: "1"}
+	out, code = runIn(t, dir, child, "-n", "nosuchlink", "--notify-fd=3", "status")
+	if strings.Contains(out, "refusing") || code != exitNotRunning {
+		t.Errorf("the background copy's --notify-fd: exit %d, output %q", code, out)
+	}
 	// Root itself (no sudo, or sudo from root) may use every flag.
 	for _, env := range []map[string]string{nil, {"SUDO_UID": "0"}} {
 		out, code := runIn(t, dir, env, "-c", p, "--pppd=/usr/sbin/pppd", "config")

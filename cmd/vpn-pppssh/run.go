@@ -79,6 +79,11 @@ func runWith(ctx context.Context, o *options, args []string) error {
 	if err := refuseDelegatedFlags(o.flags, o.getenv); err != nil {
 		return usageError(err)
 	}
+	if o.flags.Changed("notify-fd") && o.notifyFD < 3 {
+		// 0-2 are the terminal or the log: root would write to and
+		// close them.
+		return usageError(fmt.Errorf("--notify-fd=%d: only a descriptor above 2 can be the readiness pipe", o.notifyFD))
+	}
 	// The name is checked once, here, before any path is built from it
 	// (the configuration file, state, log and lock files, routing journal).
 	if err := rundir.CheckName(linkName(o)); err != nil {

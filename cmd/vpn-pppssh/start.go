@@ -76,6 +76,7 @@ func startBackground(o *options, cfg pppssh.Config) error {
 	cmd := exec.Command(self, childArgs(o.flags)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, logf, logf
 	cmd.ExtraFiles = []*os.File{w} // fd 3
+	cmd.Env = append(os.Environ(), backgroundEnv+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	w.Close()
@@ -103,6 +104,11 @@ func startBackground(o *options, cfg pppssh.Config) error {
 		return fmt.Errorf("background process ended before the link came up (%v); see %s", waitErr, logPath)
 	}
 }
+
+// backgroundEnv marks the background copy that startBackground starts: it
+// alone may be given --notify-fd when the program runs on another user's
+// behalf (see refuseDelegatedFlags).
+const backgroundEnv = "VPN_PPPSSH_BACKGROUND"
 
 // childArgs repeats the flags this process was given, for the background
 // copy, with the command fixed to a foreground start.

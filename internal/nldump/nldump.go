@@ -13,6 +13,7 @@ package nldump
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/vishvananda/netlink"
 )
@@ -21,6 +22,10 @@ import (
 // the table during the dump, so a handful of tries is enough even when many
 // links start at once.
 const Attempts = 10
+
+// maxPause bounds the wait between attempts (1 ms doubling): all ten take
+// well under half a second.
+const maxPause = 50 * time.Millisecond
 
 // Retry calls list until it returns without netlink.ErrDumpInterrupted, at
 // most Attempts times, and returns its last answer. Any other error is
@@ -31,10 +36,18 @@ func Retry[T any](list func() (T, error)) (T, error) {
 		v   T
 		err error
 	)
-	for range Attempts {
+	pause := time.Millisecond
+	for i := range Attempts {
 		v, err = list()
 		if !errors.Is(err, netlink.ErrDumpInterrupted) {
 			return v, err
+		}
+		if i < Attempts-1 {
+			// Whatever changes the table (another link's addresses)
+			// is usually done within milliseconds: asking again at
+			// once could meet it again, ten times in a row.
+			time.Sleep(pause)
+			pause = min(2*pause, maxPause)
 		}
 	}
 	var zero T

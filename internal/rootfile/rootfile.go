@@ -49,7 +49,9 @@ const maxSymlinks = 40
 // can rename another file into the path. A directory writable by all but
 // sticky and owned by root (/tmp) is accepted on the way, because then only
 // root can rename or remove the root-owned entry that follows it. Symbolic
-// links are followed, and the directories that hold them are checked too.
+// links are followed, and the directories that hold them are checked too;
+// a link must be root's itself, since in a sticky directory its owner can
+// replace it.
 // It does nothing unless the caller is root; a missing file gives an error
 // that matches fs.ErrNotExist.
 func CheckPath(path string) error {
@@ -87,6 +89,11 @@ func CheckPath(path string) error {
 		if fi.Mode()&fs.ModeSymlink != 0 {
 			if links++; links > maxSymlinks {
 				return fmt.Errorf("%s: too many symbolic links", path)
+			}
+			// Its folder is root's (checked on the way here), but in a
+			// sticky one (/tmp) the link's owner may still replace it.
+			if uid := owner(fi); uid != 0 {
+				return fmt.Errorf("symbolic link %s is owned by uid %d, not root: it %w", p, uid, ErrUnsafePath)
 			}
 			target, err := os.Readlink(p)
 			if err != nil {
