@@ -51,7 +51,7 @@ fuzz:
 # End-to-end tests against real pppd, sshd and sudo, in a User-Mode Linux
 # kernel when the host has no PPP (no -race: it cannot run there).
 lab: deps
-	$(GO) test -count=1 -v ./lab/
+	$(GO) test -count=1 -v -timeout 25m ./lab/
 
 # The reliability soak: 50 start/stop cycles and 50 server pppd kills.
 soak: deps
