@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -43,6 +44,9 @@ type host interface {
 	routeTo(netip.Addr) (Route, error)
 	forwarding() (string, error)
 	setForwarding(string) error
+	linkIndex(iface string) (int, error)
+	rpFilter(iface string) (string, error)
+	setRPFilter(iface, v string) error
 	addMasquerade(firewall.Masquerade) error
 	delMasquerade(firewall.Masquerade) error
 	firewallName() string
@@ -133,6 +137,33 @@ func (h *netlinkHost) forwarding() (string, error) {
 
 func (h *netlinkHost) setForwarding(v string) error {
 	return os.WriteFile(forwardingPath, []byte(v+"\n"), 0o644)
+}
+
+// rpFilterPath is an interface's reverse-path filter setting. The kernel
+// uses the larger of it and conf/all/rp_filter, so a host whose "all" is 2
+// (loose) checks loosely whatever we write here.
+func rpFilterPath(iface string) string {
+	return filepath.Join("/proc/sys/net/ipv4/conf", iface, "rp_filter")
+}
+
+func (h *netlinkHost) linkIndex(iface string) (int, error) {
+	l, err := netlink.LinkByName(iface)
+	if err != nil {
+		return 0, err
+	}
+	return l.Attrs().Index, nil
+}
+
+func (h *netlinkHost) rpFilter(iface string) (string, error) {
+	b, err := os.ReadFile(rpFilterPath(iface))
+	return strings.TrimSpace(string(b)), err
+}
+
+func (h *netlinkHost) setRPFilter(iface, v string) error {
+	if iface == "" || iface == "." || iface == ".." || strings.Contains(iface, "/") {
+		return fmt.Errorf("bad interface name %q", iface)
+	}
+	return os.WriteFile(rpFilterPath(iface), []byte(v+"\n"), 0o644)
 }
 
 func (h *netlinkHost) backend() (firewall.Backend, error) {

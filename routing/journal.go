@@ -20,6 +20,17 @@ type Change struct {
 	Route      *Route               `json:"route,omitempty"`
 	Forwarding *Forwarding          `json:"forwarding,omitempty"`
 	Masquerade *firewall.Masquerade `json:"masquerade,omitempty"`
+	RPFilter   *RPFilter            `json:"rpfilter,omitempty"`
+}
+
+// RPFilter records the reverse-path filter of an interface found before
+// we made it strict (net.ipv4.conf.IFACE.rp_filter).
+// Index tells the interface apart from a later one of the same name
+// (ppp0 of another link), which must keep its own setting.
+type RPFilter struct {
+	Iface    string `json:"iface"`
+	Index    int    `json:"index"`
+	Previous string `json:"previous"`
 }
 
 // Forwarding records the IPv4 forwarding setting found before we set it.
@@ -36,6 +47,8 @@ func (c Change) String() string {
 		return "forwarding (was " + c.Forwarding.Previous + ")"
 	case c.Masquerade != nil:
 		return fmt.Sprintf("masquerade %s not out %q", c.Masquerade.Source, c.Masquerade.NotOut)
+	case c.RPFilter != nil:
+		return fmt.Sprintf("source check on %s (rp_filter 1, was %s)", c.RPFilter.Iface, c.RPFilter.Previous)
 	}
 	return c.Kind
 }
@@ -48,6 +61,8 @@ func (c Change) same(o Change) bool {
 		return true
 	case c.Masquerade != nil && o.Masquerade != nil:
 		return *c.Masquerade == *o.Masquerade
+	case c.RPFilter != nil && o.RPFilter != nil:
+		return c.RPFilter.Iface == o.RPFilter.Iface
 	}
 	return false
 }

@@ -3,6 +3,7 @@ package routing
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -22,6 +23,12 @@ type Config struct {
 	Forwarding   bool           // this host routes for the peer
 	DefaultRoute bool           // everything through Iface (two /1 routes, as OpenVPN's def1)
 	Carrier      netip.Addr     // with DefaultRoute: the SSH server, kept on its current path
+	// SourceCheck drops packets arriving on Iface whose source address
+	// this host would not route back through Iface (strict reverse-path
+	// filtering, rp_filter=1): a peer can then send only from its own
+	// address and the networks routed to it, never as another client or
+	// as a host of the server's own networks.
+	SourceCheck bool
 }
 
 // Router applies a link's Config to the host and undoes it.
@@ -129,6 +136,9 @@ func (r *Router) Close() error {
 // plan lists the changes cfg needs, in the order they are applied.
 func (r *Router) plan(cfg Config) ([]Change, error) {
 	var want []Change
+	if cfg.SourceCheck {
+		want = append(want, Change{Kind: "rpfilter", RPFilter: &RPFilter{Iface: cfg.Iface}})
+	}
 	if cfg.Forwarding {
 		want = append(want, Change{Kind: "forwarding", Forwarding: &Forwarding{}})
 	}
@@ -198,6 +208,19 @@ func (r *Router) apply(c Change) (Change, error) {
 			return c, fmt.Errorf("enabling IPv4 forwarding: %w", err)
 		}
 		c.Forwarding = &Forwarding{Previous: prev, NetNS: ns}
+	case c.RPFilter != nil:
+		idx, err := r.host.linkIndex(c.RPFilter.Iface)
+		if err != nil {
+			return c, fmt.Errorf("interface %s: %w", c.RPFilter.Iface, err)
+		}
+		prev, err := r.host.rpFilter(c.RPFilter.Iface)
+		if err != nil {
+			return c, fmt.Errorf("reading the source check of %s: %w", c.RPFilter.Iface, err)
+		}
+		if err := r.host.setRPFilter(c.RPFilter.Iface, "1"); err != nil {
+			return c, fmt.Errorf("checking sources on %s (rp_filter=1): %w", c.RPFilter.Iface, err)
+		}
+		c.RPFilter = &RPFilter{Iface: c.RPFilter.Iface, Index: idx, Previous: prev}
 	case c.Masquerade != nil:
 		// The host names the action ("adding masquerade for ..."), as the
 		// firewall backends do: wrapping it again would say it twice.
@@ -222,6 +245,15 @@ func (r *Router) undo(c Change) error {
 		}
 		if err := r.host.setForwarding(c.Forwarding.Previous); err != nil {
 			return fmt.Errorf("restoring IPv4 forwarding to %s: %w", c.Forwarding.Previous, err)
+		}
+	case c.RPFilter != nil:
+		// Gone with its interface, as it usually is by now; an interface
+		// of the same name is another link's, with a setting of its own.
+		if idx, err := r.host.linkIndex(c.RPFilter.Iface); err != nil || idx != c.RPFilter.Index {
+			return nil
+		}
+		if err := r.host.setRPFilter(c.RPFilter.Iface, c.RPFilter.Previous); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("restoring the source check of %s to %s: %w", c.RPFilter.Iface, c.RPFilter.Previous, err)
 		}
 	case c.Masquerade != nil:
 		if err := r.host.delMasquerade(*c.Masquerade); err != nil {

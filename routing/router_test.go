@@ -3,6 +3,7 @@ package routing
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"slices"
@@ -17,7 +18,9 @@ type fakeHost struct {
 	routes  []string
 	masq    []string
 	forward string
-	failOn  string // a change whose String() contains this fails
+	rp      map[string]string // interface: rp_filter
+	index   map[string]int    // interface: its index
+	failOn  string            // a change whose String() contains this fails
 	ns      uint64
 }
 
@@ -57,6 +60,32 @@ func (f *fakeHost) setForwarding(v string) error {
 		return err
 	}
 	f.forward = v
+	return nil
+}
+
+func (f *fakeHost) linkIndex(iface string) (int, error) {
+	if _, ok := f.rp[iface]; !ok {
+		return 0, fs.ErrNotExist
+	}
+	return f.index[iface], nil
+}
+
+func (f *fakeHost) rpFilter(iface string) (string, error) {
+	v, ok := f.rp[iface]
+	if !ok {
+		return "", fs.ErrNotExist
+	}
+	return v, nil
+}
+
+func (f *fakeHost) setRPFilter(iface, v string) error {
+	if err := f.fail("rp_filter " + iface + " " + v); err != nil {
+		return err
+	}
+	if _, ok := f.rp[iface]; !ok {
+		return fs.ErrNotExist
+	}
+	f.rp[iface] = v
 	return nil
 }
 
