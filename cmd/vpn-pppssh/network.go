@@ -39,6 +39,9 @@ func joinNetworks(ctx context.Context, o *options, cfg pppssh.Config, info pppss
 		Forwarding:   cfg.ClientMasquerade || len(cfg.ClientNetworks) > 0,
 		DefaultRoute: cfg.DefaultRoute,
 		Carrier:      info.Carrier,
+		// The server may send only as itself and the networks routed to
+		// it here, never as a host of this side's own networks.
+		SourceCheck: true,
 	}
 	if cfg.ClientMasquerade {
 		rc.Masquerade = append([]netip.Prefix{netip.PrefixFrom(info.Remote, 32)}, cfg.ServerNetworks...)
