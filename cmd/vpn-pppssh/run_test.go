@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,19 +13,7 @@ import (
 // runCmd runs the command line with captured output and a private state dir.
 func runCmd(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	var out bytes.Buffer
-	o := &options{stdout: &out, stderr: &out, runDir: rundir.Dir(t.TempDir())}
-	err := runWith(context.Background(), o, args)
-	code := exitOK
-	if err != nil {
-		code = exitFailed
-		var ee *exitError
-		if errors.As(err, &ee) {
-			code = ee.code
-		}
-		out.WriteString(err.Error())
-	}
-	return out.String(), code
+	return runIn(t, rundir.Dir(t.TempDir()), nil, args...)
 }
 
 func writeConf(t *testing.T, text string) string {
