@@ -171,35 +171,44 @@ func (d Dir) Owner(name string) (int, error) {
 	return pid, nil
 }
 
-// WaitReleased blocks until nobody holds the link's lock or the timeout
-// passes, and reports whether it was released.
+// WaitReleased waits until nobody holds the link's lock or the timeout
+// passes, and reports whether it was released. It polls with a
+// non-blocking shared lock, let go of at once (the caller's next step is
+// usually Lock, which a held shared lock would make fail), so nothing is
+// left behind when it gives up: no goroutine, no open descriptor.
 func (d Dir) WaitReleased(name string, timeout time.Duration) bool {
 	path, err := d.path(name, ".pid")
 	if err != nil {
 		return true // no lock can exist under a bad name
 	}
+	deadline := time.Now().Add(timeout)
+	for {
+		if released(path) {
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		time.Sleep(min(waitPoll, time.Until(deadline)))
+	}
+}
+
+// waitPoll is how often WaitReleased looks.
+const waitPoll = 5 * time.Millisecond
+
+// released reports whether the lock file at path is free: gone, or
+// lockable shared. A file it cannot open otherwise is not free.
+func released(path string) bool {
 	f, err := os.Open(path)
 	if err != nil {
-		return true
+		return errors.Is(err, fs.ErrNotExist)
 	}
-	got := make(chan struct{})
-	go func() {
-		// The goroutine owns f: on a timeout it stays blocked in the
-		// kernel until the owner's lock goes away, and only then closes f.
-		defer f.Close()
-		if unix.Flock(int(f.Fd()), unix.LOCK_SH) == nil {
-			// Let go of the shared lock before saying so: the caller's
-			// next step is usually Lock, which it would make fail.
-			unix.Flock(int(f.Fd()), unix.LOCK_UN)
-			close(got)
-		}
-	}()
-	select {
-	case <-got:
-		return true
-	case <-time.After(timeout):
+	defer f.Close()
+	if unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB) != nil {
 		return false
 	}
+	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return true
 }
 
 // State is what the owner of a link publishes about it.
