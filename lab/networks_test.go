@@ -165,13 +165,16 @@ func TestServerPolicyRefuses(t *testing.T) {
 	conf = helperConf(t, "vpn", "CLIENT_NETWORKS="+lab.BehindClientNet)
 	mustStart(t, conf)
 	client(t, "-c", conf, "stop")
-	// No policy file: nothing but a plain link, and the refusal says which
-	// key in which file would allow more.
+	// No policy file: everything is refused, and the refusal says which
+	// key in which file would allow it.
 	if err := os.Remove(lab.PolicyFile); err != nil {
 		t.Fatal(err)
 	}
 	conf = helperConf(t, "vpn", "SERVER_MASQUERADE=yes")
 	wantFailure(t, conf, 1, 20*time.Second, "the server refused: masquerade needs ALLOW_MASQUERADE=yes in /etc/vpn-pppssh/server.conf (the file does not exist)")
+	// Not even a plain link: no range of tunnel addresses is assumed.
+	conf = helperConf(t, "vpn")
+	wantFailure(t, conf, 1, 20*time.Second, "the server refused: tunnel addresses need ALLOW_PEERS in /etc/vpn-pppssh/server.conf (the file does not exist): list the range you hand out, e.g. ALLOW_PEERS=198.51.100.0/24")
 }
 
 func TestServerKeysNeedTheHelper(t *testing.T) {

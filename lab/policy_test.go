@@ -117,6 +117,14 @@ func TestServeRefusesHandMadeRequests(t *testing.T) {
 			"",
 			rawRequest("raw", "10.9.0.1", "10.9.0.2", `,"routes":["0.0.0.0/1","128.0.0.0/1"]`),
 			"needs ALLOW_FORWARDING=yes in " + lab.PolicyFile + " (the file does not exist)"},
+		{"plain link without a policy file",
+			"",
+			rawRequest("raw", "198.51.100.2", "198.51.100.1", ""),
+			"tunnel addresses need ALLOW_PEERS in " + lab.PolicyFile + " (the file does not exist): list the range you hand out, e.g. ALLOW_PEERS=198.51.100.0/24"},
+		{"private tunnel addresses without ALLOW_PEERS",
+			"ALLOW_FORWARDING=yes\nALLOW_MASQUERADE=yes\n",
+			rawRequest("raw", "10.9.0.1", "10.9.0.2", ""),
+			"tunnel addresses need ALLOW_PEERS in " + lab.PolicyFile + " (it does not set ALLOW_PEERS)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

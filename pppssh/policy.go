@@ -16,11 +16,13 @@ import (
 const PolicyPath = "/etc/vpn-pppssh/server.conf"
 
 // Policy is what the server's admin lets clients of the server half ask
-// for. It lists what is allowed; whatever it does not list is refused, and
-// without a policy file a client gets a plain point-to-point link and
-// nothing else (no routes, no forwarding, no masquerade). Each refusal
-// names the key that would allow the request, so the admin knows what to
-// write.
+// for. It lists what is allowed; whatever it does not list is refused.
+// Without a policy file, or without ALLOW_PEERS in it, every request is
+// refused: no range of tunnel addresses is safe to assume, since a private
+// address may well be a host the server reaches through its gateway (a
+// cloud resolver such as 10.0.0.2), which no look at the server's own
+// interfaces and routes can tell from a free one. Each refusal names the
+// key that would allow the request, so the admin knows what to write.
 //
 // Keys (server.conf, KEY=VALUE lines as in a link configuration):
 //
@@ -31,7 +33,8 @@ const PolicyPath = "/etc/vpn-pppssh/server.conf"
 //	ALLOW_MASQUERADE yes lets a client have its addresses masqueraded;
 //	                 default no
 //	ALLOW_PEERS      prefixes both tunnel addresses (the server's end and
-//	                 the client's) must lie inside; unset: DefaultAllowPeers
+//	                 the client's) must lie inside; required: unset, every
+//	                 request is refused
 //	MAX_SESSIONS     how many server halves may run at once (1-1024, 64)
 //	PPPD             the pppd the server half runs
 //
@@ -50,30 +53,16 @@ type Policy struct {
 	set    map[string]bool // keys the file sets
 }
 
-// DefaultAllowPeers are the tunnel addresses allowed when ALLOW_PEERS is
-// not set: private-use space (RFC 1918, shared address space RFC 6598, the
-// benchmarking range RFC 2544). A tunnel address makes the server route
-// that one address to the client, so an address of the Internet (a public
-// resolver, a package mirror) is never one unless the admin says so.
-var DefaultAllowPeers = []netip.Prefix{
-	netip.MustParsePrefix("10.0.0.0/8"),
-	netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.168.0.0/16"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-}
-
 // Bounds of MAX_SESSIONS.
 const (
 	DefaultMaxSessions = 64
 	maxMaxSessions     = 1024
 )
 
-// DefaultPolicy is the policy when the file at path does not exist: a
-// plain link between private addresses, nothing more.
+// DefaultPolicy is the policy when the file at path does not exist: it
+// refuses every request, since it lists no tunnel addresses (ALLOW_PEERS).
 func DefaultPolicy(path string) Policy {
 	return Policy{
-		AllowPeers:  DefaultAllowPeers,
 		MaxSessions: DefaultMaxSessions,
 		PPPD:        Defaults().ServerPPPD,
 		path:        path,
@@ -180,18 +169,17 @@ func (p Policy) Check(r Request) error {
 				n, p.path, p.why("ALLOW_NETWORKS", networksString(p.AllowNetworks)))
 		}
 	}
+	if !p.set["ALLOW_PEERS"] {
+		return fmt.Errorf("tunnel addresses need ALLOW_PEERS in %s (%s): list the range you hand out, e.g. ALLOW_PEERS=198.51.100.0/24",
+			p.path, p.why("ALLOW_PEERS", ""))
+	}
 	for _, a := range []struct {
 		role string
 		addr netip.Addr
 	}{{"peer", r.Peer}, {"local", r.Local}} {
-		if inside(netip.PrefixFrom(a.addr, 32), p.AllowPeers) {
-			continue
-		}
-		if p.exists && p.set["ALLOW_PEERS"] {
+		if !inside(netip.PrefixFrom(a.addr, 32), p.AllowPeers) {
 			return fmt.Errorf("%s %s is outside ALLOW_PEERS=%s in %s", a.role, a.addr, networksString(p.AllowPeers), p.path)
 		}
-		return fmt.Errorf("%s %s is not a private address; tunnel addresses outside %s need ALLOW_PEERS covering them in %s (%s)",
-			a.role, a.addr, networksString(DefaultAllowPeers), p.path, p.why("ALLOW_PEERS", ""))
 	}
 	return nil
 }

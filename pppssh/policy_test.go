@@ -44,11 +44,14 @@ func TestPolicyCheck(t *testing.T) {
 	}{
 		{"plain link, no file", nil, func(r *Request) {
 			r.Local, r.Peer = netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("10.9.0.2")
-		}, ""},
-		{"documentation peer, no file", nil, nil, "peer 198.51.100.1 is not a private address; tunnel addresses outside 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,198.18.0.0/15 need ALLOW_PEERS covering them in POLICY (the file does not exist)"},
+		}, "tunnel addresses need ALLOW_PEERS in POLICY (the file does not exist): list the range you hand out, e.g. ALLOW_PEERS=198.51.100.0/24"},
+		{"documentation peer, no file", nil, nil, "tunnel addresses need ALLOW_PEERS in POLICY (the file does not exist)"},
+		{"private addresses, no ALLOW_PEERS", str("ALLOW_MASQUERADE=yes\n"), func(r *Request) {
+			r.Local, r.Peer = netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.9.0.2")
+		}, "tunnel addresses need ALLOW_PEERS in POLICY (it does not set ALLOW_PEERS): list the range you hand out, e.g. ALLOW_PEERS=198.51.100.0/24"},
 		{"public local, no ALLOW_PEERS", str("ALLOW_MASQUERADE=yes\n"), func(r *Request) {
 			r.Local, r.Peer = netip.MustParseAddr("8.8.8.8"), netip.MustParseAddr("10.9.0.2")
-		}, "local 8.8.8.8 is not a private address; tunnel addresses outside 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,198.18.0.0/15 need ALLOW_PEERS covering them in POLICY (it does not set ALLOW_PEERS)"},
+		}, "tunnel addresses need ALLOW_PEERS in POLICY (it does not set ALLOW_PEERS)"},
 		{"masquerade, no file", nil, func(r *Request) { r.Masquerade = true }, "masquerade needs ALLOW_MASQUERADE=yes in POLICY (the file does not exist)"},
 		{"forwarding, no file", nil, func(r *Request) { r.Forward = true }, "reaching networks behind the server (SERVER_NETWORKS, DEFAULT_ROUTE) needs forwarding, which needs ALLOW_FORWARDING=yes in POLICY (the file does not exist)"},
 		{"routes, no file", nil, routes, "routing CLIENT_NETWORKS 198.18.4.0/24 needs forwarding, which needs ALLOW_FORWARDING=yes in POLICY (the file does not exist)"},
