@@ -36,6 +36,10 @@ const PolicyPath = "/etc/vpn-pppssh/server.conf"
 //	                 the client's) must lie inside; required: unset, every
 //	                 request is refused
 //	MAX_SESSIONS     how many server halves may run at once (1-1024, 64)
+//	MAX_SESSIONS_PER_ACCOUNT
+//	                 how many of them one account (sudo's SUDO_UID) may
+//	                 run at once (1-MAX_SESSIONS, 8 or MAX_SESSIONS if
+//	                 that is less)
 //	PPPD             the pppd the server half runs
 //
 // Whatever the file says, CheckHost also refuses tunnel addresses and
@@ -46,7 +50,9 @@ type Policy struct {
 	AllowMasquerade bool
 	AllowForwarding bool
 	MaxSessions     int
-	PPPD            string // the pppd the server half runs
+	// MaxSessionsPerAccount bounds the sessions of one account.
+	MaxSessionsPerAccount int
+	PPPD                  string // the pppd the server half runs
 
 	path   string          // the file the policy came from
 	exists bool            // whether that file exists
@@ -59,13 +65,18 @@ const (
 	maxMaxSessions     = 1024
 )
 
+// DefaultMaxSessionsPerAccount is MAX_SESSIONS_PER_ACCOUNT when the file
+// does not set it (or MAX_SESSIONS, if that is less).
+const DefaultMaxSessionsPerAccount = 8
+
 // DefaultPolicy is the policy when the file at path does not exist: it
 // refuses every request, since it lists no tunnel addresses (ALLOW_PEERS).
 func DefaultPolicy(path string) Policy {
 	return Policy{
-		MaxSessions: DefaultMaxSessions,
-		PPPD:        Defaults().ServerPPPD,
-		path:        path,
+		MaxSessions:           DefaultMaxSessions,
+		MaxSessionsPerAccount: DefaultMaxSessionsPerAccount,
+		PPPD:                  Defaults().ServerPPPD,
+		path:                  path,
 	}
 }
 
@@ -89,6 +100,7 @@ func LoadPolicy(path string) (Policy, error) {
 		return p, fmt.Errorf("reading policy: %w", err)
 	}
 	sc := bufio.NewScanner(&buf)
+	perAccountLine := 0
 	for n := 1; sc.Scan(); n++ {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 || line[0] == '#' {
@@ -107,8 +119,21 @@ func LoadPolicy(path string) (Policy, error) {
 			return p, &ConfigError{File: path, Line: n, Key: key, Err: err}
 		}
 		p.set[key] = true
+		if key == "MAX_SESSIONS_PER_ACCOUNT" {
+			perAccountLine = n
+		}
 	}
-	return p, sc.Err()
+	if err := sc.Err(); err != nil {
+		return p, fmt.Errorf("reading policy: %w", err)
+	}
+	switch {
+	case !p.set["MAX_SESSIONS_PER_ACCOUNT"]:
+		p.MaxSessionsPerAccount = min(p.MaxSessionsPerAccount, p.MaxSessions)
+	case p.MaxSessionsPerAccount > p.MaxSessions:
+		return p, &ConfigError{File: path, Line: perAccountLine, Key: "MAX_SESSIONS_PER_ACCOUNT",
+			Err: fmt.Errorf("%d is more than MAX_SESSIONS=%d", p.MaxSessionsPerAccount, p.MaxSessions)}
+	}
+	return p, nil
 }
 
 func (p *Policy) setKey(key, v string) error {
@@ -131,10 +156,17 @@ func (p *Policy) setKey(key, v string) error {
 		}
 		p.MaxSessions = n
 		return nil
+	case "MAX_SESSIONS_PER_ACCOUNT":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxMaxSessions {
+			return fmt.Errorf("%q: use a number from 1 to MAX_SESSIONS", v)
+		}
+		p.MaxSessionsPerAccount = n
+		return nil
 	case "PPPD":
 		return setPath(&p.PPPD, v, false)
 	}
-	return errors.New("unknown key (ALLOW_NETWORKS, ALLOW_PEERS, ALLOW_MASQUERADE, ALLOW_FORWARDING, MAX_SESSIONS, PPPD)")
+	return errors.New("unknown key (ALLOW_NETWORKS, ALLOW_PEERS, ALLOW_MASQUERADE, ALLOW_FORWARDING, MAX_SESSIONS, MAX_SESSIONS_PER_ACCOUNT, PPPD)")
 }
 
 // Path is the file the policy was read from.

@@ -106,6 +106,9 @@ func TestLoadPolicyRefusesBadValues(t *testing.T) {
 		{"MAX_SESSIONS=0\n", ":1: MAX_SESSIONS: \"0\": use a number from 1 to 1024"},
 		{"\nMAX_SESSIONS=5000\n", ":2: MAX_SESSIONS"},
 		{"MAX_SESSIONS=lots\n", "MAX_SESSIONS"},
+		{"MAX_SESSIONS_PER_ACCOUNT=0\n", ":1: MAX_SESSIONS_PER_ACCOUNT: \"0\": use a number from 1 to MAX_SESSIONS"},
+		{"MAX_SESSIONS=4\nMAX_SESSIONS_PER_ACCOUNT=5\n", ":2: MAX_SESSIONS_PER_ACCOUNT: 5 is more than MAX_SESSIONS=4"},
+		{"MAX_SESSIONS_PER_ACCOUNT=65\n", ":1: MAX_SESSIONS_PER_ACCOUNT: 65 is more than MAX_SESSIONS=64"},
 	} {
 		path := filepath.Join(t.TempDir(), "server.conf")
 		if err := os.WriteFile(path, []byte(c.body), 0o600); err != nil {
@@ -121,8 +124,21 @@ func TestLoadPolicyRefusesBadValues(t *testing.T) {
 	if p.MaxSessions != 3 || p.PPPD != "/opt/pppd" {
 		t.Errorf("MAX_SESSIONS/PPPD not read: %+v", p)
 	}
-	if p := policyFrom(t, nil); p.MaxSessions != DefaultMaxSessions || p.PPPD != Defaults().ServerPPPD {
+	if p := policyFrom(t, nil); p.MaxSessions != DefaultMaxSessions || p.MaxSessionsPerAccount != 8 || p.PPPD != Defaults().ServerPPPD {
 		t.Errorf("defaults: %+v", p)
+	}
+	for _, c := range []struct {
+		body string
+		want int
+	}{
+		{"ALLOW_PEERS=198.51.100.0/24\n", 8},
+		{"MAX_SESSIONS=3\n", 3}, // the default, bounded by MAX_SESSIONS
+		{"MAX_SESSIONS=100\nMAX_SESSIONS_PER_ACCOUNT=100\n", 100},
+		{"MAX_SESSIONS_PER_ACCOUNT=1\n", 1},
+	} {
+		if p := policyFrom(t, str(c.body)); p.MaxSessionsPerAccount != c.want {
+			t.Errorf("%q: MAX_SESSIONS_PER_ACCOUNT %d, want %d", c.body, p.MaxSessionsPerAccount, c.want)
+		}
 	}
 }
 
