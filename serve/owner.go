@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -111,7 +110,9 @@ func takeOver(dir rundir.Dir, name string, me owner, log *slog.Logger) (*session
 }
 
 // replaceOwn ends the holder of name if it has this session's identity,
-// and takes its lock.
+// and takes its lock. The holder is signalled through a pidfd opened
+// after its pid was read and checked again once the pidfd is open, so a
+// pid reused by another process in between is never signalled.
 func replaceOwn(dir rundir.Dir, name string, me owner, log *slog.Logger) (*rundir.Lock, error) {
 	inUse := fmt.Errorf("peer %s is %w (another account or link name), which was left running", me.Peer, ErrInUse)
 	pid, err := dir.Owner(name)
@@ -124,37 +125,71 @@ func replaceOwn(dir rundir.Dir, name string, me owner, log *slog.Logger) (*rundi
 	if err != nil || held.Pid != pid || !held.sameIdentity(me) {
 		return nil, inUse
 	}
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("ending this client's previous session for peer %s: %w", me.Peer, err)
+	}
+	defer unix.Close(pidfd)
+	if now, err := dir.Owner(name); err != nil || now != pid {
+		// The holder went (or changed) while we looked: the pidfd may
+		// be some other process's.
+		return nil, inUse
+	}
 	log.Info("ending this client's previous session for the address", "pid", pid)
-	syscall.Kill(pid, syscall.SIGTERM)
-	if !dir.WaitReleased(name, 8*time.Second) {
-		syscall.Kill(pid, syscall.SIGKILL)
+	unix.PidfdSendSignal(pidfd, unix.SIGTERM, nil, 0)
+	if !dir.WaitReleased(name, replaceGrace) {
+		unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
 		dir.WaitReleased(name, 2*time.Second)
 	}
 	return dir.Lock(name)
 }
+
+// replaceGrace is how long a replaced session has to undo its changes
+// before it is killed (its pppd then gets SIGTERM from the kernel).
+var replaceGrace = 8 * time.Second
+
+// errOthersUnreadable refuses a session when the records of the other
+// sessions cannot be read: they might claim what it asks for. What went
+// wrong goes to the server's log only, since it names another session.
+var errOthersUnreadable = errors.New("the server cannot read the records of its other sessions (see its system log)")
 
 // claim checks, under the host lock, that the request's addresses and
 // networks are free (no other live session claimed them, and the kernel's
 // interfaces and routes do not have them), then records them as this
 // session's. The host lock makes check and record one step, so two
 // sessions arriving together cannot both take the same addresses.
-func (s *session) claim(p pppssh.Policy, req pppssh.Request, kernel hostChecker) error {
+func (s *session) claim(p pppssh.Policy, req pppssh.Request, kernel hostChecker, others *slog.Logger) error {
 	unlock, err := lockHost(s.dir)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	paths, _ := filepath.Glob(filepath.Join(string(s.dir), "serve-*.owner"))
+	paths, err := filepath.Glob(filepath.Join(string(s.dir), "serve-*.owner"))
+	if err != nil {
+		return err
+	}
 	for _, path := range paths {
 		name := strings.TrimSuffix(filepath.Base(path), ".owner")
 		if name == s.name {
 			continue
 		}
 		o, err := readOwner(s.dir, name)
-		if err != nil || !o.Claimed {
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // its session ended since the listing
+		}
+		if err != nil {
+			others.Error("reading another session's owner record", "session", name, "err", err)
+			return errOthersUnreadable
+		}
+		if !o.Claimed {
 			continue
 		}
-		if pid, err := s.dir.Owner(name); err != nil || pid != o.Pid {
+		pid, err := s.dir.Owner(name)
+		if err != nil {
+			others.Error("reading another session's lock", "session", name, "err", err)
+			return errOthersUnreadable
+		}
+		if pid != o.Pid {
 			continue // a record left by a helper that died
 		}
 		if err := conflict(req, o); err != nil {
@@ -168,7 +203,9 @@ func (s *session) claim(p pppssh.Policy, req pppssh.Request, kernel hostChecker)
 	return writeOwner(s.dir, s.name, s.me)
 }
 
-// conflict says how a request collides with another session's claim.
+// conflict says how a request collides with another session's claim. It
+// names only what the request asked for: the other session's addresses,
+// networks and account are none of this client's business.
 func conflict(req pppssh.Request, o owner) error {
 	theirs := []netip.Prefix{netip.PrefixFrom(o.Local, 32), netip.PrefixFrom(o.Peer, 32)}
 	theirs = append(theirs, o.Routes...)
@@ -185,39 +222,67 @@ func conflict(req pppssh.Request, o owner) error {
 	for _, m := range mine {
 		for _, t := range theirs {
 			if m.p.Overlaps(t) {
-				return fmt.Errorf("%s is %w (its tunnel or networks include %s)", m.what, ErrInUse, t)
+				return fmt.Errorf("%s is %w", m.what, ErrInUse)
 			}
 		}
 	}
 	return nil
 }
 
+// hostLockWait bounds the wait for the host lock: a session is refused
+// rather than left waiting behind a holder that does not let go.
+var hostLockWait = 10 * time.Second
+
+// ErrHostBusy is returned when the host lock could not be had in time.
+var ErrHostBusy = errors.New("the server is busy")
+
 // lockHost takes the state directory's host lock, the one the routing
-// package takes around its shared changes.
+// package takes around its shared changes, polling a non-blocking lock up
+// to hostLockWait.
 func lockHost(dir rundir.Dir) (func(), error) {
 	if err := os.MkdirAll(string(dir), 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(string(dir), "host.lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	path := filepath.Join(string(dir), "host.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("host lock: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("host lock: %w", err)
+	deadline := time.Now().Add(hostLockWait)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("host lock %s: %w", path, err)
+		}
+		if !time.Now().Before(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("%w: another process held the host lock %s for more than %v; try again", ErrHostBusy, path, hostLockWait)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return func() { f.Close() }, nil
 }
 
 // cleanupDead undoes the journals of helpers that died without undoing
-// their changes (kill -9, a crash), and removes their owner records; a
-// session whose lock is free is dead.
+// their changes (kill -9, a crash), and removes their owner records and
+// half-written records (.owner.tmp); a session whose lock is free is dead.
+// What it does concerns other sessions, so it logs to log, which never
+// reaches this session's client.
 func cleanupDead(dir rundir.Dir, log *slog.Logger) {
-	journals, _ := filepath.Glob(filepath.Join(string(dir), "serve-*.journal"))
-	owners, _ := filepath.Glob(filepath.Join(string(dir), "serve-*.owner"))
+	var files []string
+	for _, pattern := range []string{"serve-*.journal", "serve-*.owner", "serve-*.owner.tmp"} {
+		m, _ := filepath.Glob(filepath.Join(string(dir), pattern))
+		files = append(files, m...)
+	}
 	seen := map[string]bool{}
-	for _, p := range append(journals, owners...) {
-		name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(p), ".journal"), ".owner")
+	for _, p := range files {
+		name := filepath.Base(p)
+		for _, ext := range []string{".journal", ".tmp", ".owner"} {
+			name = strings.TrimSuffix(name, ext)
+		}
 		if seen[name] {
 			continue
 		}
@@ -226,8 +291,10 @@ func cleanupDead(dir rundir.Dir, log *slog.Logger) {
 		if err != nil {
 			continue // alive, or unreadable
 		}
-		if err := os.Remove(ownerPath(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			log.Error("removing the owner record of a dead session", "err", err)
+		for _, f := range []string{ownerPath(dir, name), ownerPath(dir, name) + ".tmp"} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				log.Error("removing the owner record of a dead session", "file", f, "err", err)
+			}
 		}
 		if _, err := os.Stat(routing.JournalPath(string(dir), name)); err == nil {
 			r, err := routing.New(name, string(dir))

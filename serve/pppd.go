@@ -3,11 +3,13 @@ package serve
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -24,26 +26,42 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 		return err
 	}
 	cmd := exec.Command(pppd, pppssh.ServerPPPDArgs(req)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, os.Stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.stderr()
 	cmd.ExtraFiles = []*os.File{logw} // fd 3: pppd's logfd
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	err = cmd.Start()
+	// A helper killed outright (SIGKILL, by replaceOwn after its grace
+	// time, or by the admin) takes its pppd with it: the kernel sends
+	// pppd SIGTERM when the thread that started it ends, so that thread
+	// is held for the start and never ends before the process does.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	err = startLocked(cmd)
 	logw.Close()
 	if err != nil {
 		logr.Close()
 		return fmt.Errorf("starting %s: %w", pppd, err)
 	}
 	ppp := pppssh.NewPPPDLog()
+	stderr := o.stderr()
 	go func() {
 		defer logr.Close()
 		sc := bufio.NewScanner(logr)
 		for sc.Scan() {
-			fmt.Fprintln(os.Stderr, sc.Text()) // to the client's log
+			fmt.Fprintln(stderr, sc.Text()) // to the client's log
 			ppp.Line(sc.Text())
 		}
 	}()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	stop := func() error {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			return err
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			return <-exited
+		}
+	}
 	up := ppp.Up()
 	for {
 		select {
@@ -52,28 +70,54 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 			return err
 		case <-ctx.Done():
 			log.Info("stopping pppd")
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case err := <-exited:
-				return err
-			case <-time.After(5 * time.Second):
-				cmd.Process.Kill()
-				return <-exited
-			}
+			return stop()
 		case <-up:
 			up = nil // once per session
-			iface, _, _ := ppp.Result()
+			iface, local, remote := ppp.Result()
+			if err := checkNegotiated(req, local, remote); err != nil {
+				// ipcp-accept-local/-remote in the server's own
+				// options let the client's pppd move the link to
+				// addresses the policy never saw: nothing is applied
+				// for them, and the link goes.
+				log.Error("refusing the negotiated addresses", "err", err)
+				fmt.Fprintln(stderr, pppssh.ServerFailedMarker+err.Error())
+				stop()
+				return err
+			}
 			if err := router.Set(routerConfig(req, iface)); err != nil {
 				// The client fails its start with this and takes the
 				// link down; pppd's end then undoes what was applied.
 				log.Error("applying the server's routes", "err", err)
-				fmt.Fprintln(os.Stderr, pppssh.ServerFailedMarker+strings.ReplaceAll(err.Error(), "\n", "; "))
+				fmt.Fprintln(stderr, pppssh.ServerFailedMarker+strings.ReplaceAll(err.Error(), "\n", "; "))
 			} else {
 				log.Info("server side up", "iface", iface, "changes", len(router.Applied()), "firewall", router.Firewall())
-				fmt.Fprintln(os.Stderr, pppssh.ServerReadyMarker)
+				fmt.Fprintln(stderr, pppssh.ServerReadyMarker)
 			}
 		}
 	}
+}
+
+// ErrNegotiated is returned when pppd came up with other tunnel addresses
+// than the request's, which the policy checked.
+var ErrNegotiated = errors.New("pppd negotiated other addresses than the request's")
+
+// checkNegotiated refuses a link whose negotiated addresses are not the
+// ones the request asked for and the policy allowed.
+func checkNegotiated(req pppssh.Request, local, remote netip.Addr) error {
+	if local == req.Local && remote == req.Peer {
+		return nil
+	}
+	return fmt.Errorf("%w: local %s and peer %s, not the requested local %s and peer %s (ipcp-accept-local or ipcp-accept-remote in the server's pppd options?)",
+		ErrNegotiated, local, remote, req.Local, req.Peer)
+}
+
+// startLocked starts cmd from a thread locked for the call: Pdeathsig
+// fires when the starting thread ends, and a locked thread is not handed
+// to other goroutines during the fork.
+func startLocked(cmd *exec.Cmd) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return cmd.Start()
 }
 
 // routerConfig is what the server does for a request: routes back to the

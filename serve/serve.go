@@ -11,8 +11,9 @@
 // A session goes through these steps, and a refusal at any of them is
 // answered on the session's stdout before anything on the host changed:
 //
-//	slot      one of MAX_SESSIONS slot locks (slots.go), taken before the
-//	          request is read, so idle sessions count against the cap
+//	slot      one of MAX_SESSIONS slot locks and one of the account's
+//	          MAX_SESSIONS_PER_ACCOUNT (slots.go), taken before the
+//	          request is read, so idle sessions count against the caps
 //	request   one JSON line within RequestTimeout (pppssh.ReadRequestWithin)
 //	policy    the request against server.conf (pppssh.Policy.Check)
 //	address   the lock of the client's tunnel address (owner.go): a session
@@ -29,6 +30,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -56,11 +58,31 @@ type Options struct {
 	Account        Account
 	Stdin          *os.File
 	Stdout         *os.File
-	Log            *slog.Logger
+	Stderr         *os.File      // nil: os.Stderr; reaches the client, so only this session's own lines go here
+	Log            *slog.Logger  // this session's own lines (the client's log)
+	Others         *slog.Logger  // lines about other sessions, never shown to this client; nil: dropped
 	RequestTimeout time.Duration // 0: RequestTimeout
 
 	kernel hostChecker // nil: the policy's CheckHost; tests replace it
 }
+
+func (o Options) stderr() *os.File {
+	if o.Stderr == nil {
+		return os.Stderr
+	}
+	return o.Stderr
+}
+
+func (o Options) others() *slog.Logger {
+	if o.Others == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Others
+}
+
+// ErrEnded is returned when the helper was told to stop (a signal relayed
+// by sudo, or sshd's hangup) before its pppd ran.
+var ErrEnded = errors.New("the session was ended before its link started")
 
 // hostChecker is the kernel part of the policy check.
 type hostChecker func(pppssh.Policy, pppssh.Request) error
@@ -76,11 +98,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return refuse(err)
 	}
-	slot, err := takeSlot(o.StateDir, policy)
+	slots, err := takeSlots(o.StateDir, policy, o.Account.UID)
 	if err != nil {
 		return refuse(err)
 	}
-	defer slot.Release()
+	defer slots.Release()
 	limit := o.RequestTimeout
 	if limit == 0 {
 		limit = RequestTimeout
@@ -88,6 +110,9 @@ func Run(ctx context.Context, o Options) error {
 	req, err := pppssh.ReadRequestWithin(o.Stdin, limit)
 	if err != nil {
 		return refuse(err)
+	}
+	if ctx.Err() != nil {
+		return refuse(ErrEnded) // told to stop while the request came: take over nothing
 	}
 	log := o.Log.With("link", req.Link, "peer", req.Peer)
 	if err := policy.Check(req); err != nil {
@@ -101,12 +126,12 @@ func Run(ctx context.Context, o Options) error {
 		return refuse(err)
 	}
 	defer sess.Release()
-	cleanupDead(o.StateDir, log)
+	cleanupDead(o.StateDir, o.others())
 	kernel := o.kernel
 	if kernel == nil {
 		kernel = pppssh.Policy.CheckHost
 	}
-	if err := sess.claim(policy, req, kernel); err != nil {
+	if err := sess.claim(policy, req, kernel, o.others()); err != nil {
 		return refuse(err)
 	}
 	router, err := routing.New(name, string(o.StateDir))
@@ -118,6 +143,9 @@ func Run(ctx context.Context, o Options) error {
 			log.Error("undoing the server's changes", "err", err)
 		}
 	}()
+	if ctx.Err() != nil {
+		return refuse(ErrEnded)
+	}
 	if err := pppssh.WriteReply(o.Stdout, nil); err != nil {
 		return fmt.Errorf("answering the request: %w", err)
 	}

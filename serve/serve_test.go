@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -67,6 +68,12 @@ func newServer(t *testing.T, policy string) *server {
 // ("" sends nothing and keeps the pipe open) and returns its answer.
 func (s *server) run(t *testing.T, uid int, request string, kernel hostChecker) (string, error) {
 	t.Helper()
+	return s.runWith(t, uid, request, kernel, nil)
+}
+
+// runWith is run with a change to the options (stderr, loggers).
+func (s *server) runWith(t *testing.T, uid int, request string, kernel hostChecker, change func(*Options)) (string, error) {
+	t.Helper()
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -85,11 +92,15 @@ func (s *server) run(t *testing.T, uid int, request string, kernel hostChecker) 
 	if kernel == nil {
 		kernel = func(pppssh.Policy, pppssh.Request) error { return nil }
 	}
-	err = Run(context.Background(), Options{
+	o := Options{
 		PolicyPath: s.policy, StateDir: s.state, Account: Account{UID: uid, Name: "u" + strconv.Itoa(uid)},
 		Stdin: inR, Stdout: outW, Log: slog.New(slog.DiscardHandler),
 		RequestTimeout: 500 * time.Millisecond, kernel: kernel,
-	})
+	}
+	if change != nil {
+		change(&o)
+	}
+	err = Run(context.Background(), o)
 	outW.Close()
 	line, _ := bufio.NewReader(outR).ReadString('\n')
 	return strings.TrimSpace(line), err
@@ -252,10 +263,10 @@ func TestOnlyTheSameAccountAndLinkTakesOver(t *testing.T) {
 // Another live session's tunnel and networks are claimed: a request that
 // collides with them is refused though the kernel does not show them yet.
 func TestClaimsOfOtherSessions(t *testing.T) {
-	other := owner{UID: 1001, Link: "b", Local: netip.MustParseAddr("198.51.100.6"), Peer: netip.MustParseAddr("198.51.100.5"),
+	other := owner{UID: 1001, User: "otheruser", Link: "theirlink", Local: netip.MustParseAddr("198.51.100.6"), Peer: netip.MustParseAddr("198.51.100.5"),
 		Routes: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")}, Claimed: true}
 	for _, c := range []struct{ name, req, want string }{
-		{"network over their network", request("a", "198.51.100.2", "198.51.100.1", `,"routes":["198.18.0.0/16"]`), "network 198.18.0.0/16 is in use by another session (its tunnel or networks include 198.18.0.0/24)"},
+		{"network over their network", request("a", "198.51.100.2", "198.51.100.1", `,"routes":["198.18.0.0/16"]`), "network 198.18.0.0/16 is in use by another session"},
 		{"local is their peer", request("a", "198.51.100.5", "198.51.100.1", ""), "local 198.51.100.5 is in use by another session"},
 		{"network over their tunnel", request("a", "198.51.100.2", "198.51.100.1", `,"routes":["198.18.0.0/24"]`), "network 198.18.0.0/24 is in use"},
 	} {
@@ -264,6 +275,13 @@ func TestClaimsOfOtherSessions(t *testing.T) {
 			s.holder(t, "serve-198.51.100.5", other)
 			answer, err := s.run(t, 1000, c.req, nil)
 			s.wantRefusal(t, answer, err, c.want)
+			// Nothing of the other session that this one did not ask
+			// for itself: its addresses, networks, account.
+			for _, theirs := range []string{"198.51.100.6", "198.51.100.5", "198.18.0.0/24", "1001", "otheruser", "theirlink"} {
+				if !strings.Contains(c.req, theirs) && strings.Contains(strings.TrimPrefix(answer, refusal), theirs) {
+					t.Errorf("the refusal %q shows the other session's %s", answer, theirs)
+				}
+			}
 		})
 	}
 	t.Run("free", func(t *testing.T) {
@@ -289,4 +307,184 @@ func TestMaxSessions(t *testing.T) {
 	if answer, err := s.run(t, 1000, request("a", "198.51.100.2", "198.51.100.1", ""), nil); err != nil {
 		t.Errorf("a free slot: answer %q, err %v", answer, err)
 	}
+}
+
+// MAX_SESSIONS_PER_ACCOUNT: an account that holds its own slots is
+// refused, naming the key; another account still gets in.
+func TestMaxSessionsPerAccount(t *testing.T) {
+	s := newServer(t, labPolicy+"MAX_SESSIONS_PER_ACCOUNT=2\n")
+	s.holder(t, "serve-u1000-slot-0", owner{})
+	s.holder(t, "serve-u1000-slot-1", owner{})
+	answer, err := s.run(t, 1000, request("a", "198.51.100.2", "198.51.100.1", ""), nil)
+	if !errors.Is(err, ErrTooManySessions) || answer != refusal+"too many sessions of this account: all MAX_SESSIONS_PER_ACCOUNT=2 in "+s.policy+" are in use" {
+		t.Errorf("answer %q, err %v", answer, err)
+	}
+	s.wantRefusal(t, answer, err, "MAX_SESSIONS_PER_ACCOUNT=2")
+	if answer, err := s.run(t, 1001, request("a", "198.51.100.2", "198.51.100.1", ""), nil); err != nil {
+		t.Errorf("another account: answer %q, err %v", answer, err)
+	}
+	// The account's slot names are valid lock names for any uid.
+	s = newServer(t, labPolicy+"MAX_SESSIONS=1024\nMAX_SESSIONS_PER_ACCOUNT=1024\n")
+	for i := range 1023 {
+		s.holder(t, fmt.Sprintf("serve-u4294967295-slot-%d", i), owner{})
+	}
+	if answer, err := s.run(t, 4294967295, request("a", "198.51.100.2", "198.51.100.1", ""), nil); err != nil {
+		t.Errorf("the last slot of the highest uid: answer %q, err %v", answer, err)
+	}
+}
+
+// A record of another session that cannot be read refuses the session
+// (it might claim what this one asks for), without naming that session.
+func TestClaimFailsClosed(t *testing.T) {
+	other := owner{UID: 1001, Link: "b", Local: netip.MustParseAddr("198.51.100.6"), Peer: netip.MustParseAddr("198.51.100.5"), Claimed: true}
+	for _, c := range []struct {
+		name  string
+		spoil func(t *testing.T, s *server)
+	}{
+		{"corrupt owner record", func(t *testing.T, s *server) {
+			if err := os.WriteFile(ownerPath(s.state, "serve-198.51.100.5"), []byte("{"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"lock held without a pid", func(t *testing.T, s *server) {
+			if err := os.Truncate(filepath.Join(string(s.state), "serve-198.51.100.5.pid"), 0); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newServer(t, labPolicy)
+			s.holder(t, "serve-198.51.100.5", other)
+			c.spoil(t, s)
+			var others strings.Builder
+			answer, err := s.runWith(t, 1000, request("a", "198.51.100.2", "198.51.100.1", ""), nil, func(o *Options) {
+				o.Others = slog.New(slog.NewTextHandler(&others, nil))
+			})
+			s.wantRefusal(t, answer, err, "the server cannot read the records of its other sessions (see its system log)")
+			if strings.Contains(answer, "198.51.100.5") {
+				t.Errorf("the refusal names the other session: %q", answer)
+			}
+			if !strings.Contains(others.String(), "serve-198.51.100.5") {
+				t.Errorf("the server's log does not say which record: %q", others.String())
+			}
+		})
+	}
+}
+
+// The host lock is waited for only so long: a holder that does not let go
+// (a helper stopped with SIGSTOP) makes sessions fail, not hang.
+func TestHostLockIsBounded(t *testing.T) {
+	s := newServer(t, labPolicy)
+	if err := os.MkdirAll(string(s.state), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(string(s.state), "host.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	defer func(d time.Duration) { hostLockWait = d }(hostLockWait)
+	hostLockWait = 300 * time.Millisecond
+	type result struct {
+		answer string
+		err    error
+	}
+	got := make(chan result, 1)
+	go func() {
+		answer, err := s.run(t, 1000, request("a", "198.51.100.2", "198.51.100.1", ""), nil)
+		got <- result{answer, err}
+	}()
+	select {
+	case r := <-got:
+		if !errors.Is(r.err, ErrHostBusy) || !strings.Contains(r.answer, "the server is busy: another process held the host lock") {
+			t.Errorf("answer %q, err %v", r.answer, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		f.Close() // let the session go, so the test can end
+		<-got
+		t.Fatal("still waiting for the host lock after 10s")
+	}
+}
+
+// Dead sessions' leftovers are cleaned, half-written owner records too,
+// and what is said about them goes to the server's log, never to this
+// session's client.
+func TestCleanupDeadGoesToTheServersLog(t *testing.T) {
+	s := newServer(t, labPolicy)
+	if err := os.MkdirAll(string(s.state), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dead := "serve-198.51.100.9"
+	for _, f := range []string{ownerPath(s.state, dead), ownerPath(s.state, dead) + ".tmp", filepath.Join(string(s.state), dead+".journal"),
+		ownerPath(s.state, "serve-198.51.100.13") + ".tmp"} { // died while writing its first record
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mine, others strings.Builder
+	answer, err := s.runWith(t, 1000, request("a", "198.51.100.2", "198.51.100.1", ""), nil, func(o *Options) {
+		o.Log = slog.New(slog.NewTextHandler(&mine, nil))
+		o.Others = slog.New(slog.NewTextHandler(&others, nil))
+	})
+	if answer != "vpn-pppssh-serve ok" || err != nil {
+		t.Fatalf("answer %q, err %v", answer, err)
+	}
+	s.wantRefusal(t, refusal+"-", errors.New("-"), "-") // only checks that nothing is left
+	if strings.Contains(mine.String(), "198.51.100.9") {
+		t.Errorf("this session's log tells of the dead one:\n%s", mine.String())
+	}
+	if !strings.Contains(others.String(), "session="+dead) {
+		t.Errorf("the server's log does not tell of the dead session: %q", others.String())
+	}
+}
+
+// A pppd that comes up with other addresses than the request's (the
+// server's own options accept the client's) gets nothing applied and is
+// ended; the client is told both pairs.
+func TestNegotiatedAddressesMustBeTheRequests(t *testing.T) {
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "pppd")
+	script := "#!/bin/sh\nprintf 'Using interface ppp9\\nlocal  IP address 198.51.100.2\\nremote IP address 198.51.100.77\\n' >&3\nexec sleep 30\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t, strings.Replace(labPolicy, "PPPD=/bin/true", "PPPD="+fake, 1))
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errR.Close()
+	stderr := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(errR)
+		stderr <- string(b)
+	}()
+	type result struct {
+		answer string
+		err    error
+	}
+	got := make(chan result, 1)
+	go func() {
+		answer, err := s.runWith(t, 1000, request("a", "198.51.100.2", "198.51.100.1", ""), nil, func(o *Options) { o.Stderr = errW })
+		errW.Close()
+		got <- result{answer, err}
+	}()
+	var r result
+	select {
+	case r = <-got:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the session with other addresses was not ended within 15s")
+	}
+	if r.answer != "vpn-pppssh-serve ok" || !errors.Is(r.err, ErrNegotiated) {
+		t.Errorf("answer %q, err %v", r.answer, r.err)
+	}
+	out := <-stderr
+	want := pppssh.ServerFailedMarker + "pppd negotiated other addresses than the request's: local 198.51.100.2 and peer 198.51.100.77, not the requested local 198.51.100.2 and peer 198.51.100.1"
+	if !strings.Contains(out, want) || strings.Contains(out, pppssh.ServerReadyMarker) {
+		t.Errorf("stderr:\n%s\nwant the line %q and no ready marker", out, want)
+	}
+	s.wantRefusal(t, refusal+"-", errors.New("-"), "-") // nothing left: no journal
 }

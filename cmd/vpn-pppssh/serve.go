@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"log/syslog"
 	"os"
 	"os/signal"
 	"os/user"
@@ -40,16 +41,39 @@ func serveCommand(ctx context.Context, o *options) error {
 		return err
 	}
 	// The session may vanish under us: a write to its stderr must then
-	// fail, not kill us before our changes are undone. sshd and sudo end a
-	// session with SIGHUP.
-	signal.Ignore(syscall.SIGPIPE)
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
+	// fail, not kill us before our changes are undone. The client's
+	// account can signal its sudo, which relays what it gets to us:
+	// every such signal that would end us ends the session cleanly
+	// (pppd, then the server's changes, then the records and locks),
+	// and the stop signals are ignored, so that the helper is never
+	// stopped while it holds the host lock. Ignored signals stay ignored
+	// in pppd, which cannot be stopped either.
+	signal.Ignore(syscall.SIGPIPE, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU)
+	ctx, stop := signal.NotifyContext(ctx, endSignals...)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(o.stderr, nil)).With("component", "serve")
 	return serve.Run(ctx, serve.Options{
 		PolicyPath: pppssh.PolicyPath, StateDir: o.runDir, Account: account,
-		Stdin: os.Stdin, Stdout: os.Stdout, Log: log,
+		Stdin: os.Stdin, Stdout: os.Stdout, Log: log, Others: systemLog(),
 	})
+}
+
+// endSignals end a session cleanly. sudo relays SIGHUP, SIGINT, SIGQUIT,
+// SIGTERM, SIGUSR1 and SIGUSR2 (and SIGALRM, which Go ignores) from the
+// client's account; sshd ends a session with SIGHUP. Without a handler,
+// SIGQUIT would end the helper with a goroutine dump and run no cleanup.
+var endSignals = []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2}
+
+// systemLog is where the helper tells of other sessions (the leftovers of
+// dead ones it cleaned): the system log, tagged vpn-pppssh-serve, never
+// the session's stderr, which reaches the client. Without a system log
+// those lines are dropped.
+func systemLog() *slog.Logger {
+	w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, "vpn-pppssh-serve")
+	if err != nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(w, nil)).With("component", "serve")
 }
 
 // sessionAccount is the account the session runs for. Through sudo it is
