@@ -2,6 +2,7 @@ package pppssh
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -156,10 +157,10 @@ func (f *fakeHost) routes() ([]hostRoute, error) { return f.route, nil }
 func TestCheckHost(t *testing.T) {
 	host := &fakeHost{
 		addr: []hostAddr{
-			{netip.MustParseAddr("127.0.0.1"), "lo"},
-			{netip.MustParseAddr("192.0.2.2"), "eth0"},
-			{netip.MustParseAddr("10.1.0.1"), "eth1"},
-			{netip.MustParseAddr("198.51.100.6"), "ppp1"},
+			{netip.MustParseAddr("127.0.0.1"), "lo", false},
+			{netip.MustParseAddr("192.0.2.2"), "eth0", false},
+			{netip.MustParseAddr("10.1.0.1"), "eth1", false},
+			{netip.MustParseAddr("198.51.100.6"), "ppp1", true},
 		},
 		route: []hostRoute{
 			{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.2.254"), Iface: "eth0"},
@@ -168,7 +169,8 @@ func TestCheckHost(t *testing.T) {
 			{Dst: netip.MustParsePrefix("192.0.2.0/24"), Iface: "eth0"},
 			{Dst: netip.MustParsePrefix("10.1.0.0/16"), Iface: "eth1"},
 			{Dst: netip.MustParsePrefix("10.53.0.53/32"), Via: netip.MustParseAddr("10.1.0.254"), Iface: "eth1"},
-			{Dst: netip.MustParsePrefix("198.51.100.5/32"), Iface: "ppp1"},
+			{Dst: netip.MustParsePrefix("198.51.100.5/32"), Iface: "ppp1", PPP: true},
+			{Dst: netip.MustParsePrefix("198.19.0.0/24"), Iface: "ppp1", PPP: true},
 		},
 	}
 	p := policyFrom(t, nil)
@@ -181,14 +183,15 @@ func TestCheckHost(t *testing.T) {
 		{"free network", func(r *Request) { r.Routes = []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")} }, ""},
 		{"peer on an interface", func(r *Request) { r.Peer = netip.MustParseAddr("192.0.2.2") }, "peer 192.0.2.2 is an address of this server (eth0)"},
 		{"local on an interface", func(r *Request) { r.Local = netip.MustParseAddr("10.1.0.1") }, "local 10.1.0.1 is an address of this server (eth1)"},
-		{"local of another link", func(r *Request) { r.Local = netip.MustParseAddr("198.51.100.6") }, "local 198.51.100.6 is an address of this server (ppp1)"},
+		{"local of another link", func(r *Request) { r.Local = netip.MustParseAddr("198.51.100.6") }, "local 198.51.100.6 is in use by another link on this server"},
 		{"peer in a LAN", func(r *Request) { r.Peer = netip.MustParseAddr("10.1.0.5") }, "route 10.1.0.0/16 dev eth1 already covers peer 10.1.0.5"},
 		{"peer is a host route (the resolver)", func(r *Request) { r.Peer = netip.MustParseAddr("10.53.0.53") }, "route 10.53.0.53/32 via 10.1.0.254 dev eth1 already covers peer 10.53.0.53"},
 		{"local in a LAN", func(r *Request) { r.Local = netip.MustParseAddr("192.0.2.77") }, "route 192.0.2.0/24 dev eth0 already covers local 192.0.2.77"},
-		{"peer of another link", func(r *Request) { r.Peer = netip.MustParseAddr("198.51.100.5") }, "route 198.51.100.5/32 dev ppp1 already covers peer 198.51.100.5"},
+		{"peer of another link", func(r *Request) { r.Peer = netip.MustParseAddr("198.51.100.5") }, "peer 198.51.100.5 is in use by another link on this server"},
+		{"network over another link's network", func(r *Request) { r.Routes = []netip.Prefix{netip.MustParsePrefix("198.19.0.0/16")} }, "network 198.19.0.0/16 overlaps a route of another link on this server"},
 		{"network inside a route", func(r *Request) { r.Routes = []netip.Prefix{netip.MustParsePrefix("10.1.2.0/24")} }, "route 10.1.0.0/16 dev eth1 overlaps network 10.1.2.0/24"},
 		{"network around a route", func(r *Request) { r.Routes = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")} }, "network 10.0.0.0/8 contains 10.1.0.1, an address of this server (eth1)"},
-		{"network around another link", func(r *Request) { r.Routes = []netip.Prefix{netip.MustParsePrefix("198.51.100.4/30")} }, "network 198.51.100.4/30 contains 198.51.100.6, an address of this server (ppp1)"},
+		{"network around another link", func(r *Request) { r.Routes = []netip.Prefix{netip.MustParsePrefix("198.51.100.4/30")} }, "network 198.51.100.4/30 contains an address of another link on this server"},
 		{"network equal to a route", func(r *Request) { r.Routes = []netip.Prefix{netip.MustParsePrefix("10.53.0.53/32")} }, "route 10.53.0.53/32 via 10.1.0.254 dev eth1 overlaps network 10.53.0.53/32"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -197,6 +200,15 @@ func TestCheckHost(t *testing.T) {
 				c.change(&r)
 			}
 			err := p.checkHost(r, host)
+			// Another link's addresses and networks are never named,
+			// unless the request itself names them.
+			if err != nil {
+				for _, theirs := range []string{"198.51.100.6", "198.51.100.5", "198.19.0.0/24", "ppp1"} {
+					if strings.Contains(err.Error(), theirs) && !strings.Contains(fmt.Sprint(r), theirs) {
+						t.Errorf("%v names another link's %s", err, theirs)
+					}
+				}
+			}
 			switch {
 			case c.want == "" && err != nil:
 				t.Errorf("refused: %v", err)

@@ -20,6 +20,7 @@ import (
 type hostAddr struct {
 	Addr  netip.Addr
 	Iface string
+	PPP   bool // on a PPP interface: another link's, maybe another client's
 }
 
 // hostRoute is a route of the server's main table.
@@ -27,6 +28,7 @@ type hostRoute struct {
 	Dst   netip.Prefix
 	Iface string
 	Via   netip.Addr
+	PPP   bool // through a PPP interface: another link's, maybe another client's
 }
 
 func (r hostRoute) String() string {
@@ -70,18 +72,29 @@ func (p Policy) checkHost(r Request, h hostState) error {
 		role string
 		addr netip.Addr
 	}{{"peer", r.Peer}, {"local", r.Local}}
+	// What belongs to another link (a PPP interface: another client's
+	// session, as likely as not) is not named: a client learns only that
+	// what it asked for is taken.
 	for _, t := range tunnel {
 		for _, a := range addrs {
-			if a.Addr == t.addr {
-				return fmt.Errorf("%s %s is an address of this server (%s)", t.role, t.addr, a.Iface)
+			if a.Addr != t.addr {
+				continue
 			}
+			if a.PPP {
+				return fmt.Errorf("%s %s is in use by another link on this server", t.role, t.addr)
+			}
+			return fmt.Errorf("%s %s is an address of this server (%s)", t.role, t.addr, a.Iface)
 		}
 	}
 	for _, n := range r.Routes {
 		for _, a := range addrs {
-			if n.Contains(a.Addr) {
-				return fmt.Errorf("network %s contains %s, an address of this server (%s)", n, a.Addr, a.Iface)
+			if !n.Contains(a.Addr) {
+				continue
 			}
+			if a.PPP {
+				return fmt.Errorf("network %s contains an address of another link on this server", n)
+			}
+			return fmt.Errorf("network %s contains %s, an address of this server (%s)", n, a.Addr, a.Iface)
 		}
 	}
 	for _, rt := range routes {
@@ -89,14 +102,22 @@ func (p Policy) checkHost(r Request, h hostState) error {
 			continue
 		}
 		for _, t := range tunnel {
-			if rt.Dst.Contains(t.addr) {
-				return fmt.Errorf("%s already covers %s %s: the server sends that traffic elsewhere", rt, t.role, t.addr)
+			if !rt.Dst.Contains(t.addr) {
+				continue
 			}
+			if rt.PPP {
+				return fmt.Errorf("%s %s is in use by another link on this server", t.role, t.addr)
+			}
+			return fmt.Errorf("%s already covers %s %s: the server sends that traffic elsewhere", rt, t.role, t.addr)
 		}
 		for _, n := range r.Routes {
-			if rt.Dst.Overlaps(n) {
-				return fmt.Errorf("%s overlaps network %s: the server sends that traffic elsewhere", rt, n)
+			if !rt.Dst.Overlaps(n) {
+				continue
 			}
+			if rt.PPP {
+				return fmt.Errorf("network %s overlaps a route of another link on this server", n)
+			}
+			return fmt.Errorf("%s overlaps network %s: the server sends that traffic elsewhere", rt, n)
 		}
 	}
 	return nil
@@ -120,11 +141,12 @@ func isDefaultRoute(p netip.Prefix) bool {
 // netlinkHost reads the server's interfaces and main routing table.
 type netlinkHost struct{}
 
-func (netlinkHost) ifaceName(index int) string {
+// iface names the interface of index and says whether it is a PPP one.
+func (netlinkHost) iface(index int) (string, bool) {
 	if l, err := netlink.LinkByIndex(index); err == nil {
-		return l.Attrs().Name
+		return l.Attrs().Name, l.Type() == "ppp"
 	}
-	return fmt.Sprintf("interface %d", index)
+	return fmt.Sprintf("interface %d", index), false
 }
 
 func (h netlinkHost) addrs() ([]hostAddr, error) {
@@ -138,11 +160,11 @@ func (h netlinkHost) addrs() ([]hostAddr, error) {
 		if !ok {
 			continue
 		}
-		name := a.Label
-		if name == "" {
-			name = h.ifaceName(a.LinkIndex)
+		name, ppp := h.iface(a.LinkIndex)
+		if a.Label != "" {
+			name = a.Label
 		}
-		out = append(out, hostAddr{Addr: ip.Unmap(), Iface: name})
+		out = append(out, hostAddr{Addr: ip.Unmap(), Iface: name, PPP: ppp})
 	}
 	return out, nil
 }
@@ -169,7 +191,7 @@ func (h netlinkHost) routes() ([]hostRoute, error) {
 			hr.Via = gw.Unmap()
 		}
 		if r.LinkIndex > 0 {
-			hr.Iface = h.ifaceName(r.LinkIndex)
+			hr.Iface, hr.PPP = h.iface(r.LinkIndex)
 		}
 		out = append(out, hr)
 	}
