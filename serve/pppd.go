@@ -127,6 +127,10 @@ func routerConfig(req pppssh.Request, iface string) routing.Config {
 		Iface:      iface,
 		Networks:   req.Routes,
 		Forwarding: req.NeedsForwarding(),
+		// The client may send only as its tunnel address and the
+		// networks routed to it, never as another client or as a host
+		// of the server's own networks.
+		SourceCheck: true,
 	}
 	if req.Masquerade {
 		cfg.Masquerade = append([]netip.Prefix{netip.PrefixFrom(req.Peer, 32)}, req.Routes...)

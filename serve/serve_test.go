@@ -26,7 +26,7 @@ import (
 func TestRouterConfig(t *testing.T) {
 	req := pppssh.Request{Peer: netip.MustParseAddr("198.51.100.1"), Routes: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")}}
 	got := fmt.Sprintf("%+v", routerConfig(req, "ppp3"))
-	want := "{Iface:ppp3 Networks:[198.18.0.0/24] Masquerade:[] Forwarding:true DefaultRoute:false Carrier:invalid IP}"
+	want := "{Iface:ppp3 Networks:[198.18.0.0/24] Masquerade:[] Forwarding:true DefaultRoute:false Carrier:invalid IP SourceCheck:true}"
 	if got != want {
 		t.Errorf("routes only:\n got %s\nwant %s", got, want)
 	}
@@ -38,8 +38,8 @@ func TestRouterConfig(t *testing.T) {
 	if c := routerConfig(pppssh.Request{Peer: req.Peer, Masquerade: true}, "ppp0"); !c.Forwarding {
 		t.Errorf("masquerade alone does not forward: %+v", c)
 	}
-	if c := routerConfig(pppssh.Request{Peer: req.Peer}, "ppp0"); c.Forwarding || len(c.Masquerade)+len(c.Networks) != 0 {
-		t.Errorf("a bare request changes the host: %+v", c)
+	if c := routerConfig(pppssh.Request{Peer: req.Peer}, "ppp0"); c.Forwarding || len(c.Masquerade)+len(c.Networks) != 0 || !c.SourceCheck {
+		t.Errorf("a bare request: %+v, want only the source check", c)
 	}
 }
 
