@@ -302,6 +302,14 @@ func TestMaxSessions(t *testing.T) {
 	if !errors.Is(err, ErrTooManySessions) || answer != refusal+"too many sessions: all MAX_SESSIONS=2 in "+s.policy+" are in use" {
 		t.Errorf("answer %q, err %v", answer, err)
 	}
+	// One account holding every session: MAX_SESSIONS is what to raise.
+	s = newServer(t, labPolicy+"MAX_SESSIONS=2\n")
+	s.holder(t, "serve-u1000-slot-0", owner{})
+	s.holder(t, "serve-u1000-slot-1", owner{})
+	answer, err = s.run(t, 1000, request("a", "198.51.100.2", "198.51.100.1", ""), nil)
+	if !errors.Is(err, ErrTooManySessions) || answer != refusal+"too many sessions: all MAX_SESSIONS=2 in "+s.policy+" are in use" {
+		t.Errorf("one account holding all: answer %q, err %v", answer, err)
+	}
 	s = newServer(t, labPolicy+"MAX_SESSIONS=2\n")
 	s.holder(t, "serve-slot-1", owner{})
 	if answer, err := s.run(t, 1000, request("a", "198.51.100.2", "198.51.100.1", ""), nil); err != nil {

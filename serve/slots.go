@@ -31,7 +31,12 @@ func (s *slots) Release() {
 // another account's session could have had.
 func takeSlots(dir rundir.Dir, p pppssh.Policy, uid int) (*slots, error) {
 	account, err := takeSlot(dir, fmt.Sprintf("serve-u%d-slot-", uid), p.MaxSessionsPerAccount)
-	if errors.Is(err, ErrTooManySessions) {
+	switch {
+	case errors.Is(err, ErrTooManySessions) && p.MaxSessionsPerAccount >= p.MaxSessions:
+		// The account holds every session there is: MAX_SESSIONS is
+		// what to raise.
+		return nil, fmt.Errorf("%w: all MAX_SESSIONS=%d in %s are in use", ErrTooManySessions, p.MaxSessions, p.Path())
+	case errors.Is(err, ErrTooManySessions):
 		return nil, fmt.Errorf("%w of this account: all MAX_SESSIONS_PER_ACCOUNT=%d in %s are in use", ErrTooManySessions, p.MaxSessionsPerAccount, p.Path())
 	}
 	if err != nil {
