@@ -61,7 +61,7 @@ func rawRequest(link, local, peer, extra string) string {
 
 // wantRefused sends request as user and wants a refusal containing want,
 // the session ended by the server and nothing changed on it.
-func wantRefused(t *testing.T, user, request, want string) {
+func wantRefused(t *testing.T, user, request, want string) string {
 	t.Helper()
 	before := lab.Snapshot(lab.ServerNS)
 	s := dialServe(t, user)
@@ -81,6 +81,7 @@ func wantRefused(t *testing.T, user, request, want string) {
 	if after := lab.Snapshot(lab.ServerNS); after != before {
 		t.Errorf("a refusal changed the server:\n--- before\n%s\n--- after\n%s", before, after)
 	}
+	return answer
 }
 
 func TestServeRefusesHandMadeRequests(t *testing.T) {
@@ -185,9 +186,13 @@ func TestServeTakeoverNeedsSameAccountAndLink(t *testing.T) {
 			ping(t, lab.ServerNS, lab.BehindClientIP)
 		})
 	}
-	// Another account cannot take the network the link routes either.
-	wantRefused(t, lab.OtherUser, rawRequest("b", "198.51.100.6", "198.51.100.5", `,"routes":["198.18.0.0/16"]`),
+	// Another account cannot take the network the link routes either,
+	// and is not told what the link routes or who holds it.
+	answer := wantRefused(t, lab.OtherUser, rawRequest("b", "198.51.100.6", "198.51.100.5", `,"routes":["198.18.0.0/16"]`),
 		"network 198.18.0.0/16 is in use by another session")
+	if answer != refusal+"network 198.18.0.0/16 is in use by another session" {
+		t.Errorf("the refusal tells of the other session: %q", answer)
+	}
 	ping(t, lab.ServerNS, lab.BehindClientIP)
 }
 
