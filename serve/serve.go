@@ -19,13 +19,32 @@
 //	address   the lock of the client's tunnel address (owner.go): a session
 //	          may replace only its own earlier session, that is one of the
 //	          same account (SUDO_UID, set by sudo) and the same link name
-//	claims    under the host lock, the addresses and networks of the other
-//	          live sessions and of the kernel (pppssh.Policy.CheckHost)
-//	pppd      run on the session; routes, forwarding and masquerade once up
+//	claims    under the host lock (waited for 10 s at most), the
+//	          addresses and networks of the other live sessions and of the
+//	          kernel (pppssh.Policy.CheckHost); a record of another
+//	          session that cannot be read refuses the session
+//	pppd      run on the session; once up, and only if it negotiated the
+//	          request's own addresses, routes, forwarding and masquerade
 //
 // Clients cannot forge the account: sudo sets SUDO_UID itself. They choose
 // the link name, so two links of one account with the same name are one
 // identity; an account is the unit of trust of the sudoers line anyway.
+//
+// What a client learns: its refusals name what it asked for and the
+// policy key that would allow it, never another session's addresses,
+// networks or account ("peer X is in use by another session"). The
+// helper's stderr reaches the client, so it carries only this session's
+// lines; what the helper does about other sessions (undoing the leftovers
+// of dead ones) goes to the system log (tag vpn-pppssh-serve).
+//
+// Signals: the client's account can signal its sudo, which relays SIGHUP,
+// SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2 and the stop signals to the
+// helper. The first six end the session as a hangup does (pppd ended, the
+// server's changes undone, then the owner record, the address lock and
+// the slots released); SIGTSTP, SIGTTIN and SIGTTOU are ignored, by the
+// helper and by its pppd, so neither is ever stopped holding a lock. A
+// helper killed outright takes its pppd with it (Pdeathsig), and the next
+// session undoes its journal.
 package serve
 
 import (
