@@ -97,6 +97,14 @@ func killAs(t *testing.T, account string, sig syscall.Signal, pids []int) int {
 func TestServeSignalsRelayedBySudo(t *testing.T) {
 	needLab(t)
 	withPolicy(t, lab.Policy+"MAX_SESSIONS=1\n")
+	// sudo turns SIGALRM into SIGHUP and SIGTERM to the command (and
+	// SIGKILL later): the helper must be done by then.
+	for _, sig := range []syscall.Signal{syscall.SIGQUIT, syscall.SIGALRM} {
+		t.Run(sig.String(), func(t *testing.T) { endBySignal(t, sig) })
+	}
+}
+
+func endBySignal(t *testing.T, end syscall.Signal) {
 	before := lab.Snapshot(lab.ServerNS)
 	conf := helperConf(t, "vpn", "CLIENT_NETWORKS="+lab.BehindClientNet, "PERSIST=no")
 	mustStart(t, conf)
@@ -118,7 +126,7 @@ func TestServeSignalsRelayedBySudo(t *testing.T) {
 
 	// SIGQUIT: the helper must still act on it (it would not if a stop
 	// signal had stopped it), and end everything in order.
-	killAs(t, lab.User, syscall.SIGQUIT, sudos)
+	killAs(t, lab.User, end, sudos)
 	ok, got := lab.WaitFor(15*time.Second, func() (bool, string) {
 		return procState(helper) == "" && len(serverPPPDs(t)) == 0, fmt.Sprintf("helper %q, server pppds %v", procState(helper), serverPPPDs(t))
 	})
