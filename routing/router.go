@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/vpn-pppssh/vpn-pppssh/routing/firewall"
 	"golang.org/x/sys/unix"
@@ -263,23 +264,48 @@ func (r *Router) undo(c Change) error {
 	return nil
 }
 
-// lockHost serialises changes to what links share across processes: the
+// hostLockWait bounds how long a Router waits for the host lock: a holder
+// that is stopped (a root client suspended with Ctrl-Z) must not hang every
+// other link's start and teardown for ever. What a teardown could not undo
+// stays in its journal for the next start, stop or cleanup.
+const hostLockWait = 30 * time.Second
+
+// ErrHostBusy: the host lock was held by another process for too long.
+var ErrHostBusy = errors.New("the server is busy")
+
+func lockHost(dir string) (func(), error) { return LockHost(dir, hostLockWait) }
+
+// LockHost serialises changes to what links share across processes: the
 // forwarding setting, whose original value passes from link to link, and
 // the firewall, where one link may delete the nftables table just as
 // another adds a rule to it. Links starting together at boot meet here.
-func lockHost(dir string) (func(), error) {
+// It waits at most wait, polling a non-blocking lock, and returns the
+// function that releases it.
+func LockHost(dir string, wait time.Duration) (func(), error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "host.lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	path := filepath.Join(dir, "host.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("host lock: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("host lock: %w", err)
+	deadline := time.Now().Add(wait)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("host lock %s: %w", path, err)
+		}
+		if !time.Now().Before(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("%w: another process held the host lock %s for more than %v; try again", ErrHostBusy, path, wait)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return func() { f.Close() }, nil
 }
 
 // otherJournals reads the journals of the other links in the directory.

@@ -234,36 +234,12 @@ func conflict(req pppssh.Request, o owner) error {
 var hostLockWait = 10 * time.Second
 
 // ErrHostBusy is returned when the host lock could not be had in time.
-var ErrHostBusy = errors.New("the server is busy")
+var ErrHostBusy = routing.ErrHostBusy
 
 // lockHost takes the state directory's host lock, the one the routing
-// package takes around its shared changes, polling a non-blocking lock up
-// to hostLockWait.
+// package takes around its shared changes, waiting at most hostLockWait.
 func lockHost(dir rundir.Dir) (func(), error) {
-	if err := os.MkdirAll(string(dir), 0o700); err != nil {
-		return nil, fmt.Errorf("state directory: %w", err)
-	}
-	path := filepath.Join(string(dir), "host.lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("host lock: %w", err)
-	}
-	deadline := time.Now().Add(hostLockWait)
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("host lock %s: %w", path, err)
-		}
-		if !time.Now().Before(deadline) {
-			f.Close()
-			return nil, fmt.Errorf("%w: another process held the host lock %s for more than %v; try again", ErrHostBusy, path, hostLockWait)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return routing.LockHost(string(dir), hostLockWait)
 }
 
 // cleanupDead undoes the journals of helpers that died without undoing
