@@ -11,20 +11,36 @@ import (
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
 )
 
-func TestSDNotify(t *testing.T) {
+// notifySocket listens where sdNotify sends (NOTIFY_SOCKET) and returns
+// a function that reads the next notification.
+func notifySocket(t *testing.T) func() string {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "notify")
 	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	t.Setenv("NOTIFY_SOCKET", sock)
+	return func() string {
+		t.Helper()
+		if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 512)
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("no notification: %v", err)
+		}
+		return string(buf[:n])
+	}
+}
+
+func TestSDNotify(t *testing.T) {
+	next := notifySocket(t)
 	sdNotify("READY=1\nSTATUS=up")
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 256)
-	n, err := c.Read(buf)
-	if err != nil || string(buf[:n]) != "READY=1\nSTATUS=up" {
-		t.Errorf("got %q, %v", buf[:n], err)
+	if got := next(); got != "READY=1\nSTATUS=up" {
+		t.Errorf("got %q", got)
 	}
 }
 
@@ -32,23 +48,11 @@ func TestSDNotify(t *testing.T) {
 // add an assignment of its own to the notification: systemd would take
 // "MAINPID=1" on a line of its own as the service's main pid.
 func TestPublishKeepsTheErrorOnOneLine(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "notify")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	t.Setenv("NOTIFY_SOCKET", sock)
+	next := notifySocket(t)
 	s := &supervisor{o: &options{runDir: rundir.Dir(t.TempDir())}, log: discardLogger(), st: rundir.State{Name: "vpn"}}
 	s.failed(errors.New("undoing routes failed\nMAINPID=1\nREADY=1"))
 	s.publish("waiting")
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 512)
-	n, err := c.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := string(buf[:n])
+	got := next()
 	if strings.Count(got, "\n") != 0 || !strings.HasPrefix(got, "STATUS=waiting (last error: undoing routes failed") {
 		t.Errorf("notification %q is not one STATUS line", got)
 	}
