@@ -67,7 +67,7 @@ func TestPinnedCallForm(t *testing.T) {
 	// The peers file pins the addresses too: a client asking for others
 	// gets no link (and no route to an address of its choosing).
 	other := l.Config("pinned2", 5, "SERVER_USERNAME="+lab.PasswordUser, "SERVER_PPPD_CALL="+pinnedPeers,
-		"CONNECT_TIMEOUT=10", "PERSIST=no")
+		"CONNECT_TIMEOUT=45", "PERSIST=no") // generous: UML can be slow; the refusal ends it sooner
 	if out, code := client(t, "-c", other, "start"); code == 0 {
 		client(t, "-c", other, "stop")
 		t.Errorf("a link with addresses other than the peers file's came up: %s", out)
@@ -138,7 +138,7 @@ func TestServerAskingForAuthenticationIsRefused(t *testing.T) {
 	}
 	cleanupErr(t, "the secret", func() error { return os.WriteFile(secrets, old, 0o600) })
 
-	conf := l.Config("auth", 1, "SERVER_PPPD_CALL=vpn-pppssh-auth", "CONNECT_TIMEOUT=15", "PERSIST=no")
+	conf := l.Config("auth", 1, "SERVER_PPPD_CALL=vpn-pppssh-auth", "CONNECT_TIMEOUT=45", "PERSIST=no")
 	out, code := client(t, "-c", conf, "start")
 	if code == 0 {
 		client(t, "-c", conf, "stop")
