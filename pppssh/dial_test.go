@@ -42,7 +42,9 @@ func newSigner(t *testing.T) (ssh.Signer, ed25519.PrivateKey) {
 	return s, priv
 }
 
-func startTestServer(t *testing.T, allowed ssh.PublicKey) *testServer {
+// serverConfig is a test SSH server's configuration: a fresh host key, and
+// the one client key it accepts.
+func serverConfig(t *testing.T, allowed ssh.PublicKey) (*ssh.ServerConfig, ssh.Signer) {
 	t.Helper()
 	hostKey, _ := newSigner(t)
 	cfg := &ssh.ServerConfig{
@@ -54,6 +56,12 @@ func startTestServer(t *testing.T, allowed ssh.PublicKey) *testServer {
 		},
 	}
 	cfg.AddHostKey(hostKey)
+	return cfg, hostKey
+}
+
+func startTestServer(t *testing.T, allowed ssh.PublicKey) *testServer {
+	t.Helper()
+	cfg, hostKey := serverConfig(t, allowed)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -60,8 +60,8 @@ func keepaliveLink(t *testing.T, answer bool) *Link {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &Link{cfg: Config{Keepalive: 50 * time.Millisecond}, client: c,
-		dead: make(chan error, 1), closing: make(chan struct{})}
+	return &Link{cfg: Config{Keepalive: 50 * time.Millisecond}, client: c, log: quiet(),
+		dead: make(chan error, 1), closing: make(chan struct{}), done: make(chan struct{}), startDone: make(chan struct{})}
 }
 
 func TestKeepaliveDeclaresSilentPathDead(t *testing.T) {

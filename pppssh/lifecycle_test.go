@@ -35,16 +35,7 @@ type sessionServer struct {
 
 func startSessionServer(t *testing.T, allowed ssh.PublicKey, mode string) *sessionServer {
 	t.Helper()
-	hostKey, _ := newSigner(t)
-	cfg := &ssh.ServerConfig{
-		PublicKeyCallback: func(_ ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
-			if string(k.Marshal()) == string(allowed.Marshal()) {
-				return nil, nil
-			}
-			return nil, errors.New("key not allowed")
-		},
-	}
-	cfg.AddHostKey(hostKey)
+	cfg, hostKey := serverConfig(t, allowed)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -385,17 +376,7 @@ func TestSessionEndKeepsExitError(t *testing.T) {
 // server never answers) has returned, requests and all, when Close does.
 func TestCloseJoinsKeepalive(t *testing.T) {
 	leakCheck(t)
-	addr, hk, key := keepaliveServer(t, false)
-	hks, err := loadHostKeys(writeKnownHosts(t, addr, hk), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := dial(context.Background(), targetFor(t, addr), hks, []ssh.Signer{key}, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &Link{cfg: Config{Keepalive: time.Hour}, client: c, log: quiet(),
-		dead: make(chan error, 1), closing: make(chan struct{}), done: make(chan struct{}), startDone: make(chan struct{})}
+	l := keepaliveLink(t, false)
 	l.cfg.Keepalive = 40 * time.Millisecond
 	l.goJoined(l.keepalive)
 	// Outstanding but not yet overdue: sent at k/4 or k/2, dead at 1.5k
