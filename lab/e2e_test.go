@@ -102,14 +102,24 @@ func wantClean(t *testing.T, timeout time.Duration) {
 	if !ok {
 		t.Fatalf("pppd still running after %v: %s", timeout, got)
 	}
-	ents, err := os.ReadDir(runDir)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".log") && e.Name() != "host.lock" {
-			t.Errorf("left behind in %s: %s", runDir, e.Name())
+	// The server's helper undoes its routes and rules after its pppd
+	// has gone, so its files may outlive the pppd by a moment.
+	var left []string
+	lab.WaitFor(timeout, func() (bool, string) {
+		ents, err := os.ReadDir(runDir)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
 		}
+		left = left[:0]
+		for _, e := range ents {
+			if !strings.HasSuffix(e.Name(), ".log") && e.Name() != "host.lock" {
+				left = append(left, e.Name())
+			}
+		}
+		return len(left) == 0, strings.Join(left, " ")
+	})
+	for _, name := range left {
+		t.Errorf("left behind in %s after %v: %s", runDir, timeout, name)
 	}
 }
 

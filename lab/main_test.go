@@ -2,10 +2,16 @@ package lab_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,18 +82,74 @@ func runOutside() int {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	start := time.Now()
-	env := []string{"VPN_LAB_DIR=" + dir, "VPN_LAB_BIN=" + bin}
-	if os.Getenv("VPN_LAB_SOAK") != "" {
-		env = append(env, "VPN_LAB_SOAK="+os.Getenv("VPN_LAB_SOAK"))
-	}
-	r, err := lab.Run(ctx, dir, append([]string{self}, os.Args[1:]...), env)
-	os.Stdout.Write(r.Output)
-	if err != nil {
+	shards := labShards()
+	claims := filepath.Join(dir, "claims")
+	if err := os.Mkdir(claims, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	fmt.Printf("lab: ran inside %s in %v\n", labKind(), time.Since(start).Round(time.Millisecond))
-	return r.ExitCode
+	results := make([]shardResult, shards)
+	var wg sync.WaitGroup
+	for i := range shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = runShard(ctx, dir, bin, claims, i, self)
+		}()
+	}
+	wg.Wait()
+	code := 0
+	for i, r := range results {
+		if shards > 1 {
+			fmt.Printf("=== lab shard %d of %d\n", i+1, shards)
+		}
+		os.Stdout.Write(r.output)
+		if r.err != nil {
+			fmt.Fprintln(os.Stderr, r.err)
+			code = 1
+		} else if r.code != 0 {
+			code = r.code
+		}
+	}
+	fmt.Printf("lab: ran inside %s (%d at once) in %v\n", labKind(), shards, time.Since(start).Round(time.Millisecond))
+	return code
+}
+
+type shardResult struct {
+	output []byte
+	code   int
+	err    error
+}
+
+// runShard runs this test binary, with its own flags, in one lab of its
+// own (its own work directory, keys and sshd). Every shard is given every
+// test: the first to claim a test runs it, the others skip it (needLab), so
+// the shards share the work as it comes, whatever each test costs.
+func runShard(ctx context.Context, dir, bin, claims string, i int, self string) shardResult {
+	work := filepath.Join(dir, fmt.Sprintf("shard%d", i+1))
+	if err := os.Mkdir(work, 0o755); err != nil {
+		return shardResult{err: err}
+	}
+	env := []string{"VPN_LAB_DIR=" + work, "VPN_LAB_BIN=" + bin, claimsEnv + "=" + claims}
+	if os.Getenv("VPN_LAB_SOAK") != "" {
+		env = append(env, "VPN_LAB_SOAK="+os.Getenv("VPN_LAB_SOAK"))
+	}
+	r, err := lab.Run(ctx, work, append([]string{self}, os.Args[1:]...), env)
+	return shardResult{output: r.Output, code: r.ExitCode, err: err}
+}
+
+// labShards is how many labs run at once: one User-Mode Linux kernel per
+// core (each is one host thread at a time), at most VPN_LAB_SHARDS. A host
+// with PPP runs one: its labs would share the host's network namespaces.
+func labShards() int {
+	if lab.HostHasPPP() {
+		return 1
+	}
+	n := runtime.NumCPU()
+	if v, err := strconv.Atoi(os.Getenv("VPN_LAB_SHARDS")); err == nil && v > 0 {
+		n = v
+	}
+	return max(1, min(n, 4))
 }
 
 func labKind() string {
@@ -109,11 +171,49 @@ func runInside(m *testing.M) int {
 	return code
 }
 
-// needLab returns the lab or skips the test with the reason it cannot run.
+// needLab returns the lab or skips the test with the reason it cannot run,
+// or because another lab has claimed it.
 func needLab(t *testing.T) *lab.Lab {
 	t.Helper()
 	if theLab == nil {
 		t.Skip(skipReason)
 	}
+	if !claim(t) {
+		t.Skip("run by another lab shard")
+	}
 	return theLab
+}
+
+// claimsEnv names the directory, shared by every shard through the host's
+// file system, where a shard claims a top-level test by creating a file of
+// its name (O_EXCL: exactly one shard succeeds).
+const claimsEnv = "VPN_LAB_CLAIMS"
+
+var (
+	claimMu sync.Mutex
+	claimed = map[string]bool{}
+)
+
+func claim(t *testing.T) bool {
+	dir := os.Getenv(claimsEnv)
+	if dir == "" {
+		return true
+	}
+	top, _, _ := strings.Cut(t.Name(), "/")
+	claimMu.Lock()
+	defer claimMu.Unlock()
+	if mine, seen := claimed[top]; seen {
+		return mine
+	}
+	f, err := os.OpenFile(filepath.Join(dir, top), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	switch {
+	case err == nil:
+		f.Close()
+		claimed[top] = true
+	case errors.Is(err, fs.ErrExist):
+		claimed[top] = false
+	default:
+		t.Fatalf("claiming %s: %v", top, err)
+	}
+	return claimed[top]
 }
