@@ -37,15 +37,36 @@ type Result struct {
 	Console  string // the UML kernel's console log, if any
 }
 
+// KernelEnv names, inside a lab, the kernel it runs on: "uml" or "host".
+const KernelEnv = "VPN_LAB_KERNEL"
+
+// OnHostKernel reports whether this lab runs on the host's own kernel
+// (which may lack PPP) rather than under User-Mode Linux.
+func OnHostKernel() bool { return os.Getenv(KernelEnv) == "host" }
+
 // Run runs argv inside a fresh lab: under a User-Mode Linux kernel when the
-// host has no PPP, otherwise in private mount and UTS namespaces of the
-// host. workdir must be on the host's file system and survives the run;
-// env adds to a clean environment.
+// host has no PPP, otherwise in private mount, UTS and pid namespaces of
+// the host. workdir must be on the host's file system and survives the
+// run; env adds to a clean environment.
 func Run(ctx context.Context, workdir string, argv []string, env []string) (Result, error) {
+	return run(ctx, workdir, argv, env, HostHasPPP())
+}
+
+// RunOnHost is Run on the host's kernel whether or not it has PPP: for
+// the tun and tap modes, which need only TUN, veth and namespaces.
+func RunOnHost(ctx context.Context, workdir string, argv []string, env []string) (Result, error) {
+	return run(ctx, workdir, argv, env, true)
+}
+
+func run(ctx context.Context, workdir string, argv []string, env []string, native bool) (Result, error) {
 	if len(argv) == 0 {
 		return Result{}, errors.New("lab: empty command")
 	}
-	native := HostHasPPP()
+	kernel := "uml"
+	if native {
+		kernel = "host"
+	}
+	env = append(env, KernelEnv+"="+kernel)
 	if !native {
 		if _, err := os.Stat(UMLKernel); err != nil {
 			return Result{}, fmt.Errorf("lab: the kernel has no PPP and %s is missing (apt-get install user-mode-linux): %w", UMLKernel, err)
@@ -62,7 +83,9 @@ func Run(ctx context.Context, workdir string, argv []string, env []string) (Resu
 	var cmd *exec.Cmd
 	consoleFile := filepath.Join(workdir, "lab-console")
 	if native {
-		cmd = exec.CommandContext(ctx, "unshare", "--mount", "--uts", "--propagation", "private", "--fork", "/bin/sh", script)
+		// Its own pids too: the lab's tests count and kill pppd, sshd and
+		// vpn-pppssh processes by name and must see only their own.
+		cmd = exec.CommandContext(ctx, "unshare", "--mount", "--uts", "--pid", "--mount-proc", "--propagation", "private", "--fork", "/bin/sh", script)
 	} else {
 		cmd = exec.CommandContext(ctx, UMLKernel, "mem=2048M", "rootfstype=hostfs", "rootflags=/", "rw",
 			"init="+script, "con=null", "con0=null,fd:2", InsideEnv+"=1")

@@ -88,20 +88,20 @@ func runOutside() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	results := make([]shardResult, shards)
+	results := make([]shardResult, len(shards))
 	var wg sync.WaitGroup
-	for i := range shards {
+	for i, onHost := range shards {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = runShard(ctx, dir, bin, claims, i, self)
+			results[i] = runShard(ctx, dir, bin, claims, i, onHost, self)
 		}()
 	}
 	wg.Wait()
 	code := 0
 	for i, r := range results {
-		if shards > 1 {
-			fmt.Printf("=== lab shard %d of %d\n", i+1, shards)
+		if len(shards) > 1 {
+			fmt.Printf("=== lab shard %d of %d (%s)\n", i+1, len(shards), r.kind)
 		}
 		os.Stdout.Write(r.output)
 		if r.err != nil {
@@ -111,11 +111,12 @@ func runOutside() int {
 			code = r.code
 		}
 	}
-	fmt.Printf("lab: ran inside %s (%d at once) in %v\n", labKind(), shards, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("lab: %d labs at once in %v\n", len(shards), time.Since(start).Round(time.Millisecond))
 	return code
 }
 
 type shardResult struct {
+	kind   string
 	output []byte
 	code   int
 	err    error
@@ -125,38 +126,46 @@ type shardResult struct {
 // own (its own work directory, keys and sshd). Every shard is given every
 // test: the first to claim a test runs it, the others skip it (needLab), so
 // the shards share the work as it comes, whatever each test costs.
-func runShard(ctx context.Context, dir, bin, claims string, i int, self string) shardResult {
+func runShard(ctx context.Context, dir, bin, claims string, i int, onHost bool, self string) shardResult {
+	kind := "User-Mode Linux"
+	if onHost {
+		kind = "the host kernel"
+	}
 	work := filepath.Join(dir, fmt.Sprintf("shard%d", i+1))
 	if err := os.Mkdir(work, 0o755); err != nil {
-		return shardResult{err: err}
+		return shardResult{kind: kind, err: err}
 	}
 	env := []string{"VPN_LAB_DIR=" + work, "VPN_LAB_BIN=" + bin, claimsEnv + "=" + claims}
 	if os.Getenv("VPN_LAB_SOAK") != "" {
 		env = append(env, "VPN_LAB_SOAK="+os.Getenv("VPN_LAB_SOAK"))
 	}
-	r, err := lab.Run(ctx, work, append([]string{self}, os.Args[1:]...), env)
-	return shardResult{output: r.Output, code: r.ExitCode, err: err}
+	argv := append([]string{self}, os.Args[1:]...)
+	run := lab.Run
+	if onHost {
+		run = lab.RunOnHost
+	}
+	r, err := run(ctx, work, argv, env)
+	return shardResult{kind: kind, output: r.Output, code: r.ExitCode, err: err}
 }
 
-// labShards is how many labs run at once: one User-Mode Linux kernel per
-// core (each is one host thread at a time), at most VPN_LAB_SHARDS. A host
-// with PPP runs one: its labs would share the host's network namespaces.
-func labShards() int {
+// labShards says which labs run at once, true for one on the host's
+// kernel: one User-Mode Linux kernel per core (each is one host thread at a
+// time), at most VPN_LAB_SHARDS, and beside them one lab on the host's
+// kernel for the tun and tap modes, which need no PPP. A host with PPP
+// runs one lab: more would share the host's network namespaces.
+func labShards() []bool {
 	if lab.HostHasPPP() {
-		return 1
+		return []bool{true}
 	}
 	n := runtime.NumCPU()
 	if v, err := strconv.Atoi(os.Getenv("VPN_LAB_SHARDS")); err == nil && v > 0 {
 		n = v
 	}
-	return max(1, min(n, 4))
-}
-
-func labKind() string {
-	if lab.HostHasPPP() {
-		return "the host kernel (it has PPP)"
+	shards := make([]bool, max(1, min(n, 4)))
+	if _, err := os.Stat("/dev/net/tun"); err == nil {
+		shards = append(shards, true)
 	}
-	return "User-Mode Linux"
+	return shards
 }
 
 func runInside(m *testing.M) int {
@@ -178,8 +187,28 @@ func needLab(t *testing.T) *lab.Lab {
 	if theLab == nil {
 		t.Skip(skipReason)
 	}
-	if !claim(t) {
+	if lab.OnHostKernel() && !lab.HostHasPPP() {
+		t.Skip("needs PPP: runs in the User-Mode Linux labs")
+	}
+	if !claim(t, "") {
 		t.Skip("run by another lab shard")
+	}
+	return theLab
+}
+
+// needTunLab is needLab for the tun and tap modes, which run once on each
+// kind of kernel: the host's and User-Mode Linux.
+func needTunLab(t *testing.T) *lab.Lab {
+	t.Helper()
+	if theLab == nil {
+		t.Skip(skipReason)
+	}
+	kernel := "uml"
+	if lab.OnHostKernel() {
+		kernel = "host"
+	}
+	if !claim(t, kernel+"-") {
+		t.Skip("run by another lab shard on this kind of kernel")
 	}
 	return theLab
 }
@@ -194,12 +223,13 @@ var (
 	claimed = map[string]bool{}
 )
 
-func claim(t *testing.T) bool {
+func claim(t *testing.T, prefix string) bool {
 	dir := os.Getenv(claimsEnv)
 	if dir == "" {
 		return true
 	}
 	top, _, _ := strings.Cut(t.Name(), "/")
+	top = prefix + top
 	claimMu.Lock()
 	defer claimMu.Unlock()
 	if mine, seen := claimed[top]; seen {

@@ -5,71 +5,184 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"time"
 )
 
-// Bench compares the HOWTO recipe and vpn-pppssh over the same namespaces
-// in one lab run, alternating so that drift hits both alike: cycles
-// bring-ups without traffic for the link-up time, then rounds with ping and
-// iperf3. It prints medians side by side with the ratio tool/recipe.
-func (l *Lab) Bench(ctx context.Context, w io.Writer, cycles, rounds, iperfSeconds int) error {
-	contenders := []Contender{l.Recipe(), l.Tool()}
-	ups := make([][]Sample, 2)
+// BenchResult is one contender's medians over a bench run.
+type BenchResult struct {
+	Name    string    `json:"name"`
+	Where   string    `json:"where"`
+	Anchor  string    `json:"anchor,omitempty"`
+	Stream  bool      `json:"stream,omitempty"`
+	Median  Sample    `json:"median"`
+	LinkUps []float64 `json:"link_ups"` // every bring-up, seconds, sorted
+	Rounds  int       `json:"rounds"`
+	Seconds int       `json:"seconds"`
+}
+
+// Bench measures the contenders over the same namespaces in one lab run,
+// alternating so that drift hits them alike: cycles bring-ups without
+// traffic for the link-up time, then rounds with ping and iperf3 (a
+// stream contender moves as many bytes as a median link did in a round).
+// Each round's figures are printed to w as they come.
+func (l *Lab) Bench(ctx context.Context, w io.Writer, cs []Contender, cycles, rounds, seconds int) ([]BenchResult, error) {
+	ups := make([][]Sample, len(cs))
 	for i := range cycles {
-		for j, c := range contenders {
+		for j, c := range cs {
+			if c.Stream {
+				continue
+			}
 			s, err := l.Measure(ctx, c, 0)
 			if err != nil {
-				return fmt.Errorf("cycle %d, %s: %w", i+1, c.Name, err)
+				return nil, fmt.Errorf("cycle %d, %s: %w", i+1, c.Name, err)
 			}
 			ups[j] = append(ups[j], s)
 		}
 	}
-	traffic := make([][]Sample, 2)
+	traffic := make([][]Sample, len(cs))
 	for i := range rounds {
-		for j, c := range contenders {
-			s, err := l.Measure(ctx, c, iperfSeconds)
+		for j, c := range cs {
+			var s Sample
+			var err error
+			if c.Stream {
+				s, err = l.transfer(ctx, streamBytes(traffic, seconds))
+			} else {
+				s, err = l.Measure(ctx, c, seconds)
+			}
 			if err != nil {
-				return fmt.Errorf("round %d, %s: %w", i+1, c.Name, err)
+				return nil, fmt.Errorf("round %d, %s: %w", i+1, c.Name, err)
 			}
 			traffic[j] = append(traffic[j], s)
-			fmt.Fprintf(w, "round %d %-10s up %6.3fs  rtt %.3fms  %6.1f Mbit/s  cpu %.2fs  rss %.1f MiB\n", i+1, c.Name,
-				s.LinkUp.Seconds(), ms(s.RTT), s.Mbps, s.CPU.Seconds(), float64(s.PeakRSSKiB)/1024)
+			fmt.Fprintf(w, "round %d %-36s up %6.3fs  rtt %.3fms  %8.1f Mbit/s  cpu %.2f s/GB  rss %.1f MiB\n", i+1, c.Name,
+				s.LinkUp.Seconds(), ms(s.RTT), s.Mbps, s.CPUPerGB, float64(s.PeakRSSKiB)/1024)
 		}
 	}
-	R, T := median(traffic[0]), median(traffic[1])
-	R.LinkUp, T.LinkUp = median(append(ups[0], traffic[0]...)).LinkUp, median(append(ups[1], traffic[1]...)).LinkUp
-	fmt.Fprintf(w, "\nmedians: link-up over %d bring-ups each, traffic over %d rounds of %ds each; one UML kernel, same namespaces\n",
-		cycles+rounds, rounds, iperfSeconds)
-	fmt.Fprintf(w, "%-30s %12s %12s %8s\n", "metric", "recipe", "vpn-pppssh", "ratio")
-	row := func(name string, r, t float64, format string) {
-		ratio := "-"
-		if r != 0 {
-			ratio = fmt.Sprintf("%.2f", t/r)
+	res := make([]BenchResult, len(cs))
+	for j, c := range cs {
+		m := median(traffic[j])
+		all := append(ups[j], traffic[j]...)
+		if !c.Stream {
+			m.LinkUp = median(all).LinkUp
 		}
-		fmt.Fprintf(w, "%-30s %12s %12s %8s\n", name, fmt.Sprintf(format, r), fmt.Sprintf(format, t), ratio)
+		res[j] = BenchResult{Name: c.Name, Where: c.Where, Anchor: c.Anchor, Stream: c.Stream, Median: m,
+			LinkUps: linkUps(all), Rounds: rounds, Seconds: seconds}
 	}
-	row("link-up time (s)", R.LinkUp.Seconds(), T.LinkUp.Seconds(), "%.3f")
-	for j, c := range contenders {
-		fmt.Fprintf(w, "%-30s %s\n", "  "+c.Name+" bring-ups (s)", spread(append(ups[j], traffic[j]...)))
-	}
-	row("ping RTT avg (ms)", ms(R.RTT), ms(T.RTT), "%.3f")
-	row("iperf3 client->server (Mbit/s)", R.Mbps, T.Mbps, "%.1f")
-	row("client CPU, carrier (s)", R.CPU.Seconds(), T.CPU.Seconds(), "%.2f")
-	row("client CPU, local pppd (s)", R.PPPDCPU.Seconds(), T.PPPDCPU.Seconds(), "%.2f")
-	row("peak RSS, carrier (MiB)", float64(R.PeakRSSKiB)/1024, float64(T.PeakRSSKiB)/1024, "%.1f")
-	fmt.Fprintln(w, "ratio = vpn-pppssh / recipe; carrier = ssh for the recipe, the vpn-pppssh background process for the tool")
-	return nil
+	return res, nil
 }
 
-// spread lists the link-up times, sorted.
-func spread(s []Sample) string {
+// streamBytes is what a stream contender moves in a round: as much as the
+// fastest link moved so far in a round, at least 100 MB.
+func streamBytes(traffic [][]Sample, seconds int) int64 {
+	best := 0.0
+	for _, ss := range traffic {
+		for _, s := range ss {
+			best = max(best, s.Mbps)
+		}
+	}
+	return max(int64(best*1e6/8*float64(seconds)), 100e6)
+}
+
+// Measure brings the link up with c, optionally measures traffic, and
+// takes it down again.
+func (l *Lab) Measure(ctx context.Context, c Contender, iperfSeconds int) (Sample, error) {
+	var s Sample
+	begin := time.Now()
+	procs, err := c.Up(ctx)
+	s.LinkUp = time.Since(begin)
+	if err != nil {
+		c.Down(ctx)
+		return s, err
+	}
+	defer c.Down(ctx)
+	if iperfSeconds == 0 {
+		return s, nil
+	}
+	if s.RTT, err = Ping(ClientNS, TunServer, 100); err != nil {
+		return s, err
+	}
+	cpu0, _, err := usage(procs)
+	if err != nil {
+		return s, err
+	}
+	var bytes int64
+	if s.Mbps, bytes, err = Throughput(iperfSeconds); err != nil {
+		return s, err
+	}
+	cpu1, rss, err := usage(procs)
+	if err != nil {
+		return s, err
+	}
+	if bytes <= 0 {
+		return s, fmt.Errorf("iperf3 moved %d bytes", bytes)
+	}
+	s.CPUPerGB = (cpu1 - cpu0).Seconds() / (float64(bytes) / 1e9)
+	s.PeakRSSKiB = rss
+	return s, nil
+}
+
+// usage sums the CPU time and peak RSS of the client's processes; a
+// process that is gone is an error, not a zero.
+func usage(procs []int) (time.Duration, int, error) {
+	var cpu time.Duration
+	var rss int
+	for _, p := range procs {
+		c, r, err := ProcUsage(p)
+		if err != nil {
+			return 0, 0, err
+		}
+		cpu, rss = cpu+c, rss+r
+	}
+	return cpu, rss, nil
+}
+
+// PrintTable prints the results side by side, each with its ratios to its
+// anchor and its throughput as a share of the SSH stream ceiling.
+func PrintTable(w io.Writer, res []BenchResult) {
+	by := map[string]BenchResult{}
+	var ceiling float64
+	for _, r := range res {
+		by[r.Name] = r
+		if r.Stream {
+			ceiling = r.Median.Mbps
+		}
+	}
+	fmt.Fprintf(w, "%-36s %-11s %8s %9s %9s %9s %8s  %s\n", "contender", "where", "up (s)", "RTT (ms)", "Mbit/s", "CPU s/GB", "RSS MiB", "vs anchor (throughput, RTT, link-up)")
+	for _, r := range res {
+		m := r.Median
+		up, rtt := fmt.Sprintf("%.3f", m.LinkUp.Seconds()), fmt.Sprintf("%.3f", ms(m.RTT))
+		if r.Stream {
+			up, rtt = "-", "-"
+		}
+		vs := "anchor"
+		if a, ok := by[r.Anchor]; ok {
+			vs = fmt.Sprintf("x%.2f, x%.2f, x%.2f (vs %s)", ratio(m.Mbps, a.Median.Mbps), ratio(ms(m.RTT), ms(a.Median.RTT)),
+				ratio(m.LinkUp.Seconds(), a.Median.LinkUp.Seconds()), a.Name)
+		} else if r.Stream {
+			vs = "ceiling"
+		}
+		if ceiling > 0 && !r.Stream && r.Where == "host kernel" {
+			vs += fmt.Sprintf("; %.0f%% of the ceiling", 100*m.Mbps/ceiling)
+		}
+		fmt.Fprintf(w, "%-36s %-11s %8s %9s %9.1f %9.2f %8.1f  %s\n", r.Name, r.Where, up, rtt, m.Mbps, m.CPUPerGB, float64(m.PeakRSSKiB)/1024, vs)
+	}
+	fmt.Fprintln(w, "medians; up = start until usable; CPU s/GB and RSS are the client-side processes that carry the link (vpn-pppssh and its pppd; ssh and pppd; ssh)")
+	fmt.Fprintln(w, "compare rows of the same kernel only: User-Mode Linux makes every system call expensive")
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func linkUps(s []Sample) []float64 {
 	v := make([]float64, len(s))
 	for i, x := range s {
 		v[i] = x.LinkUp.Seconds()
 	}
 	slices.Sort(v)
-	return strings.Trim(strings.ReplaceAll(fmt.Sprintf("%.2f", v), " ", ", "), "[]")
+	return v
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -91,8 +204,7 @@ func median(s []Sample) Sample {
 		LinkUp:     d(func(x Sample) time.Duration { return x.LinkUp }),
 		RTT:        d(func(x Sample) time.Duration { return x.RTT }),
 		Mbps:       pick(func(x Sample) float64 { return x.Mbps }),
-		CPU:        d(func(x Sample) time.Duration { return x.CPU }),
-		PPPDCPU:    d(func(x Sample) time.Duration { return x.PPPDCPU }),
+		CPUPerGB:   pick(func(x Sample) float64 { return x.CPUPerGB }),
 		PeakRSSKiB: int(pick(func(x Sample) float64 { return float64(x.PeakRSSKiB) })),
 	}
 }
@@ -115,7 +227,7 @@ func (l *Lab) Demo(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mbps, err := Throughput(3)
+	mbps, _, err := Throughput(3)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,10 @@ const (
 	ServerPPPD   = "/usr/sbin/pppd"
 )
 
+// NoTunnelPort is a second port of the lab's sshd where PermitTunnel is
+// off; on port 22 it is on, for root and for devices made for an account.
+const NoTunnelPort = 2222
+
 // PolicyFile is the server half's policy; /etc is an overlay inside the
 // lab, so it never reaches the host.
 const PolicyFile = "/etc/vpn-pppssh/server.conf"
@@ -106,7 +110,9 @@ func (l *Lab) setupAccounts() error {
 	if err != nil {
 		return err
 	}
-	for _, u := range []string{User, OtherUser, PasswordUser} {
+	// root logs in with the key too: OpenSSH's own tunnel forwarding
+	// needs it (or a device made for the account).
+	for _, u := range []string{User, OtherUser, PasswordUser, "root"} {
 		if err := installKey(u, pub); err != nil {
 			return err
 		}
@@ -139,11 +145,15 @@ PidFile %s
 UsePAM no
 PasswordAuthentication no
 KbdInteractiveAuthentication no
-PermitRootLogin no
-AllowUsers %s %s %s
+PermitRootLogin prohibit-password
+AllowUsers %s %s %s root
+PermitTunnel yes
+Port %d
 LogLevel VERBOSE
+Match LocalPort %d
+	PermitTunnel no
 `, ServerIP, filepath.Join(l.Dir, "ssh_host_ed25519_key"), filepath.Join(l.Dir, "sshd.pid"),
-		User, OtherUser, PasswordUser)
+		User, OtherUser, PasswordUser, NoTunnelPort, NoTunnelPort)
 	confPath := filepath.Join(l.Dir, "sshd_config")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return err

@@ -3,11 +3,15 @@
 // when the host kernel has no PPP.
 //
 //	vpn-lab [--bin PATH] demo     bring a link up, ping it, measure it, tear it down
-//	vpn-lab [--bin PATH] bench    the HOWTO recipe and vpn-pppssh side by side
+//	vpn-lab [--bin PATH] bench    six ways over SSH side by side: the HOWTO recipe and
+//	                              MODE=ppp under User-Mode Linux; ssh -w, MODE=tun over
+//	                              OpenSSH's forwarding and through the server helper, and
+//	                              one ssh byte stream on the host's kernel
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -40,14 +44,14 @@ func run(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if lab.Inside() {
+		return inside(ctx, fs.Arg(0), *bin, *cycles, *rounds, *seconds)
+	}
 	if fs.NArg() != 1 || (fs.Arg(0) != "demo" && fs.Arg(0) != "bench") {
 		return errors.New("usage: vpn-lab [--bin PATH] demo|bench")
 	}
 	if *cycles < 0 || *cycles > 50 || *rounds < 1 || *rounds > 20 || *seconds < 1 || *seconds > 60 {
 		return errors.New("--cycles must be 0-50, --rounds 1-20 and --seconds 1-60")
-	}
-	if lab.Inside() {
-		return inside(ctx, fs.Arg(0), *bin, *cycles, *rounds, *seconds)
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("the lab needs root (namespaces, accounts, sshd)")
@@ -72,15 +76,47 @@ func run(ctx context.Context, args []string) error {
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 40*time.Minute)
 	defer cancel()
-	r, err := lab.Run(ctx, dir, append([]string{self, "--bin", abs}, args...), []string{"VPN_LAB_DIR=" + dir, "VPN_LAB_KEEP_LOG=" + fmt.Sprint(*keep)})
-	os.Stdout.Write(r.Output)
-	if err != nil {
-		return err
+	parts := []string{fs.Arg(0)}
+	if fs.Arg(0) == "bench" {
+		parts = []string{"bench-uml", "bench-host"}
 	}
-	if r.ExitCode != 0 {
-		return fmt.Errorf("%s failed inside the lab (exit %d)", fs.Arg(0), r.ExitCode)
+	var results []lab.BenchResult
+	for _, part := range parts {
+		work := filepath.Join(dir, part)
+		if err := os.Mkdir(work, 0o755); err != nil {
+			return err
+		}
+		runIn := lab.Run
+		if part == "bench-host" {
+			runIn = lab.RunOnHost
+		}
+		argv := []string{self, "--bin", abs, "--cycles", fmt.Sprint(*cycles), "--rounds", fmt.Sprint(*rounds),
+			"--seconds", fmt.Sprint(*seconds), part}
+		r, err := runIn(ctx, work, argv, []string{"VPN_LAB_DIR=" + work, "VPN_LAB_KEEP_LOG=" + fmt.Sprint(*keep)})
+		os.Stdout.Write(r.Output)
+		if err != nil {
+			return err
+		}
+		if r.ExitCode != 0 {
+			return fmt.Errorf("%s failed inside the lab (exit %d)", part, r.ExitCode)
+		}
+		if part != "demo" {
+			b, err := os.ReadFile(filepath.Join(work, "bench.json"))
+			if err != nil {
+				return err
+			}
+			var rs []lab.BenchResult
+			if err := json.Unmarshal(b, &rs); err != nil {
+				return fmt.Errorf("%s results: %w", part, err)
+			}
+			results = append(results, rs...)
+		}
+	}
+	if len(results) > 0 {
+		fmt.Printf("\nvpn-lab bench: %d bring-ups without traffic, %d rounds of %d s of iperf3 per contender\n", *cycles, *rounds, *seconds)
+		lab.PrintTable(os.Stdout, results)
 	}
 	return nil
 }
@@ -91,8 +127,29 @@ func inside(ctx context.Context, what, bin string, cycles, rounds, seconds int) 
 		return fmt.Errorf("lab setup: %w", err)
 	}
 	defer l.Close()
-	if what == "demo" {
+	var cs []lab.Contender
+	switch what {
+	case "demo":
 		return l.Demo(ctx, os.Stdout)
+	case "bench-uml":
+		recipe := l.Recipe()
+		cs = []lab.Contender{recipe, l.Tool("vpn-pppssh MODE=ppp", recipe.Name)}
+	case "bench-host":
+		sshw := l.SSHW()
+		cs = []lab.Contender{sshw,
+			l.Tool("vpn-pppssh MODE=tun, OpenSSH forwarding", sshw.Name, "MODE=tun", "SERVER_USERNAME=root"),
+			l.Tool("vpn-pppssh MODE=tun, server helper", sshw.Name, "MODE=tun", "SERVER_HELPER="+bin),
+			l.SSHStream()}
+	default:
+		return fmt.Errorf("unknown lab part %q", what)
 	}
-	return l.Bench(ctx, os.Stdout, cycles, rounds, seconds)
+	res, err := l.Bench(ctx, os.Stdout, cs, cycles, rounds, seconds)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(os.Getenv("VPN_LAB_DIR"), "bench.json"), b, 0o644)
 }

@@ -1,0 +1,303 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Sample is one bring-up of a link, measured.
+type Sample struct {
+	LinkUp     time.Duration `json:"link_up"`
+	RTT        time.Duration `json:"rtt"`  // median of the pings
+	Mbps       float64       `json:"mbps"` // iperf3 client to server, as received
+	CPUPerGB   float64       `json:"cpu_per_gb"`
+	PeakRSSKiB int           `json:"peak_rss_kib"` // summed over the client's processes
+}
+
+// A Contender is one way of carrying IP from the client namespace to
+// TunServer. Up returns the client-side processes that carry it (their CPU
+// and memory are what the bench reports); Down takes it away. A Stream
+// contender carries no IP: it is one SSH byte stream, the ceiling of
+// anything that goes through SSH, measured by Transfer.
+type Contender struct {
+	Name   string
+	Where  string // "UML" or "host kernel"
+	Anchor string // the contender this one is compared with; "" for an anchor
+	Up     func(ctx context.Context) (procs []int, err error)
+	Down   func(ctx context.Context)
+	Stream bool
+}
+
+// Tool is vpn-pppssh with the lab's link and the extra config lines.
+func (l *Lab) Tool(name, anchor string, extra ...string) Contender {
+	conf := l.Config("bench", 1, extra...)
+	return Contender{
+		Name: name, Where: l.where(), Anchor: anchor,
+		Up: func(ctx context.Context) ([]int, error) {
+			out, code := l.Client(ctx, "-c", conf, "start")
+			if code != 0 {
+				l.keepLog("bench")
+				return nil, fmt.Errorf("vpn-pppssh start: exit %d: %s", code, out)
+			}
+			b, err := os.ReadFile("/run/vpn-pppssh/bench.pid")
+			if err != nil {
+				return nil, err
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil {
+				return nil, fmt.Errorf("bench.pid: %w", err)
+			}
+			procs := []int{pid}
+			if pppd := pidWithArg("pppd", "vpn-pppssh-bench"); pppd > 0 {
+				procs = append(procs, pppd)
+			}
+			return procs, nil
+		},
+		Down: func(ctx context.Context) {
+			l.Client(ctx, "-c", conf, "stop")
+			l.keepLog("bench")
+		},
+	}
+}
+
+// Recipe is the HOWTO's own command line: pppd running OpenSSH's ssh as
+// its pty program, detaching once the link is up.
+func (l *Lab) Recipe() Contender {
+	sshCmd := fmt.Sprintf("ssh -i %s -o UserKnownHostsFile=%s -o BatchMode=yes %s -l %s sudo -n %s nodetach notty noauth",
+		l.Identity, l.KnownHosts(), ServerIP, User, ServerPPPD)
+	return Contender{
+		Name: "HOWTO recipe (pppd + ssh)", Where: l.where(),
+		Up: func(ctx context.Context) ([]int, error) {
+			// ssh inherits pppd's stderr and keeps it open after pppd
+			// detaches: give them a file, not a pipe.
+			logf, err := os.Create(filepath.Join(l.Dir, "recipe.log"))
+			if err != nil {
+				return nil, err
+			}
+			defer logf.Close()
+			cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ClientNS, "pppd", "updetach", "noauth", "passive",
+				"pty", sshCmd, "ipparam", "vpn", "linkname", "recipe", TunClient+":"+TunServer)
+			cmd.Stdout, cmd.Stderr = logf, logf
+			if err := cmd.Run(); err != nil {
+				out, _ := os.ReadFile(logf.Name())
+				return nil, fmt.Errorf("recipe: %w: %s", err, out)
+			}
+			ssh, err := pidOf("ssh")
+			if err != nil {
+				return nil, err
+			}
+			pppd := pidWithArg("pppd", "recipe")
+			if pppd <= 0 {
+				return nil, errors.New("recipe: no local pppd with linkname recipe")
+			}
+			return []int{ssh, pppd}, nil
+		},
+		Down: func(context.Context) { stopRecipe() },
+	}
+}
+
+func stopRecipe() {
+	b, err := os.ReadFile("/run/ppp-recipe.pid")
+	if err != nil {
+		return
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return
+	}
+	if p, err := os.FindProcess(pid); err == nil {
+		p.Signal(os.Interrupt)
+	}
+	WaitFor(10*time.Second, func() (bool, string) { return len(Processes("pppd")) == 0, "" })
+}
+
+// sshArgs are the OpenSSH client options every ssh contender uses: the
+// lab's key and known_hosts, as root (tunnel forwarding needs it).
+func (l *Lab) sshArgs() []string {
+	return []string{"-i", l.Identity, "-o", "UserKnownHostsFile=" + l.KnownHosts(), "-o", "BatchMode=yes", "-l", "root"}
+}
+
+// SSHW is OpenSSH's own tunnel forwarding as an admin runs it: `ssh -w
+// any:any` as root, then both ends configured by hand, because ssh leaves
+// them down and without addresses.
+func (l *Lab) SSHW() Contender {
+	var cmd *exec.Cmd
+	var done chan struct{}
+	return Contender{
+		Name: "ssh -w (OpenSSH tun)", Where: l.where(),
+		Up: func(ctx context.Context) ([]int, error) {
+			cTun, err := tunDevices(ClientNS)
+			if err != nil {
+				return nil, err
+			}
+			sTun, err := tunDevices(ServerNS)
+			if err != nil {
+				return nil, err
+			}
+			if len(cTun)+len(sTun) != 0 {
+				return nil, fmt.Errorf("tun devices before ssh -w: client %v, server %v", cTun, sTun)
+			}
+			args := append([]string{"netns", "exec", ClientNS, "ssh", "-N", "-w", "any:any"}, l.sshArgs()...)
+			cmd = exec.Command("ip", append(args, ServerIP)...)
+			logf, err := os.Create(filepath.Join(l.Dir, "sshw.log"))
+			if err != nil {
+				return nil, err
+			}
+			cmd.Stdout, cmd.Stderr = logf, logf
+			if err := cmd.Start(); err != nil {
+				logf.Close()
+				return nil, err
+			}
+			done = make(chan struct{})
+			go func() { cmd.Wait(); logf.Close(); close(done) }()
+			var c, s []string
+			ok, _ := WaitFor(20*time.Second, func() (bool, string) {
+				c, _ = tunDevices(ClientNS)
+				s, _ = tunDevices(ServerNS)
+				return len(c) == 1 && len(s) == 1, ""
+			})
+			if !ok {
+				log, _ := os.ReadFile(logf.Name())
+				return nil, fmt.Errorf("ssh -w: devices client %v, server %v after 20 s: %s", c, s, log)
+			}
+			for _, step := range []struct{ ns, dev, local, peer string }{
+				{ClientNS, c[0], TunClient, TunServer}, {ServerNS, s[0], TunServer, TunClient},
+			} {
+				if _, err := Sh("ip", "-n", step.ns, "addr", "add", step.local, "peer", step.peer, "dev", step.dev); err != nil {
+					return nil, err
+				}
+				if _, err := Sh("ip", "-n", step.ns, "link", "set", step.dev, "up"); err != nil {
+					return nil, err
+				}
+			}
+			// Up for a user once a ping goes through.
+			if ok, _ := WaitFor(10*time.Second, func() (bool, string) {
+				_, err := InNS(ClientNS, "ping", "-c", "1", "-W", "1", TunServer)
+				return err == nil, ""
+			}); !ok {
+				return nil, errors.New("ssh -w: no ping through the tunnel within 10 s")
+			}
+			ssh, err := pidOf("ssh")
+			return []int{ssh}, err
+		},
+		Down: func(context.Context) {
+			if cmd == nil || cmd.Process == nil {
+				return
+			}
+			cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				cmd.Process.Kill()
+				<-done
+			}
+		},
+	}
+}
+
+// tunDevices lists the tun and tap devices of a namespace.
+func tunDevices(ns string) ([]string, error) {
+	out, err := Sh("ip", "-n", ns, "-o", "link", "show", "type", "tun")
+	if err != nil {
+		return nil, err
+	}
+	var devs []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(line); len(f) > 1 {
+			name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+			devs = append(devs, name)
+		}
+	}
+	return devs, nil
+}
+
+// SSHStream is one OpenSSH byte stream, client to server: the ceiling of
+// whatever goes through SSH on this path.
+func (l *Lab) SSHStream() Contender {
+	return Contender{Name: "one ssh byte stream (ceiling)", Where: l.where(), Stream: true}
+}
+
+// transfer pushes n bytes through one ssh session into cat on the server
+// and returns the rate, the ssh client's CPU time and peak RSS.
+func (l *Lab) transfer(ctx context.Context, n int64) (Sample, error) {
+	args := append([]string{"netns", "exec", ClientNS, "ssh"}, l.sshArgs()...)
+	cmd := exec.CommandContext(ctx, "ip", append(args, ServerIP, "cat >/dev/null")...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return Sample{}, err
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	begin := time.Now()
+	if err := cmd.Start(); err != nil {
+		return Sample{}, err
+	}
+	// The ssh client is the child of ip netns exec's exec: the same pid.
+	buf := make([]byte, 256*1024)
+	var sent int64
+	for sent < n {
+		w, err := in.Write(buf[:min(int64(len(buf)), n-sent)])
+		sent += int64(w)
+		if err != nil {
+			break
+		}
+	}
+	in.Close()
+	cpu, rss, uerr := procUsageAtExit(cmd)
+	took := time.Since(begin)
+	if uerr != nil {
+		return Sample{}, fmt.Errorf("ssh stream: %w: %s", uerr, stderr.String())
+	}
+	if sent != n {
+		return Sample{}, fmt.Errorf("ssh stream: sent %d of %d bytes: %s", sent, n, stderr.String())
+	}
+	return Sample{
+		Mbps:       float64(n) * 8 / took.Seconds() / 1e6,
+		CPUPerGB:   cpu.Seconds() / (float64(n) / 1e9),
+		PeakRSSKiB: rss,
+	}, nil
+}
+
+// procUsageAtExit waits for cmd and returns its CPU time and peak RSS
+// from the kernel's account of the exited process.
+func procUsageAtExit(cmd *exec.Cmd) (time.Duration, int, error) {
+	if err := cmd.Wait(); err != nil {
+		return 0, 0, err
+	}
+	st := cmd.ProcessState
+	ru, ok := st.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return 0, 0, errors.New("no resource usage for the exited process")
+	}
+	return st.UserTime() + st.SystemTime(), int(ru.Maxrss), nil
+}
+
+func (l *Lab) where() string {
+	if OnHostKernel() {
+		return "host kernel"
+	}
+	return "UML"
+}
+
+// keepLog copies a link's log into the lab folder when vpn-lab --keep asked
+// for it; the lab's /run vanishes with the lab.
+func (l *Lab) keepLog(name string) {
+	if os.Getenv("VPN_LAB_KEEP_LOG") != "true" {
+		return
+	}
+	b, _ := os.ReadFile("/run/vpn-pppssh/" + name + ".log")
+	f, err := os.OpenFile(filepath.Join(l.Dir, name+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err == nil {
+		f.Write(b)
+		f.Close()
+	}
+}
