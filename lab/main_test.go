@@ -187,6 +187,9 @@ func needLab(t *testing.T) *lab.Lab {
 	if theLab == nil {
 		t.Skip(skipReason)
 	}
+	if tunTest(t) {
+		return theLab // claimed by needTunLab
+	}
 	if lab.OnHostKernel() && !lab.HostHasPPP() {
 		t.Skip("needs PPP: runs in the User-Mode Linux labs")
 	}
@@ -210,7 +213,19 @@ func needTunLab(t *testing.T) *lab.Lab {
 	if !claim(t, kernel+"-") {
 		t.Skip("run by another lab shard on this kind of kernel")
 	}
+	top, _, _ := strings.Cut(t.Name(), "/")
+	claimMu.Lock()
+	tunTests[top] = true
+	claimMu.Unlock()
 	return theLab
+}
+
+// tunTest reports whether t belongs to a test that needTunLab claimed.
+func tunTest(t *testing.T) bool {
+	top, _, _ := strings.Cut(t.Name(), "/")
+	claimMu.Lock()
+	defer claimMu.Unlock()
+	return tunTests[top]
 }
 
 // claimsEnv names the directory, shared by every shard through the host's
@@ -219,8 +234,9 @@ func needTunLab(t *testing.T) *lab.Lab {
 const claimsEnv = "VPN_LAB_CLAIMS"
 
 var (
-	claimMu sync.Mutex
-	claimed = map[string]bool{}
+	claimMu  sync.Mutex
+	claimed  = map[string]bool{}
+	tunTests = map[string]bool{}
 )
 
 func claim(t *testing.T, prefix string) bool {

@@ -48,13 +48,51 @@ func Ping(ns, addr string, count int) (time.Duration, error) {
 // in the server namespace and returns what the server received, in Mbit/s,
 // and in bytes.
 func Throughput(seconds int) (float64, int64, error) {
+	var r struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+				Bytes         int64   `json:"bytes"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := iperf(&r, "-t", strconv.Itoa(seconds)); err != nil {
+		return 0, 0, err
+	}
+	return r.End.SumReceived.BitsPerSecond / 1e6, r.End.SumReceived.Bytes, nil
+}
+
+// Load is what a load test moved each way, in Mbit/s as received.
+type Load struct{ Up, Down float64 }
+
+// LoadBothWays runs iperf3 in both directions at once for seconds.
+func LoadBothWays(seconds int) (Load, error) {
+	var r struct {
+		End struct {
+			Up struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+			Down struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received_bidir_reverse"`
+		} `json:"end"`
+	}
+	if err := iperf(&r, "-t", strconv.Itoa(seconds), "--bidir"); err != nil {
+		return Load{}, err
+	}
+	return Load{Up: r.End.Up.BitsPerSecond / 1e6, Down: r.End.Down.BitsPerSecond / 1e6}, nil
+}
+
+// iperf runs an iperf3 client in the client namespace against a one-shot
+// server at TunServer in the server namespace and decodes its JSON.
+func iperf(result any, args ...string) error {
 	srv := exec.Command("ip", "netns", "exec", ServerNS, "iperf3", "-s", "-1", "--forceflush", "-B", TunServer)
 	out, err := srv.StdoutPipe()
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
 	if err := srv.Start(); err != nil {
-		return 0, 0, fmt.Errorf("iperf3 server: %w", err)
+		return fmt.Errorf("iperf3 server: %w", err)
 	}
 	defer func() {
 		srv.Process.Kill()
@@ -77,27 +115,19 @@ func Throughput(seconds int) (float64, int64, error) {
 	select {
 	case ok := <-ready:
 		if !ok {
-			return 0, 0, errors.New("iperf3 server exited before listening")
+			return errors.New("iperf3 server exited before listening")
 		}
 	case <-time.After(20 * time.Second):
-		return 0, 0, errors.New("iperf3 server not listening after 20s")
+		return errors.New("iperf3 server not listening after 20s")
 	}
-	res, err := InNS(ClientNS, "iperf3", "-c", TunServer, "-t", strconv.Itoa(seconds), "-J")
+	res, err := InNS(ClientNS, "iperf3", append([]string{"-c", TunServer, "-J"}, args...)...)
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
-	var r struct {
-		End struct {
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-				Bytes         int64   `json:"bytes"`
-			} `json:"sum_received"`
-		} `json:"end"`
+	if err := json.Unmarshal([]byte(res), result); err != nil {
+		return fmt.Errorf("iperf3 output: %w", err)
 	}
-	if err := json.Unmarshal([]byte(res), &r); err != nil {
-		return 0, 0, fmt.Errorf("iperf3 output: %w", err)
-	}
-	return r.End.SumReceived.BitsPerSecond / 1e6, r.End.SumReceived.Bytes, nil
+	return nil
 }
 
 // ProcUsage reads a process's CPU time and peak resident set.

@@ -233,3 +233,42 @@ func FirewallRules(ns string) (string, error) {
 	}
 	return b.String(), nil
 }
+
+// TunInterfaces lists the tun and tap devices of a namespace with their
+// IPv4 addresses, one "kind local[ peer P]/len" line each ("tun
+// 198.51.100.1 peer 198.51.100.2/32", "tap 198.51.100.1/24", or "tap -"
+// for a device without an address).
+func TunInterfaces(ns string) ([]string, error) {
+	out, err := Sh("ip", "-n", ns, "-d", "-o", "link", "show", "type", "tun")
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+		kind := "tun"
+		if strings.Contains(line, " tap ") {
+			kind = "tap"
+		}
+		addrs, err := Sh("ip", "-n", ns, "-o", "-4", "addr", "show", "dev", name)
+		if err != nil {
+			return nil, err
+		}
+		got := kind + " -"
+		for _, a := range strings.Split(strings.TrimSpace(addrs), "\n") {
+			_, rest, ok := strings.Cut(a, " inet ")
+			if !ok {
+				continue
+			}
+			rest, _, _ = strings.Cut(rest, " scope ")
+			rest, _, _ = strings.Cut(rest, " brd ")
+			got = kind + " " + rest
+		}
+		lines = append(lines, got)
+	}
+	return lines, nil
+}
