@@ -1,0 +1,175 @@
+package device
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// cloneDevice is the tun driver's clone device: every open gives a new
+// file that TUNSETIFF turns into an interface.
+const cloneDevice = "/dev/net/tun"
+
+// Create makes a new, non-persistent tun or tap device in the calling
+// thread's network namespace and configures it: MTU, address (and peer),
+// bridge port, link up. On any failure it undoes what it did, newest
+// first, and its error names the step and the device ("setting MTU 1400
+// on tun3: ..."). A Config that does not validate is refused before
+// anything is touched; so is a Bridge that is missing or is no bridge.
+func Create(cfg Config) (*Device, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	// The handle's socket lives in this thread's namespace: later calls
+	// (Counters, Close) reach the device from whatever thread runs them.
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("opening a netlink socket: %w", err)
+	}
+	var bridge netlink.Link
+	if cfg.Bridge != "" {
+		if bridge, err = lookupBridge(h, cfg.Bridge); err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
+	f, name, err := openTun(cfg.Kind, cfg.Name)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	d := &Device{file: f, h: h, name: name, kind: cfg.Kind}
+	if err := d.configure(cfg, bridge); err != nil {
+		// Close is the undo: it leaves the bridge if configure joined
+		// it, then closes the fd, which deletes the device together
+		// with its MTU, address and routes.
+		return nil, errors.Join(err, d.Close())
+	}
+	return d, nil
+}
+
+// openTun creates the interface with the TUNSETIFF ioctl and returns its
+// file, registered with Go's poller, and the name the kernel gave it.
+//
+// Why not netlink.LinkAdd(&netlink.Tuntap{...}): it can hand back such a
+// file (Queues: 1, NonPersist: true puts non-blocking fds in Tuntap.Fds),
+// but in v1.3.1 it also issues TUNSETOWNER and TUNSETGROUP (to uid/gid 0
+// when unset), leaks the fd when one of those fails (so a failed Create
+// would leave a device behind for the life of the process), and reports
+// errno with %v, so callers cannot tell EBUSY (name taken) from anything
+// else. The ioctl is a dozen lines; everything after it uses netlink.
+func openTun(kind Kind, name string) (*os.File, string, error) {
+	what := kind.String() + " device"
+	if name != "" {
+		what += " " + name
+	}
+	fd, err := unix.Open(cloneDevice, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, "", fmt.Errorf("creating %s: opening %s: %w", what, cloneDevice, err)
+	}
+	ifr, err := unix.NewIfreq(name) // "": the kernel picks tun%d / tap%d
+	if err != nil {
+		unix.Close(fd)
+		return nil, "", fmt.Errorf("creating %s: %w", what, err)
+	}
+	flags := uint16(unix.IFF_NO_PI)
+	if kind == TAP {
+		flags |= unix.IFF_TAP
+	} else {
+		flags |= unix.IFF_TUN
+	}
+	// IFF_TUN_EXCL: without it TUNSETIFF on the name of an existing
+	// (persistent) tun device attaches to that device instead of making
+	// a new one, and this process would configure, and on Close leave
+	// behind, a device it does not own.
+	ifr.SetUint16(flags | unix.IFF_TUN_EXCL)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		if errors.Is(err, unix.EBUSY) {
+			return nil, "", fmt.Errorf("creating %s: a link of that name exists: %w", what, err)
+		}
+		return nil, "", fmt.Errorf("creating %s: %w", what, err)
+	}
+	// Non-blocking before os.NewFile, and only after TUNSETIFF (the fd
+	// cannot be polled before): NewFile then registers it with the
+	// runtime poller, so a Read parks its goroutine rather than a thread
+	// and Close wakes it with os.ErrClosed.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, "", fmt.Errorf("creating %s: making its fd non-blocking: %w", what, err)
+	}
+	name = ifr.Name()
+	f := os.NewFile(uintptr(fd), cloneDevice)
+	// Only a pollable file supports deadlines: this proves the
+	// registration happened, which Close unblocking Read depends on.
+	if err := f.SetReadDeadline(noDeadline); err != nil {
+		f.Close()
+		return nil, "", fmt.Errorf("creating %s device %s: its fd is not pollable: %w", kind, name, err)
+	}
+	return f, name, nil
+}
+
+// lookupBridge returns the link named name, which must be a bridge.
+func lookupBridge(h *netlink.Handle, name string) (netlink.Link, error) {
+	link, err := h.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil, fmt.Errorf("bridge %s does not exist: %w", name, err)
+		}
+		return nil, fmt.Errorf("looking up bridge %s: %w", name, err)
+	}
+	if _, ok := link.(*netlink.Bridge); !ok {
+		return nil, fmt.Errorf("bridge %s: it is a %q link: %w", name, link.Type(), ErrNotBridge)
+	}
+	return link, nil
+}
+
+// configure applies cfg to the new device d, recording on d only what
+// succeeded, so that Close undoes exactly that.
+func (d *Device) configure(cfg Config, bridge netlink.Link) error {
+	link, err := d.h.LinkByName(d.name)
+	if err != nil {
+		return fmt.Errorf("looking up the new device %s: %w", d.name, err)
+	}
+	d.index = link.Attrs().Index
+	if cfg.MTU != 0 {
+		if err := d.h.LinkSetMTU(link, cfg.MTU); err != nil {
+			return fmt.Errorf("setting MTU %d on %s: %w", cfg.MTU, d.name, err)
+		}
+	}
+	if cfg.Addr.IsValid() {
+		addr := &netlink.Addr{IPNet: ipNet(cfg.Addr)}
+		what := cfg.Addr.String()
+		if cfg.Peer.IsValid() {
+			addr.Peer = ipNet(netip.PrefixFrom(cfg.Peer, cfg.Addr.Bits()))
+			what += " peer " + cfg.Peer.String()
+		}
+		if err := d.h.AddrAdd(link, addr); err != nil {
+			return fmt.Errorf("adding address %s to %s: %w", what, d.name, err)
+		}
+	}
+	if bridge != nil {
+		if err := d.h.LinkSetMasterByIndex(link, bridge.Attrs().Index); err != nil {
+			return fmt.Errorf("making %s a port of bridge %s: %w", d.name, cfg.Bridge, err)
+		}
+		d.bridge, d.bridgeName = bridge.Attrs().Index, cfg.Bridge
+	}
+	if err := d.h.LinkSetUp(link); err != nil {
+		return fmt.Errorf("setting %s up: %w", d.name, err)
+	}
+	return nil
+}
+
+// ipNet is p as the net.IPNet netlink wants, keeping p's host bits.
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{
+		IP:   p.Addr().AsSlice(),
+		Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
+	}
+}
