@@ -39,6 +39,8 @@ type Config struct {
 	// existing device is never taken over.
 	Name string
 	// MTU is set on the device; 0 leaves the kernel's default (1500).
+	// A bridge port must have its bridge's MTU: 0 takes it, another
+	// value is refused (the kernel would change the bridge's MTU to fit).
 	MTU int
 	// Addr is the device's own address. For TUN it is a host prefix
 	// (/32, /128) and Peer is the other end; for TAP any prefix, the
@@ -49,7 +51,12 @@ type Config struct {
 	// in `ip addr add A peer B`); it must be zero for TAP.
 	Peer netip.Addr
 	// Bridge makes a TAP device a port of this existing bridge. Only the
-	// device's own membership is changed, and Close undoes it.
+	// device's own membership is changed, and Close undoes it. The port
+	// gets the bridge's MTU and a MAC address the bridge will not adopt
+	// (fe:xx:xx:xx:xx:xx), so that the kernel, which fits a bridge's MTU
+	// and address to its ports unless an administrator set them, leaves
+	// a bridge with other ports as it was. A bridge with no other port
+	// takes the tap's MAC address while it is a port.
 	Bridge string
 }
 

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -20,7 +21,8 @@ const cloneDevice = "/dev/net/tun"
 // bridge port, link up. On any failure it undoes what it did, newest
 // first, and its error names the step and the device ("setting MTU 1400
 // on tun3: ..."). A Config that does not validate is refused before
-// anything is touched; so is a Bridge that is missing or is no bridge.
+// anything is touched; so is a Bridge that is missing or is no bridge,
+// and an MTU other than the bridge's (see Config.MTU).
 func Create(cfg Config) (*Device, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -34,6 +36,10 @@ func Create(cfg Config) (*Device, error) {
 	var bridge netlink.Link
 	if cfg.Bridge != "" {
 		if bridge, err = lookupBridge(h, cfg.Bridge); err != nil {
+			h.Close()
+			return nil, err
+		}
+		if err := matchBridgeMTU(&cfg, bridge); err != nil {
 			h.Close()
 			return nil, err
 		}
@@ -130,6 +136,38 @@ func lookupBridge(h *netlink.Handle, name string) (netlink.Link, error) {
 	return link, nil
 }
 
+// matchBridgeMTU gives a bridge port the bridge's MTU. Unless an
+// administrator fixed the bridge's MTU, the kernel sets it to the smallest
+// of its ports' whenever a port joins or leaves: a port with another MTU
+// would change the bridge (a 1500-byte tap on a 9000-byte LAN lowers it).
+// So MTU 0 takes the bridge's, and another value is refused.
+func matchBridgeMTU(cfg *Config, bridge netlink.Link) error {
+	mtu := bridge.Attrs().MTU
+	switch cfg.MTU {
+	case 0:
+		cfg.MTU = mtu
+	case mtu:
+	default:
+		return fmt.Errorf("MTU %d for a port of bridge %s, whose MTU is %d: a port must match its bridge (leave the MTU unset to take the bridge's)", cfg.MTU, cfg.Bridge, mtu)
+	}
+	return nil
+}
+
+// portMAC is a random, locally administered unicast MAC address starting
+// fe: (greater than any vendor's). Unless an administrator fixed it, a
+// bridge takes the lowest MAC address among its ports; with this one the
+// tap never is the lowest, so a bridge with other ports keeps its address
+// (and the LAN's ARP caches stay right). A bridge with no other port
+// takes the tap's address whatever it is.
+func portMAC() (net.HardwareAddr, error) {
+	mac := make(net.HardwareAddr, 6)
+	if _, err := rand.Read(mac[1:]); err != nil {
+		return nil, err
+	}
+	mac[0] = 0xfe
+	return mac, nil
+}
+
 // configure applies cfg to the new device d, recording on d only what
 // succeeded, so that Close undoes exactly that.
 func (d *Device) configure(cfg Config, bridge netlink.Link) error {
@@ -155,6 +193,13 @@ func (d *Device) configure(cfg Config, bridge netlink.Link) error {
 		}
 	}
 	if bridge != nil {
+		mac, err := portMAC()
+		if err != nil {
+			return fmt.Errorf("choosing a MAC address for %s: %w", d.name, err)
+		}
+		if err := d.h.LinkSetHardwareAddr(link, mac); err != nil {
+			return fmt.Errorf("setting MAC address %s on %s: %w", mac, d.name, err)
+		}
 		if err := d.h.LinkSetMasterByIndex(link, bridge.Attrs().Index); err != nil {
 			return fmt.Errorf("making %s a port of bridge %s: %w", d.name, cfg.Bridge, err)
 		}

@@ -166,17 +166,23 @@ func (n *testNS) bridgeState(t *testing.T, name string) string {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// addBridge makes an up bridge with a fixed MAC address (so that the
-// kernel does not take a port's) and an address.
+// addBridge makes an up bridge as a LAN has it: an address, a port lan0
+// (a veth), and MTU and MAC address left to the kernel, which fits them to
+// the ports (so the bridge has lan0's MAC address and MTU 9000). lan0's
+// MAC address is above all but 1/64 of the kernel's random ones for a tap.
 func (n *testNS) addBridge(t *testing.T, name string) {
 	t.Helper()
-	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: 9000}}
 	if err := n.nl.LinkAdd(br); err != nil {
 		t.Fatalf("adding bridge %s: %v", name, err)
 	}
-	mac, _ := net.ParseMAC("02:00:5e:10:00:01")
-	if err := n.nl.LinkSetHardwareAddr(br, mac); err != nil {
-		t.Fatalf("setting the MAC of %s: %v", name, err)
+	mac, _ := net.ParseMAC("fc:00:5e:00:00:10")
+	lan := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "lan0", MTU: 9000, HardwareAddr: mac}, PeerName: "lan1"}
+	if err := n.nl.LinkAdd(lan); err != nil {
+		t.Fatalf("adding veth lan0: %v", err)
+	}
+	if err := n.nl.LinkSetMaster(lan, br); err != nil {
+		t.Fatalf("making lan0 a port of %s: %v", name, err)
 	}
 	if err := n.nl.AddrAdd(br, &netlink.Addr{IPNet: ipNet(netip.MustParsePrefix("203.0.113.1/24"))}); err != nil {
 		t.Fatalf("adding an address to %s: %v", name, err)
@@ -184,6 +190,25 @@ func (n *testNS) addBridge(t *testing.T, name string) {
 	if err := n.nl.LinkSetUp(br); err != nil {
 		t.Fatalf("setting %s up: %v", name, err)
 	}
+	if got := n.bridgeState(t, name); !strings.Contains(got, "fc:00:5e:00:00:10 up mtu=9000") {
+		t.Fatalf("the test bridge is not as the test needs it: %s", got)
+	}
+}
+
+// ports is the names of the bridge's ports.
+func (n *testNS) ports(t *testing.T, bridge int) []string {
+	t.Helper()
+	ls, err := nldump.Retry(n.nl.LinkList)
+	if err != nil {
+		t.Fatalf("listing links: %v", err)
+	}
+	var names []string
+	for _, l := range ls {
+		if l.Attrs().MasterIndex == bridge {
+			names = append(names, l.Attrs().Name)
+		}
+	}
+	return names
 }
 
 func TestCreateTAPBridgePort(t *testing.T) {
@@ -194,10 +219,23 @@ func TestCreateTAPBridgePort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	links := n.links(t)
+	if d, err := n.create(t, Config{Kind: TAP, Bridge: "brtest", MTU: 1500}); err == nil {
+		t.Errorf("a 1500-byte port of a 9000-byte bridge was made: %s", d.Name())
+	} else if !strings.Contains(err.Error(), "MTU 1500 for a port of bridge brtest, whose MTU is 9000") {
+		t.Errorf("a 1500-byte port of a 9000-byte bridge: %v", err)
+	}
+	if after := n.links(t); after != links {
+		t.Errorf("a refused MTU left:\n%s\nbefore:\n%s", after, links)
+	}
+
 	d := n.mustCreate(t, Config{Kind: TAP, Bridge: "brtest"})
-	link := n.checkTuntap(t, d, TAP, 1500)
+	link := n.checkTuntap(t, d, TAP, 9000)
 	if got := link.Attrs().MasterIndex; got != br.Attrs().Index {
 		t.Errorf("%s master index %d, want brtest's %d", d.Name(), got, br.Attrs().Index)
+	}
+	if mac := link.Attrs().HardwareAddr; len(mac) != 6 || mac[0] != 0xfe {
+		t.Errorf("bridge port %s has MAC address %s, want fe:...", d.Name(), mac)
 	}
 	if got := n.addrs(t, d.Index(), netlink.FAMILY_V4); len(got) != 0 {
 		t.Errorf("bridge port %s has addresses %q, want none", d.Name(), got)
@@ -209,8 +247,8 @@ func TestCreateTAPBridgePort(t *testing.T) {
 	if after := n.bridgeState(t, "brtest"); after != before {
 		t.Errorf("Close changed the bridge:\nbefore %s\nafter  %s", before, after)
 	}
-	if links := n.links(t); strings.Contains(links, "master="+itoa(br.Attrs().Index)) {
-		t.Errorf("brtest still has a port after Close:\n%s", links)
+	if got := n.ports(t, br.Attrs().Index); len(got) != 1 || got[0] != "lan0" {
+		t.Errorf("brtest's ports after Close: %q, want only lan0", got)
 	}
 }
 

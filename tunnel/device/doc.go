@@ -6,9 +6,11 @@
 // after `ssh -w` (MTU, address and point-to-point peer, bridge port, up):
 //
 //	Create(cfg)   validate cfg (nothing touched on error)
-//	              look up cfg.Bridge (must exist and be a bridge)
+//	              look up cfg.Bridge (must exist, be a bridge, and have
+//	              cfg.MTU if set: a port takes its bridge's MTU)
 //	              open /dev/net/tun, TUNSETIFF (new device, this fd only)
-//	              set MTU, add address (+peer), join bridge, set up
+//	              set MTU, add address (+peer), bridge port: set a MAC
+//	              the bridge will not adopt and join, set up
 //	              any failure: Close, which undoes newest-first
 //	Read/Write    one packet (tun) or frame (tap) per call
 //	Close         leave the bridge (if we joined it), close the fd: the
