@@ -378,4 +378,3 @@ func FuzzStripAF(f *testing.F) {
 		}
 	})
 }
-
