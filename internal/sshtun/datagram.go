@@ -158,7 +158,8 @@ type bufferMirror struct {
 }
 
 type elementMirror struct {
-	buf  []byte
+	buf []byte
+	//lint:ignore U1000 there for the layout: x/crypto's element has it
 	next *elementMirror
 }
 

@@ -34,10 +34,14 @@ func (e *OpenError) Error() string {
 	if e.Unit != AnyUnit {
 		unit = fmt.Sprintf("unit %d", e.Unit)
 	}
-	if e.Cause.Reason == ssh.Prohibited {
-		return fmt.Sprintf("the server refused the tunnel (administratively prohibited): PermitTunnel is off in its sshd_config, "+
-			"or the account may not open the tun/tap device (%s): a root login, or a device created for the account "+
-			"(ip tuntap add ... user NAME) and named with SERVER_TUN_UNIT", unit)
+	// OpenSSH answers "connect failed" ("open failed") when PermitTunnel
+	// is off or the device cannot be opened, and "administratively
+	// prohibited" when the key's options forbid forwarding.
+	if e.Cause.Reason == ssh.Prohibited || e.Cause.Reason == ssh.ConnectionFailed {
+		return fmt.Sprintf("the server refused the tunnel (%s: %s): PermitTunnel is off in its sshd_config, "+
+			"restrict or no-port-forwarding is set for the key, "+
+			"or the account may not open the tun/tap device (%s): it needs a root login, or a device created for the account "+
+			"(ip tuntap add ... user NAME) and named with SERVER_TUN_UNIT", e.Cause.Reason, safetext.Escape(e.Cause.Message), unit)
 	}
 	return fmt.Sprintf("the server refused the tunnel (%s): %s", e.Cause.Reason, safetext.Escape(e.Cause.Message))
 }

@@ -9,10 +9,12 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -155,6 +157,21 @@ func TestWindowShortDropsNotSplits(t *testing.T) {
 		wrote := make(chan error, 1)
 		if naive {
 			go func() { _, err := ch.Write(packet(uint32(fits), size)); wrote <- err }()
+			// Wait until Write has taken the last of the window and
+			// blocks for more: nothing reads on the other end yet.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				d.win.cond.L.Lock()
+				left := d.win.win
+				d.win.cond.L.Unlock()
+				if left == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("Channel.Write did not take the window's last %d bytes", left)
+				}
+				runtime.Gosched()
+			}
 		} else {
 			err := d.WritePacket(packet(uint32(fits), size))
 			if !errors.Is(err, ErrDropped) {
@@ -310,11 +327,11 @@ func TestOpenRefused(t *testing.T) {
 	client, _ := pair(t, &ssh.OpenChannelError{Reason: ssh.Prohibited, Message: "open failed"})
 	_, err := Open(client, Ethernet, 5)
 	var oe *OpenError
-	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "administratively prohibited") ||
+	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "administratively prohibited: open failed") ||
 		!strings.Contains(err.Error(), "PermitTunnel") || !strings.Contains(err.Error(), "unit 5") {
 		t.Fatalf("prohibited: %v", err)
 	}
-	client, _ = pair(t, &ssh.OpenChannelError{Reason: ssh.ConnectionFailed, Message: "no\x1b[2Jdevice"})
+	client, _ = pair(t, &ssh.OpenChannelError{Reason: ssh.ResourceShortage, Message: "no\x1b[2Jdevice"})
 	_, err = Open(client, PointToPoint, AnyUnit)
 	if err == nil || strings.ContainsRune(err.Error(), 0x1b) || !strings.Contains(err.Error(), "device") {
 		t.Fatalf("other refusal, escaped: %q", err)
