@@ -18,8 +18,10 @@ type Config struct {
 	ServerHostname string // host name, address or ~/.ssh/config Host alias
 	ServerUsername string
 	ServerPort     int
-	ServerIfAddr   netip.Addr // server's end of the PPP link
-	ClientIfAddr   netip.Addr // this host's end of the PPP link
+	ServerIfAddr   netip.Addr // server's end of the link
+	ClientIfAddr   netip.Addr // this host's end of the link
+	ServerIfBits   int        // ethernet mode: the prefix length given with SERVER_IFIPADDR; 0 none
+	ClientIfBits   int        // ethernet mode: the prefix length given with CLIENT_IFIPADDR; 0 none
 	SSHIdentity    string     // private key file; empty: agent, then ~/.ssh/id_*
 	SSHKnownHosts  string     // known_hosts file; empty: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts
 	PPPD           string     // local pppd
@@ -36,6 +38,12 @@ type Config struct {
 	IPUpDir          string         // hooks run once the link and its routes are up
 	IPDownDir        string         // hooks run before teardown, while the interface exists
 	ServerHelper     string         // vpn-pppssh on the server, run as sudo -n SERVER_HELPER serve
+
+	Mode          string // ModePPP, ModeTUN or ModeEthernet
+	MTU           int    // tun and ethernet modes: the devices' MTU; 0: the kernel's (1500)
+	ServerTunUnit int    // OpenSSH's forwarding: the server's device unit; -1: any free one
+	ClientBridge  string // ethernet mode: the client's tap joins this bridge
+	ServerBridge  string // ethernet mode: the server's tap joins this bridge
 
 	Keepalive  time.Duration // SSH keepalive and LCP echo interval
 	Persist    bool          // redial a link that died
@@ -61,8 +69,21 @@ func Defaults() Config {
 		Keepalive:      10 * time.Second,
 		Persist:        true,
 		HoldoffMax:     30 * time.Second,
+		Mode:           ModePPP,
+		ServerTunUnit:  -1,
 	}
 }
+
+// The modes: how IP travels between the two ends.
+const (
+	ModePPP      = "ppp"      // pppd on a pty at each end
+	ModeTUN      = "tun"      // a tun device at each end (layer 3)
+	ModeEthernet = "ethernet" // a tap device at each end (layer 2)
+)
+
+// defaultEthernetBits is the prefix length of an ethernet-mode address
+// given without one.
+const defaultEthernetBits = 24
 
 // A Key is one configuration setting, spelled KEY in files and --key in flags.
 type Key struct {
@@ -87,12 +108,27 @@ var Keys = []Key{
 	{"SERVER_PORT", "SSH port on the server",
 		func(c *Config, v string) error { return setPort(&c.ServerPort, v) },
 		func(c *Config) string { return strconv.Itoa(c.ServerPort) }},
-	{"SERVER_IFIPADDR", "IPv4 address of the server's end of the PPP link",
-		func(c *Config, v string) error { return setAddr(&c.ServerIfAddr, v) },
-		func(c *Config) string { return addrString(c.ServerIfAddr) }},
-	{"CLIENT_IFIPADDR", "IPv4 address of this host's end of the PPP link",
-		func(c *Config, v string) error { return setAddr(&c.ClientIfAddr, v) },
-		func(c *Config) string { return addrString(c.ClientIfAddr) }},
+	{"MODE", "ppp (pppd at each end), tun (a tun device at each end, layer 3) or ethernet (a tap device at each end, layer 2)",
+		func(c *Config, v string) error { return setMode(&c.Mode, v) },
+		func(c *Config) string { return c.Mode }},
+	{"SERVER_IFIPADDR", "IPv4 address of the server's end of the link; in ethernet mode with a prefix length (203.0.113.1/24)",
+		func(c *Config, v string) error { return setAddrBits(&c.ServerIfAddr, &c.ServerIfBits, v) },
+		func(c *Config) string { return addrBitsString(c.ServerIfAddr, c.ServerIfBits) }},
+	{"CLIENT_IFIPADDR", "IPv4 address of this host's end of the link; in ethernet mode with a prefix length (203.0.113.50/24)",
+		func(c *Config, v string) error { return setAddrBits(&c.ClientIfAddr, &c.ClientIfBits, v) },
+		func(c *Config) string { return addrBitsString(c.ClientIfAddr, c.ClientIfBits) }},
+	{"MTU", "tun and ethernet modes: the devices' MTU (68-65000); empty: the kernel's 1500, or a bridge's",
+		func(c *Config, v string) error { return setMTU(&c.MTU, v) },
+		func(c *Config) string { return intString(c.MTU) }},
+	{"SERVER_TUN_UNIT", "tun and ethernet modes over OpenSSH's forwarding: the server's tun/tap unit N, a device the admin created for the account; empty: any free unit (needs a root login)",
+		func(c *Config, v string) error { return setUnit(&c.ServerTunUnit, v) },
+		func(c *Config) string { return unitString(c.ServerTunUnit) }},
+	{"CLIENT_BRIDGE", "ethernet mode: this host's tap joins this existing bridge",
+		func(c *Config, v string) error { return setIfName(&c.ClientBridge, v) },
+		func(c *Config) string { return c.ClientBridge }},
+	{"SERVER_BRIDGE", "ethernet mode: the server's tap joins this existing bridge (then SERVER_IFIPADDR may be left out)",
+		func(c *Config, v string) error { return setIfName(&c.ServerBridge, v) },
+		func(c *Config) string { return c.ServerBridge }},
 	{"SSH_IDENTITY", "private key file (default: ssh-agent, then ~/.ssh/id_*)",
 		func(c *Config, v string) error { return setPath(&c.SSHIdentity, v, true) },
 		func(c *Config) string { return c.SSHIdentity }},
@@ -201,9 +237,13 @@ func (c *Config) Validate() error {
 	if !validName(c.Name) {
 		return fmt.Errorf("link name %q: use 1-32 letters, digits, '.', '_' or '-', starting with a letter or digit", c.Name)
 	}
+	if err := c.validateMode(); err != nil {
+		return err
+	}
 	var missing []string
 	for _, k := range []string{"SERVER_HOSTNAME", "SERVER_IFIPADDR", "CLIENT_IFIPADDR"} {
-		if c.Get(k) == "" {
+		bridged := c.Mode == ModeEthernet && (k == "SERVER_IFIPADDR" && c.ServerBridge != "" || k == "CLIENT_IFIPADDR" && c.ClientBridge != "")
+		if c.Get(k) == "" && !bridged {
 			missing = append(missing, k)
 		}
 	}
@@ -221,7 +261,7 @@ func (c *Config) Validate() error {
 	if c.ServerPPPDCall != "" && c.ServerHelper != "" {
 		return errors.New("SERVER_PPPD_CALL and SERVER_HELPER exclude each other: the server half runs pppd itself, with options of its own")
 	}
-	if c.ServerIfAddr == c.ClientIfAddr {
+	if c.ServerIfAddr.IsValid() && c.ServerIfAddr == c.ClientIfAddr {
 		return fmt.Errorf("SERVER_IFIPADDR and CLIENT_IFIPADDR are both %s: the two ends need different addresses", c.ServerIfAddr)
 	}
 	return nil
@@ -389,6 +429,88 @@ func boolString(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+func setMode(dst *string, v string) error {
+	switch v {
+	case ModePPP, ModeTUN, ModeEthernet:
+		*dst = v
+		return nil
+	}
+	return fmt.Errorf("%q is not a mode: use ppp, tun or ethernet", v)
+}
+
+// setAddrBits takes an address with an optional prefix length.
+func setAddrBits(dst *netip.Addr, bits *int, v string) error {
+	addr, b, cut := strings.Cut(v, "/")
+	n := 0
+	if cut {
+		var err error
+		if n, err = strconv.Atoi(b); err != nil || n < 8 || n > 30 {
+			return fmt.Errorf("%q: the prefix length must be 8-30 (a subnet both ends share)", v)
+		}
+	}
+	if err := setAddr(dst, addr); err != nil {
+		return err
+	}
+	*bits = n
+	return nil
+}
+
+func addrBitsString(a netip.Addr, bits int) string {
+	if bits == 0 {
+		return addrString(a)
+	}
+	return fmt.Sprintf("%s/%d", a, bits)
+}
+
+func setMTU(dst *int, v string) error {
+	if v == "" {
+		*dst = 0
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 68 || n > 65000 {
+		return fmt.Errorf("%q is not an MTU (68-65000)", v)
+	}
+	*dst = n
+	return nil
+}
+
+func setUnit(dst *int, v string) error {
+	if v == "" || v == "any" {
+		*dst = -1
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 1<<20 {
+		return fmt.Errorf("%q is not a device unit (a number, 0-1048576)", v)
+	}
+	*dst = n
+	return nil
+}
+
+func unitString(n int) string {
+	if n < 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+func intString(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+// setIfName takes an interface name: 1-15 letters, digits, '.', '_', '-'.
+func setIfName(dst *string, v string) error {
+	if v != "" && (!chars(v, 15, "._-") || v == "." || v == "..") {
+		return fmt.Errorf("%q is not an interface name (1-15 letters, digits, '.', '_', '-')", v)
+	}
+	*dst = v
+	return nil
 }
 
 func addrString(a netip.Addr) string {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -34,7 +35,11 @@ const PolicyPath = "/etc/vpn-pppssh/server.conf"
 //	                 default no
 //	ALLOW_PEERS      prefixes both tunnel addresses (the server's end and
 //	                 the client's) must lie inside; required: unset, every
-//	                 request is refused
+//	                 request is refused; in ethernet mode the shared
+//	                 subnet must lie inside one of them too
+//	ALLOW_BRIDGES    ethernet mode: bridges a client's tap may join
+//	                 (SERVER_BRIDGE); unset: none. A client in a bridge is
+//	                 on that LAN and can use any of its addresses
 //	MAX_SESSIONS     how many server halves may run at once (1-1024, 64)
 //	MAX_SESSIONS_PER_ACCOUNT
 //	                 how many of them one account (sudo's SUDO_UID) may
@@ -49,6 +54,7 @@ type Policy struct {
 	AllowPeers      []netip.Prefix // local and peer must each lie inside one
 	AllowMasquerade bool
 	AllowForwarding bool
+	AllowBridges    []string // ethernet mode: bridges a client's tap may join
 	MaxSessions     int
 	// MaxSessionsPerAccount bounds the sessions of one account.
 	MaxSessionsPerAccount int
@@ -165,8 +171,18 @@ func (p *Policy) setKey(key, v string) error {
 		return nil
 	case "PPPD":
 		return setPath(&p.PPPD, v, false)
+	case "ALLOW_BRIDGES":
+		p.AllowBridges = nil
+		for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+			var name string
+			if err := setIfName(&name, f); err != nil {
+				return err
+			}
+			p.AllowBridges = append(p.AllowBridges, name)
+		}
+		return nil
 	}
-	return errors.New("unknown key (ALLOW_NETWORKS, ALLOW_PEERS, ALLOW_MASQUERADE, ALLOW_FORWARDING, MAX_SESSIONS, MAX_SESSIONS_PER_ACCOUNT, PPPD)")
+	return errors.New("unknown key (ALLOW_NETWORKS, ALLOW_PEERS, ALLOW_MASQUERADE, ALLOW_FORWARDING, ALLOW_BRIDGES, MAX_SESSIONS, MAX_SESSIONS_PER_ACCOUNT, PPPD)")
 }
 
 // Path is the file the policy was read from.
@@ -209,9 +225,31 @@ func (p Policy) Check(r Request) error {
 		role string
 		addr netip.Addr
 	}{{"peer", r.Peer}, {"local", r.Local}} {
+		if !a.addr.IsValid() && a.role == "local" && r.Bridge != "" {
+			continue // a bridge port has no address of its own
+		}
 		if !inside(netip.PrefixFrom(a.addr, 32), p.AllowPeers) {
 			return fmt.Errorf("%s %s is outside ALLOW_PEERS=%s in %s", a.role, a.addr, networksString(p.AllowPeers), p.path)
 		}
+	}
+	return p.checkMode(r)
+}
+
+// checkMode refuses what the tun and ethernet modes add: a shared subnet
+// outside ALLOW_PEERS, and a bridge not in ALLOW_BRIDGES.
+func (p Policy) checkMode(r Request) error {
+	if r.Bridge != "" {
+		if !slices.Contains(p.AllowBridges, r.Bridge) {
+			return fmt.Errorf("joining bridge %s needs ALLOW_BRIDGES listing it in %s (%s)", r.Bridge, p.path,
+				p.why("ALLOW_BRIDGES", strings.Join(p.AllowBridges, ",")))
+		}
+		if r.NeedsForwarding() {
+			return errors.New("a tap in a bridge is on the bridge's LAN: routes, forwarding and masquerade do not apply to it")
+		}
+		return nil
+	}
+	if lp := r.LocalPrefix(); r.EffectiveMode() == ModeEthernet && lp.IsValid() && !inside(lp.Masked(), p.AllowPeers) {
+		return fmt.Errorf("subnet %s is outside ALLOW_PEERS=%s in %s", lp.Masked(), networksString(p.AllowPeers), p.path)
 	}
 	return nil
 }

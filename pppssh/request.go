@@ -30,6 +30,32 @@ type Request struct {
 	Forward    bool           `json:"forward,omitempty"`
 	Masquerade bool           `json:"masquerade,omitempty"`
 	Keepalive  int            `json:"keepalive,omitempty"` // seconds; a wish only: the server clamps it (ServerPPPDArgs)
+
+	// The tun and ethernet modes (empty Mode: ppp, as older clients send).
+	Mode   string `json:"mode,omitempty"`
+	MTU    int    `json:"mtu,omitempty"`    // the server's device; 0: the kernel's
+	Bits   int    `json:"bits,omitempty"`   // ethernet: the shared subnet's prefix length
+	Bridge string `json:"bridge,omitempty"` // ethernet: the server's tap joins this bridge (ALLOW_BRIDGES)
+}
+
+// EffectiveMode is the request's mode, ppp when it names none.
+func (r Request) EffectiveMode() string {
+	if r.Mode == "" {
+		return ModePPP
+	}
+	return r.Mode
+}
+
+// LocalPrefix is the server's address as its device gets it (the zero
+// Prefix for a bridge port without one).
+func (r Request) LocalPrefix() netip.Prefix {
+	if !r.Local.IsValid() {
+		return netip.Prefix{}
+	}
+	if r.EffectiveMode() == ModeEthernet {
+		return netip.PrefixFrom(r.Local, r.Bits)
+	}
+	return netip.PrefixFrom(r.Local, 32)
 }
 
 // NeedsForwarding reports whether serving the request turns on IPv4
@@ -68,7 +94,7 @@ const maxReply = 4 << 10
 // CLIENT_NETWORKS back, forwards when the client reaches networks behind it
 // (SERVER_NETWORKS, DEFAULT_ROUTE) and masquerades when asked.
 func (c *Config) ServerRequest() Request {
-	return Request{
+	r := Request{
 		Version: RequestVersion, Link: c.Name, IPParam: c.IPParam,
 		Local: c.ServerIfAddr, Peer: c.ClientIfAddr,
 		Routes:     c.ClientNetworks,
@@ -76,6 +102,13 @@ func (c *Config) ServerRequest() Request {
 		Masquerade: c.ServerMasquerade,
 		Keepalive:  int(c.Keepalive / time.Second),
 	}
+	if c.Mode != ModePPP {
+		r.Mode, r.MTU = c.Mode, c.MTU
+	}
+	if c.Mode == ModeEthernet {
+		r.Bits, r.Bridge = c.ethernetBits(), c.ServerBridge
+	}
+	return r
 }
 
 // helperCommand runs the server half instead of bare pppd. It takes no
@@ -104,8 +137,14 @@ func (r Request) Validate() error {
 	case !validWord(r.IPParam):
 		return fmt.Errorf("bad ipparam %q", r.IPParam)
 	}
+	if err := r.validateMode(); err != nil {
+		return err
+	}
 	var a Config
 	for _, addr := range []netip.Addr{r.Local, r.Peer} {
+		if !addr.IsValid() && addr == r.Local && r.Bridge != "" {
+			continue // a bridge port: the bridge has the server's address
+		}
 		if err := setAddr(&a.ClientIfAddr, addr.String()); err != nil {
 			return fmt.Errorf("address: %w", err)
 		}
@@ -125,6 +164,42 @@ func (r Request) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validateMode checks the tun and ethernet fields.
+func (r Request) validateMode() error {
+	switch r.Mode {
+	case "", ModePPP, ModeTUN, ModeEthernet:
+	default:
+		return fmt.Errorf("bad mode %q", safetextShort(r.Mode))
+	}
+	if r.MTU != 0 && (r.EffectiveMode() == ModePPP || r.MTU < 68 || r.MTU > 65000) {
+		return fmt.Errorf("bad mtu %d", r.MTU)
+	}
+	if r.EffectiveMode() != ModeEthernet {
+		if r.Bits != 0 || r.Bridge != "" {
+			return errors.New("bits and bridge are for mode ethernet")
+		}
+		return nil
+	}
+	if r.Bits < 8 || r.Bits > 30 {
+		return fmt.Errorf("bad prefix length %d", r.Bits)
+	}
+	var name string
+	if err := setIfName(&name, r.Bridge); err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	if r.Local.IsValid() && !r.LocalPrefix().Contains(r.Peer) {
+		return errors.New("the two ends are not in one subnet")
+	}
+	return nil
+}
+
+func safetextShort(s string) string {
+	if len(s) > 32 {
+		s = s[:32]
+	}
+	return safetext.Escape(s)
 }
 
 // WriteRequest sends the request line.
