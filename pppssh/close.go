@@ -11,8 +11,17 @@ import (
 // end by itself: Close gives the reason then.
 func (l *Link) monitor() {
 	var reason error
+	var pppdExited, carrierDone <-chan struct{}
+	if l.pppd != nil {
+		pppdExited = l.pppd.exited
+	}
+	if l.carrier != nil {
+		carrierDone = l.carrier.Done()
+	}
 	select {
-	case <-l.pppd.exited:
+	case <-carrierDone:
+		reason = l.carrier.Err()
+	case <-pppdExited:
 		reason = l.pppdEndError()
 	case <-l.sessEnd:
 		reason = l.sessionEndError()
@@ -101,6 +110,10 @@ func (l *Link) teardown() error {
 			l.pppd.hangup()
 		}
 		errs = append(errs, l.pppd.stop(3*time.Second))
+	}
+	if l.carrier != nil {
+		// Its channel or session, then its device; its goroutines joined.
+		errs = append(errs, l.carrier.Close())
 	}
 	if l.sess != nil {
 		l.sess.Close()

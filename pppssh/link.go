@@ -29,12 +29,37 @@ type Info struct {
 	TTY     string     `json:"tty"`
 	Carrier netip.Addr `json:"carrier"` // the SSH server's address, as connected
 	Since   time.Time  `json:"since"`
+	Mode    string     `json:"mode"`
+	// ServerIface is the server's interface, when the carrier knows it
+	// (tun and ethernet modes).
+	ServerIface string `json:"server_iface,omitempty"`
+}
+
+// HookTTY is what the ip-up and ip-down hooks get as pppd's tty argument:
+// the pty in ppp mode, the tun driver in tun and ethernet modes.
+func (i Info) HookTTY() string {
+	if i.Mode != "" && i.Mode != ModePPP {
+		return "/dev/net/tun"
+	}
+	return i.TTY
+}
+
+// HookSpeed is what the hooks get as pppd's speed argument: what pppd
+// passes in ppp mode, 0 in tun and ethernet modes (a device has none).
+func (i Info) HookSpeed() string {
+	if i.Mode != "" && i.Mode != ModePPP {
+		return "0"
+	}
+	return "38400"
 }
 
 // Options are the parts of a Link's environment that tests replace.
 type Options struct {
 	Logger *slog.Logger // default: slog.Default()
 	Home   string       // for ~/.ssh; default: $HOME
+	// Carrier makes the carrier of the tun and ethernet modes (package
+	// tunnel, which imports this one); nil: only MODE=ppp is available.
+	Carrier NewCarrier
 }
 
 // Link is one PPP-over-SSH link. See the package documentation for its
@@ -45,13 +70,15 @@ type Link struct {
 	home   string
 	log    *slog.Logger
 
-	pppd    *pppdProc
-	client  *ssh.Client
-	sess    *ssh.Session
-	stderr  *tailWriter   // what the server printed on stderr
-	sessEnd chan struct{} // closed by the session's waiter, once it runs (waiting)
-	sessErr error
-	waiting bool // the session's waiter runs: sessEnd will be closed
+	pppd       *pppdProc
+	carrier    Carrier // tun and ethernet modes, instead of pppd
+	newCarrier NewCarrier
+	client     *ssh.Client
+	sess       *ssh.Session
+	stderr     *tailWriter   // what the server printed on stderr
+	sessEnd    chan struct{} // closed by the session's waiter, once it runs (waiting)
+	sessErr    error
+	waiting    bool // the session's waiter runs: sessEnd will be closed
 
 	helperErr   atomic.Pointer[error] // the server helper's refusal or failure
 	serverReady chan struct{}         // the server helper's side is in place
@@ -100,7 +127,7 @@ func New(cfg Config, opts Options) (*Link, error) {
 		return nil, err
 	}
 	l := &Link{
-		cfg: cfg, target: t, home: opts.Home,
+		cfg: cfg, target: t, home: opts.Home, newCarrier: opts.Carrier,
 		log:         opts.Logger.With("link", cfg.Name),
 		stderr:      newTailWriter(opts.Logger.With("link", cfg.Name, "component", "server")),
 		sessEnd:     make(chan struct{}),
@@ -194,6 +221,9 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
+	if l.cfg.Mode != ModePPP && l.cfg.Mode != "" {
+		return l.startCarrier(ctx, hk, keys, closeAgent)
+	}
 	// The SSH handshake is most of the start-up time; the local pppd starts
 	// meanwhile and its first LCP request waits in the pty.
 	begin := time.Now()
@@ -275,7 +305,7 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 	l.info = Info{
 		Name: l.cfg.Name, Iface: iface, Local: local, Remote: remote,
 		Server:  fmt.Sprintf("%s@%s", l.target.User, l.target.Addr()),
-		PPPDPid: l.pppd.cmd.Process.Pid, Since: time.Now(), TTY: l.pppd.slave.Name(),
+		PPPDPid: l.pppd.cmd.Process.Pid, Since: time.Now(), TTY: l.pppd.slave.Name(), Mode: ModePPP,
 	}
 	if ap, err := netip.ParseAddrPort(l.client.RemoteAddr().String()); err == nil {
 		l.info.Carrier = ap.Addr().Unmap()
