@@ -168,5 +168,8 @@ func Run(ctx context.Context, o Options) error {
 	if err := pppssh.WriteReply(o.Stdout, nil); err != nil {
 		return fmt.Errorf("answering the request: %w", err)
 	}
+	if req.EffectiveMode() != pppssh.ModePPP {
+		return runTun(ctx, o, req, router, log)
+	}
 	return runPPPD(ctx, policy.PPPD, o, req, router, log)
 }

@@ -1,0 +1,169 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
+	"github.com/vpn-pppssh/vpn-pppssh/routing"
+	"github.com/vpn-pppssh/vpn-pppssh/tunnel/device"
+	"github.com/vpn-pppssh/vpn-pppssh/tunnel/framing"
+)
+
+// runTun serves a tun or ethernet request: it creates the server's device
+// (it belongs to this process: it goes when the helper ends, however it
+// ends), applies the link's changes and carries the framed packets between
+// the session and the device until either ends or ctx is cancelled.
+func runTun(ctx context.Context, o Options, req pppssh.Request, router *routing.Router, log *slog.Logger) error {
+	stderr := o.stderr()
+	fail := func(err error) error {
+		fmt.Fprintln(stderr, pppssh.ServerFailedMarker+strings.ReplaceAll(err.Error(), "\n", "; "))
+		return err
+	}
+	dev, err := device.Create(deviceConfig(req))
+	if err != nil {
+		return fail(fmt.Errorf("creating the server's device: %w", err))
+	}
+	defer dev.Close()
+	if req.Bridge == "" {
+		if err := router.Set(routerConfig(req, dev.Name())); err != nil {
+			log.Error("applying the server's routes", "err", err)
+			return fail(err)
+		}
+	}
+	log.Info("server side up", "iface", dev.Name(), "mode", req.Mode, "changes", len(router.Applied()), "firewall", router.Firewall())
+	fmt.Fprintln(stderr, pppssh.ServerReadyMarker)
+
+	ended := make(chan error, 2)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // session to device
+		defer wg.Done()
+		ended <- toDevice(o.Stdin, dev, req)
+	}()
+	go func() { // device to session
+		defer wg.Done()
+		ended <- fromDevice(dev, o.Stdout)
+	}()
+	var why error
+	select {
+	case why = <-ended:
+	case <-ctx.Done():
+		why = ErrEnded
+	}
+	// Closing the device ends its reader; closing the session's ends ends
+	// the other (the client may still be writing to a helper that goes).
+	dev.Close()
+	o.Stdin.Close()
+	o.Stdout.Close()
+	wg.Wait()
+	log.Info("tunnel ended", "err", why)
+	if errors.Is(why, io.EOF) || errors.Is(why, ErrEnded) {
+		return nil
+	}
+	return why
+}
+
+// deviceConfig is the server's device for a request that the policy
+// allowed.
+func deviceConfig(req pppssh.Request) device.Config {
+	c := device.Config{Kind: device.TUN, MTU: req.MTU}
+	if req.Mode == pppssh.ModeEthernet {
+		c.Kind, c.Bridge = device.TAP, req.Bridge
+		if req.Bridge != "" {
+			c.MTU = 0 // the bridge's own
+		}
+		c.Addr = req.LocalPrefix()
+		return c
+	}
+	c.Addr, c.Peer = req.LocalPrefix(), req.Peer
+	return c
+}
+
+// toDevice writes the client's framed packets into the device. Every byte
+// comes from the client: a bad length ends the session; a packet the
+// kernel refuses is dropped (the kernel counts it).
+func toDevice(in io.Reader, dev *device.Device, req pppssh.Request) error {
+	r := framing.NewReader(in, maxFrame(req))
+	buf := make([]byte, device.MaxPacketSize)
+	for {
+		n, err := r.ReadPacket(buf)
+		if err != nil {
+			return err
+		}
+		if _, err := dev.Write(buf[:n]); err != nil && !errors.Is(err, device.ErrMalformed) {
+			return err
+		}
+	}
+}
+
+// fromDevice frames the device's packets onto the session, batching the
+// ones already read into one write.
+func fromDevice(dev *device.Device, out io.Writer) error {
+	w := framing.NewWriter(out)
+	pkts := make(chan []byte, 64)
+	free := make(chan []byte, 65)
+	for range 65 {
+		free <- make([]byte, device.MaxPacketSize)
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(pkts)
+		for buf := range free {
+			n, err := dev.Read(buf[:cap(buf)])
+			if err != nil {
+				readErr <- err
+				return
+			}
+			pkts <- buf[:n]
+		}
+	}()
+	var last []byte
+	err := w.Copy(func(wait bool) ([]byte, error) {
+		if last != nil {
+			free <- last[:cap(last)]
+			last = nil
+		}
+		var p []byte
+		var ok bool
+		if wait {
+			p, ok = <-pkts
+		} else {
+			select {
+			case p, ok = <-pkts:
+			default:
+				return nil, nil
+			}
+		}
+		if !ok {
+			return nil, <-readErr
+		}
+		last = p
+		return p, nil
+	})
+	// The reader ends when the device is closed; whatever it still
+	// hands over is dropped.
+	go func() {
+		for range pkts {
+		}
+	}()
+	return err
+}
+
+// maxFrame is the longest packet the client may send: the device's MTU
+// plus an Ethernet header with a VLAN tag in ethernet mode.
+func maxFrame(req pppssh.Request) int {
+	mtu := req.MTU
+	if mtu == 0 || req.Bridge != "" {
+		mtu = device.MaxPacketSize - 18
+	}
+	if req.Mode == pppssh.ModeEthernet {
+		return mtu + 18
+	}
+	return mtu
+}
