@@ -37,6 +37,7 @@ import (
 type Env struct {
 	Iface, TTY, Speed, Local, Remote, IPParam string
 	Link                                      string // VPN_NAME
+	Mode                                      string // VPN_MODE: ppp, tun or ethernet
 }
 
 // Args are pppd's ip-up arguments: interface, tty, speed, local and remote
@@ -49,8 +50,15 @@ func (e Env) Environ() []string {
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"PPP_IFACE=" + e.Iface, "PPP_TTY=" + e.TTY, "PPP_SPEED=" + e.Speed,
 		"PPP_LOCAL=" + e.Local, "PPP_REMOTE=" + e.Remote, "PPP_IPPARAM=" + e.IPParam,
-		"VPN_NAME=" + e.Link,
+		"VPN_NAME=" + e.Link, "VPN_MODE=" + e.mode(),
 	}
+}
+
+func (e Env) mode() string {
+	if e.Mode == "" {
+		return "ppp"
+	}
+	return e.Mode
 }
 
 // Limit is how long one hook may run before it is killed.

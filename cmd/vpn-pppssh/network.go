@@ -43,7 +43,7 @@ func joinNetworks(ctx context.Context, o *options, cfg pppssh.Config, info pppss
 		// it here, never as a host of this side's own networks.
 		SourceCheck: true,
 	}
-	if cfg.ClientMasquerade {
+	if cfg.ClientMasquerade && info.Remote.IsValid() {
 		rc.Masquerade = append([]netip.Prefix{netip.PrefixFrom(info.Remote, 32)}, cfg.ServerNetworks...)
 	}
 	if err := r.Set(rc); err != nil {
@@ -54,8 +54,8 @@ func joinNetworks(ctx context.Context, o *options, cfg pppssh.Config, info pppss
 		return nil, err
 	}
 	n := &linkNetworks{cfg: cfg, router: r, log: log.With("component", "hooks"), env: hooks.Env{
-		Iface: info.Iface, TTY: info.TTY, Speed: "38400", Local: info.Local.String(), Remote: info.Remote.String(),
-		IPParam: cfg.IPParam, Link: cfg.Name,
+		Iface: info.Iface, TTY: info.HookTTY(), Speed: info.HookSpeed(), Local: addrOrEmpty(info.Local), Remote: addrOrEmpty(info.Remote),
+		IPParam: cfg.IPParam, Link: cfg.Name, Mode: info.Mode,
 	}}
 	for _, c := range r.Applied() {
 		log.Info("applied", "change", c.String())
@@ -86,4 +86,12 @@ func changeList(r *routing.Router) []string {
 		out = append(out, c.String())
 	}
 	return out
+}
+
+// addrOrEmpty is an address for a hook; a bridge port has none.
+func addrOrEmpty(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
+	"github.com/vpn-pppssh/vpn-pppssh/tunnel"
 )
 
 // readiness is what the background process reports on its notify pipe:
@@ -37,7 +38,7 @@ func startBackground(o *options, cfg pppssh.Config) error {
 		return nil
 	}
 	// Refuse a bad configuration here, before anything starts.
-	if _, err := pppssh.New(cfg, pppssh.Options{Logger: discardLogger()}); err != nil {
+	if _, err := pppssh.New(cfg, pppssh.Options{Logger: discardLogger(), Carrier: tunnel.ForLink}); err != nil {
 		return usageError(err)
 	}
 	if err := checkProgram(cfg); err != nil {
@@ -205,6 +206,9 @@ func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err erro
 // other than root could replace (the file or a directory on its way, as
 // for hooks): root runs it.
 func checkProgram(cfg pppssh.Config) error {
+	if cfg.Mode != pppssh.ModePPP {
+		return nil // no pppd runs here
+	}
 	if err := rootfile.CheckPath(cfg.PPPD); err != nil {
 		return fmt.Errorf("PPPD %s: %w", cfg.PPPD, err)
 	}

@@ -86,7 +86,7 @@ func collectStatus(o *options, name string) (statusReport, error) {
 // would escape C0 controls but not DEL, C1 controls such as U+009B (CSI)
 // or U+202E, so the text is escaped for both outputs.
 func (r *statusReport) escape() {
-	for _, s := range []*string{&r.Name, &r.Phase, &r.Iface, &r.Local, &r.Remote, &r.Server, &r.LastError, &r.Firewall} {
+	for _, s := range []*string{&r.Name, &r.Phase, &r.Iface, &r.Local, &r.Remote, &r.Server, &r.LastError, &r.Firewall, &r.Mode, &r.ServerIface} {
 		*s = safetext.Escape(*s)
 	}
 	for i := range r.Changes {
@@ -107,7 +107,13 @@ func printStatus(o *options, r statusReport) {
 	fmt.Fprintf(w, "link %s: %s (pid %d)\n", r.Name, r.Phase, r.Pid)
 	switch r.Phase {
 	case "up":
+		if r.Mode != "" {
+			fmt.Fprintf(w, "  mode       %s\n", r.Mode)
+		}
 		fmt.Fprintf(w, "  interface  %s\n", r.Iface)
+		if r.ServerIface != "" {
+			fmt.Fprintf(w, "  server if  %s\n", r.ServerIface)
+		}
 		fmt.Fprintf(w, "  local      %s\n", r.Local)
 		fmt.Fprintf(w, "  remote     %s\n", r.Remote)
 		fmt.Fprintf(w, "  server     %s\n", r.Server)

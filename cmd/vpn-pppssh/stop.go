@@ -46,6 +46,11 @@ func stop(o *options, cfg pppssh.Config) error {
 		return nil
 	}
 	waitGone(pid, 2*time.Second)
+	// The owner may have died rather than stopped (a kill -9 that was
+	// still on its way when we looked): what it left is removed now.
+	if err := cleanupStale(o, cfg.Name, false); err != nil {
+		return err
+	}
 	fmt.Fprintf(o.stdout, "vpn-pppssh: link %s stopped\n", cfg.Name)
 	return nil
 }

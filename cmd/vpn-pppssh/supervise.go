@@ -13,6 +13,7 @@ import (
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
+	"github.com/vpn-pppssh/vpn-pppssh/tunnel"
 )
 
 // supervisor keeps one named link up for the life of the background
@@ -41,13 +42,13 @@ type supervisor struct {
 const stableAfter = time.Minute
 
 type session struct {
-	link tunnel    // *pppssh.Link
-	net  netCloser // *linkNetworks
+	link linkCloser // *pppssh.Link
+	net  netCloser  // *linkNetworks
 	info pppssh.Info
 }
 
-// tunnel is what the supervisor needs of a *pppssh.Link once it is up.
-type tunnel interface {
+// linkCloser is what the supervisor needs of a *pppssh.Link once it is up.
+type linkCloser interface {
 	Done() <-chan struct{}
 	Wait() error
 	Close() error
@@ -94,7 +95,7 @@ func (s *supervisor) failed(err error) {
 
 // connect brings the link and its networks up once.
 func (s *supervisor) connect(ctx context.Context) (*session, error) {
-	link, err := pppssh.New(s.cfg, pppssh.Options{Logger: s.log})
+	link, err := pppssh.New(s.cfg, pppssh.Options{Logger: s.log, Carrier: tunnel.ForLink})
 	if err != nil {
 		return nil, usageError(err) // before anything is published
 	}
@@ -115,6 +116,7 @@ func (s *supervisor) connect(ctx context.Context) (*session, error) {
 	}
 	s.st.Iface, s.st.Local, s.st.Remote = info.Iface, info.Local.String(), info.Remote.String()
 	s.st.Server, s.st.PPPDPid, s.st.UpSince = info.Server, info.PPPDPid, info.Since
+	s.st.Mode, s.st.ServerIface = info.Mode, info.ServerIface
 	s.st.Firewall, s.st.Changes = nets.router.Firewall(), changeList(nets.router)
 	s.publish("up")
 	return &session{link: link, net: nets, info: info}, nil

@@ -222,6 +222,8 @@ type State struct {
 	Remote      string    `json:"remote,omitempty"`
 	Server      string    `json:"server,omitempty"`
 	PPPDPid     int       `json:"pppd_pid,omitempty"`
+	Mode        string    `json:"mode,omitempty"`         // ppp, tun or ethernet
+	ServerIface string    `json:"server_iface,omitempty"` // tun and ethernet modes: the server's device
 	UpSince     time.Time `json:"up_since,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
