@@ -169,13 +169,26 @@ func WaitFor(timeout time.Duration, cond func() (bool, string)) (bool, string) {
 	}
 }
 
+// withoutLinkLocal drops the IPv6 link-local and multicast routes the
+// kernel adds by itself once a link's duplicate address detection is done,
+// whenever that is: they say nothing about what a test changed.
+func withoutLinkLocal(routes string) string {
+	var keep []string
+	for _, l := range strings.Split(routes, "\n") {
+		if !strings.Contains(l, "fe80::") && !strings.Contains(l, "ff00::/8") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
 // Snapshot is a namespace's routing and firewall state as text: every
 // route in every table, IPv4 forwarding, the legacy iptables rules and the
 // nftables ruleset (whichever the kernel has), without counters.
 func Snapshot(ns string) string {
 	var b strings.Builder
 	routes, err := Sh("ip", "-n", ns, "route", "show", "table", "all")
-	fmt.Fprintf(&b, "routes (%v):\n%s", err, routes)
+	fmt.Fprintf(&b, "routes (%v):\n%s", err, withoutLinkLocal(routes))
 	fwd, _ := InNS(ns, "cat", "/proc/sys/net/ipv4/ip_forward")
 	fmt.Fprintf(&b, "ip_forward=%s", fwd)
 	for _, cmd := range [][]string{{"iptables-legacy-save"}, {"nft", "list", "ruleset"}} {

@@ -122,7 +122,8 @@ func (l *Lab) setupAccounts() error {
 		return err
 	}
 	l.KnownHost = ServerIP + " " + strings.TrimSpace(string(hk))
-	return os.WriteFile(l.KnownHosts(), []byte(l.KnownHost+"\n"), 0o644)
+	other := fmt.Sprintf("[%s]:%d %s", ServerIP, NoTunnelPort, strings.TrimSpace(string(hk)))
+	return os.WriteFile(l.KnownHosts(), []byte(l.KnownHost+"\n"+other+"\n"), 0o644)
 }
 
 // KnownHosts is a known_hosts file that has the server's key.

@@ -1,0 +1,345 @@
+package lab_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vpn-pppssh/vpn-pppssh/lab"
+)
+
+// The tun and ethernet modes, each carried two ways: OpenSSH's own tunnel
+// forwarding (a root login, PermitTunnel on port 22 of the lab's sshd) and
+// the server helper (the unprivileged account and its sudoers line). They
+// run on the host's kernel and under User-Mode Linux (needTunLab).
+
+type tunCase struct {
+	name   string
+	mode   string // MODE=
+	helper bool   // through sudo vpn-pppssh serve, else OpenSSH's forwarding
+}
+
+var tunCases = []tunCase{
+	{"tun-openssh", "tun", false},
+	{"tun-helper", "tun", true},
+	{"ethernet-openssh", "ethernet", false},
+	{"ethernet-helper", "ethernet", true},
+}
+
+// tunConf writes the link config of a case: 198.51.100.1 -> .2 as in PPP
+// mode, a /24 between them in ethernet mode.
+func tunConf(t *testing.T, c tunCase, name string, extra ...string) string {
+	l := needTunLab(t)
+	// Under UML, configuring the server's device over a root session
+	// takes several seconds (about ten execs, each a host round trip).
+	lines := []string{"MODE=" + c.mode, "CONNECT_TIMEOUT=90"}
+	if c.helper {
+		lines = append(lines, "SERVER_HELPER="+l.Bin)
+	} else {
+		lines = append(lines, "SERVER_USERNAME=root")
+	}
+	if c.mode == "ethernet" {
+		lines = append(lines, "CLIENT_IFIPADDR=198.51.100.1/24", "SERVER_IFIPADDR=198.51.100.2/24")
+	}
+	return l.Config(name, 1, append(lines, extra...)...)
+}
+
+// wantTun waits up to timeout for the namespace's tun/tap devices to be
+// exactly want (TunInterfaces lines).
+func wantTun(t *testing.T, ns string, timeout time.Duration, want ...string) {
+	t.Helper()
+	ok, got := lab.WaitFor(timeout, func() (bool, string) {
+		ifs, err := lab.TunInterfaces(ns)
+		if err != nil {
+			return false, err.Error()
+		}
+		return sameSet(ifs, want), fmt.Sprint(ifs)
+	})
+	if !ok {
+		t.Fatalf("tun/tap devices in %s: %s, want %v", ns, got, want)
+	}
+}
+
+// upLines are the devices of a case's link that is up, client and server.
+func upLines(c tunCase) (client, server string) {
+	if c.mode == "ethernet" {
+		return "tap 198.51.100.1/24", "tap 198.51.100.2/24"
+	}
+	return "tun 198.51.100.1 peer 198.51.100.2/32", "tun 198.51.100.2 peer 198.51.100.1/32"
+}
+
+// wantNoTun asserts that no tun or tap device, no pppd and no state file
+// is left on either end.
+func wantNoTun(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	wantTun(t, lab.ClientNS, timeout)
+	wantTun(t, lab.ServerNS, timeout)
+	wantClean(t, timeout)
+}
+
+func TestTunModesUpPingStatusStop(t *testing.T) {
+	for _, c := range tunCases {
+		t.Run(c.name, func(t *testing.T) {
+			conf := tunConf(t, c, "vpn")
+			before := snapshots()
+			out := mustStart(t, conf)
+			cl, sv := upLines(c)
+			if !strings.Contains(out, "198.51.100.1 -> 198.51.100.2") {
+				t.Errorf("start output does not name the addresses: %q", out)
+			}
+			wantTun(t, lab.ClientNS, 0, cl)
+			wantTun(t, lab.ServerNS, 5*time.Second, sv)
+			ping(t, lab.ClientNS, "198.51.100.2")
+			ping(t, lab.ServerNS, "198.51.100.1")
+			out, code := client(t, "-c", conf, "status")
+			if code != 0 || !strings.Contains(out, ": up") || !strings.Contains(out, c.mode) {
+				t.Errorf("status: exit %d, output %q", code, out)
+			}
+			if out, code := client(t, "-c", conf, "stop"); code != 0 {
+				t.Fatalf("stop: exit %d: %s", code, out)
+			}
+			wantNoTun(t, 10*time.Second)
+			wantSnapshots(t, before, 5*time.Second)
+		})
+	}
+}
+
+func TestTunPermitTunnelOff(t *testing.T) {
+	for _, c := range tunCases {
+		if c.helper {
+			continue // the helper needs no PermitTunnel
+		}
+		t.Run(c.name, func(t *testing.T) {
+			conf := tunConf(t, c, "vpn", "SERVER_PORT="+strconv.Itoa(lab.NoTunnelPort))
+			// OpenSSH 9 says "connect failed: open failed" for this.
+			wantFailure(t, conf, 1, 45*time.Second, "refused the tunnel", "PermitTunnel")
+			wantNoTun(t, 0)
+		})
+	}
+}
+
+func TestTunRecoversAfterKill9(t *testing.T) {
+	for _, c := range tunCases {
+		t.Run(c.name, func(t *testing.T) {
+			conf := tunConf(t, c, "vpn", "SERVER_NETWORKS="+lab.BehindServerNet)
+			cl, sv := upLines(c)
+			mustStart(t, conf)
+			kill(t, runningPid(t, conf), syscall.SIGKILL)
+			// The client's device goes with the process that held it.
+			wantTun(t, lab.ClientNS, 5*time.Second)
+			// Its lock goes with its last file, a moment later.
+			if ok, s := lab.WaitFor(5*time.Second, func() (bool, string) {
+				s := statusJSON(t, conf)
+				return !s.Running, fmt.Sprintf("%+v", s)
+			}); !ok {
+				t.Fatalf("still running 5 s after kill -9: %s", s)
+			}
+			if out, code := client(t, "-c", conf, "start"); code != 0 {
+				dumpLog(t, conf)
+				t.Fatalf("start after kill -9: exit %d: %s", code, out)
+			}
+			wantTun(t, lab.ClientNS, 0, cl)
+			wantTun(t, lab.ServerNS, 10*time.Second, sv)
+			ping(t, lab.ClientNS, "198.51.100.2")
+			kill(t, runningPid(t, conf), syscall.SIGKILL)
+			if out, code := client(t, "-c", conf, "stop"); code != 0 {
+				t.Fatalf("stop after kill -9: exit %d: %s", code, out)
+			}
+			routes, err := lab.Sh("ip", "-n", lab.ClientNS, "route", "show", "proto", "158")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.TrimSpace(routes) != "" {
+				t.Errorf("routes left after stop: %s", routes)
+			}
+			wantNoTun(t, 10*time.Second)
+		})
+	}
+}
+
+func TestTunPersistRedialsAfterSessionKilled(t *testing.T) {
+	for _, c := range tunCases {
+		t.Run(c.name, func(t *testing.T) {
+			l := needTunLab(t)
+			conf := tunConf(t, c, "vpn", "PERSIST=yes", "HOLDOFF_MAX=1", "KEEPALIVE=2")
+			cl, sv := upLines(c)
+			mustStart(t, conf)
+			pid := runningPid(t, conf)
+			if err := l.KillSessions(); err != nil {
+				t.Fatal(err)
+			}
+			ok, last := lab.WaitFor(time.Minute, func() (bool, string) {
+				s := statusJSON(t, conf)
+				if s.Phase != "up" || s.Redials < 1 {
+					return false, fmt.Sprintf("%+v", s)
+				}
+				_, err := lab.InNS(lab.ClientNS, "ping", "-c", "1", "-W", "1", "198.51.100.2")
+				return err == nil, fmt.Sprintf("%+v ping: %v", s, err)
+			})
+			if !ok {
+				dumpLog(t, conf)
+				t.Fatalf("not back within a minute: %s", last)
+			}
+			if p := runningPid(t, conf); p != pid {
+				t.Errorf("the background process changed from %d to %d: redialled by a new process, not the loop", pid, p)
+			}
+			// Exactly one device per end, not the old one beside the new.
+			wantTun(t, lab.ClientNS, 0, cl)
+			wantTun(t, lab.ServerNS, 10*time.Second, sv)
+		})
+	}
+}
+
+// counters are what would show malformed packets at one end: the tunnel
+// device's receive errors and the kernel's IP input errors.
+func counters(t *testing.T, ns string) map[string]int64 {
+	t.Helper()
+	devs, err := lab.Sh("ip", "-n", ns, "-o", "link", "show", "type", "tun")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(devs)
+	if len(f) < 2 {
+		t.Fatalf("no tun/tap device in %s", ns)
+	}
+	dev := strings.TrimSuffix(f[1], ":")
+	got := map[string]int64{}
+	for _, name := range []string{"rx_errors", "rx_frame_errors", "rx_length_errors", "rx_dropped"} {
+		got[name] = readCounter(t, ns, filepath.Join("/sys/class/net", dev, "statistics", name))
+	}
+	snmp, err := lab.InNS(ns, "cat", "/proc/net/snmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(snmp, "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		if !strings.HasPrefix(lines[i], "Ip: ") || !strings.HasPrefix(lines[i+1], "Ip: ") {
+			continue
+		}
+		names, values := strings.Fields(lines[i])[1:], strings.Fields(lines[i+1])[1:]
+		for j, n := range names {
+			if n == "InHdrErrors" || n == "InAddrErrors" || n == "InTruncatedPkts" || n == "InCsumErrors" {
+				v, err := strconv.ParseInt(values[j], 10, 64)
+				if err != nil {
+					t.Fatalf("/proc/net/snmp %s: %v", n, err)
+				}
+				got["Ip"+n] = v
+			}
+		}
+		break
+	}
+	if _, ok := got["IpInHdrErrors"]; !ok {
+		t.Fatalf("no Ip counters in /proc/net/snmp of %s", ns)
+	}
+	return got
+}
+
+func readCounter(t *testing.T, ns, path string) int64 {
+	t.Helper()
+	// ip netns exec mounts the namespace's own /sys.
+	out, err := lab.InNS(ns, "cat", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	if err != nil {
+		t.Fatalf("%s in %s: %v", path, ns, err)
+	}
+	return v
+}
+
+func TestTunSustainedLoad(t *testing.T) {
+	for _, c := range tunCases {
+		t.Run(c.name, func(t *testing.T) {
+			conf := tunConf(t, c, "vpn")
+			seconds := 60
+			if !lab.OnHostKernel() {
+				seconds = 10 // UML moves a few Mbit/s: the window never fills there
+			}
+			mustStart(t, conf)
+			pid := runningPid(t, conf)
+			cBefore, sBefore := counters(t, lab.ClientNS), counters(t, lab.ServerNS)
+			res, err := lab.LoadBothWays(seconds)
+			if err != nil {
+				dumpLog(t, conf)
+				t.Fatal(err)
+			}
+			cAfter, sAfter := counters(t, lab.ClientNS), counters(t, lab.ServerNS)
+			t.Logf("%s: %d s both ways at once: %.0f Mbit/s client to server, %.0f back", c.name, seconds, res.Up, res.Down)
+			if res.Up <= 0 || res.Down <= 0 {
+				t.Errorf("no traffic one way: %+v", res)
+			}
+			for name, v := range cBefore {
+				if cAfter[name] != v {
+					t.Errorf("client %s: %d before, %d after", name, v, cAfter[name])
+				}
+			}
+			for name, v := range sBefore {
+				if sAfter[name] != v {
+					t.Errorf("server %s: %d before, %d after", name, v, sAfter[name])
+				}
+			}
+			s := statusJSON(t, conf)
+			if s.Redials != 0 || s.Phase != "up" || s.Pid != pid {
+				t.Errorf("the link died under load: %+v (pid was %d)", s, pid)
+			}
+			ping(t, lab.ClientNS, "198.51.100.2")
+		})
+	}
+}
+
+// TestEthernetBridge puts the server's tap into a bridge with a LAN host
+// behind it: the client and the host find each other by ARP, as on one
+// wire, and the bridge is as it was after stop.
+func TestEthernetBridge(t *testing.T) {
+	for _, c := range tunCases {
+		if c.mode != "ethernet" {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			l := needTunLab(t)
+			lan := lab.BridgedLAN(t)
+			withPolicy(t, "ALLOW_PEERS=198.51.100.0/24,"+lab.LANNet+"\nALLOW_BRIDGES="+lab.LANBridge+"\n")
+			extra := []string{"MODE=ethernet", "SERVER_BRIDGE=" + lab.LANBridge, "CLIENT_IFIPADDR=" + lab.LANClient + "/24"}
+			if c.helper {
+				extra = append(extra, "SERVER_HELPER="+l.Bin)
+			} else {
+				extra = append(extra, "SERVER_USERNAME=root")
+			}
+			conf := l.Config("vpn", 1, extra...)
+			// Config wrote SERVER_IFIPADDR=198.51.100.2: the bridge has
+			// the LAN's addresses, the tap none.
+			b, err := os.ReadFile(conf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := strings.ReplaceAll(string(b), "SERVER_IFIPADDR=198.51.100.2\n", "")
+			if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			bridgeBefore := lan.Ports(t)
+			mustStart(t, conf)
+			wantTun(t, lab.ServerNS, 5*time.Second, "tap -")
+			if got := lan.Ports(t); len(got) != len(bridgeBefore)+1 {
+				t.Errorf("bridge ports: %v before, %v with the link up", bridgeBefore, got)
+			}
+			ping(t, lab.ClientNS, lab.LANHost)
+			mac := lan.ClientMAC(t)
+			if got := lan.Neighbour(t, lab.LANClient); got != mac {
+				t.Errorf("the LAN host has %q for %s, want the client's tap %s", got, lab.LANClient, mac)
+			}
+			if out, code := client(t, "-c", conf, "stop"); code != 0 {
+				t.Fatalf("stop: exit %d: %s", code, out)
+			}
+			wantNoTun(t, 10*time.Second)
+			if got := lan.Ports(t); !sameSet(got, bridgeBefore) {
+				t.Errorf("bridge ports: %v before, %v after stop", bridgeBefore, got)
+			}
+		})
+	}
+}
