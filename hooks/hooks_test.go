@@ -215,3 +215,28 @@ func TestRunsThroughRootsFolderLink(t *testing.T) {
 		t.Errorf("the hook did not run: %v", err)
 	}
 }
+
+// TestModeStandsInForPPPD: a tun link's hooks get the device driver as the
+// tty, speed 0 and VPN_MODE; a ppp link's VPN_MODE is ppp even when the
+// caller left the mode empty.
+func TestModeStandsInForPPPD(t *testing.T) {
+	for _, tc := range []struct {
+		env  Env
+		want string
+	}{
+		{Env{Iface: "tun0", TTY: "/dev/net/tun", Speed: "0", Local: "198.51.100.1", Remote: "198.51.100.2", IPParam: "vpn", Link: "o", Mode: "tun"},
+			"tun0 /dev/net/tun 0 198.51.100.1 198.51.100.2 vpn|/dev/net/tun 0 tun\n"},
+		{Env{Iface: "ppp0", TTY: "/dev/pts/1", Speed: "38400", Local: "198.51.100.1", Remote: "198.51.100.2", IPParam: "vpn", Link: "o"},
+			"ppp0 /dev/pts/1 38400 198.51.100.1 198.51.100.2 vpn|/dev/pts/1 38400 ppp\n"},
+	} {
+		dir := t.TempDir()
+		out := filepath.Join(t.TempDir(), "trace")
+		writeHook(t, dir, "10-mode", `echo "$*|$PPP_TTY $PPP_SPEED $VPN_MODE" >>`+out, 0o755)
+		if err := Run(context.Background(), dir, tc.env, Limit, slog.New(slog.DiscardHandler)); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(out); err != nil || string(b) != tc.want {
+			t.Errorf("hook saw %q (%v), want %q", b, err, tc.want)
+		}
+	}
+}

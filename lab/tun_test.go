@@ -311,17 +311,7 @@ func TestEthernetBridge(t *testing.T) {
 			} else {
 				extra = append(extra, "SERVER_USERNAME=root")
 			}
-			conf := l.Config("vpn", 1, extra...)
-			// Config wrote SERVER_IFIPADDR=198.51.100.2: the bridge has
-			// the LAN's addresses, the tap none.
-			b, err := os.ReadFile(conf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body := strings.ReplaceAll(string(b), "SERVER_IFIPADDR=198.51.100.2\n", "")
-			if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			conf := bridgedConf(t, l, extra...)
 			bridgeBefore := lan.Ports(t)
 			mustStart(t, conf)
 			wantTun(t, lab.ServerNS, 5*time.Second, "tap -")
@@ -342,4 +332,40 @@ func TestEthernetBridge(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServeRefusesBridgeOutsidePolicy asks the real helper, through sshd
+// and sudo, for a bridge the policy does not list: refused by name, and
+// nothing is left on either end or on the bridge.
+func TestServeRefusesBridgeOutsidePolicy(t *testing.T) {
+	l := needTunLab(t)
+	lan := lab.BridgedLAN(t)
+	withPolicy(t, "ALLOW_PEERS=198.51.100.0/24,"+lab.LANNet+"\n")
+	conf := bridgedConf(t, l, "MODE=ethernet", "CONNECT_TIMEOUT=90", "SERVER_BRIDGE="+lab.LANBridge,
+		"CLIENT_IFIPADDR="+lab.LANClient+"/24", "SERVER_HELPER="+l.Bin)
+	before := lan.Ports(t)
+	wantFailure(t, conf, 1, 90*time.Second, "joining bridge "+lab.LANBridge+" needs ALLOW_BRIDGES")
+	wantNoTun(t, 5*time.Second)
+	if got := lan.Ports(t); !sameSet(got, before) {
+		t.Errorf("bridge ports: %v before, %v after the refusal", before, got)
+	}
+}
+
+// bridgedConf is the lab's link config without SERVER_IFIPADDR: the
+// server's tap is a bridge port, the bridge has the LAN's addresses.
+func bridgedConf(t *testing.T, l *lab.Lab, extra ...string) string {
+	t.Helper()
+	conf := l.Config("vpn", 1, extra...)
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.ReplaceAll(string(b), "SERVER_IFIPADDR=198.51.100.2\n", "")
+	if body == string(b) {
+		t.Fatalf("no SERVER_IFIPADDR line in %s", conf)
+	}
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return conf
 }
