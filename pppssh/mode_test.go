@@ -1,6 +1,7 @@
 package pppssh
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -30,6 +31,13 @@ func TestModeRules(t *testing.T) {
 		{"unit with helper", base + "MODE=tun\nSERVER_HELPER=/usr/sbin/vpn-pppssh\nSERVER_TUN_UNIT=5\n", "SERVER_TUN_UNIT is for OpenSSH's forwarding"},
 		{"helper wants the client's address", "SERVER_HOSTNAME=h\nMODE=ethernet\nCLIENT_BRIDGE=br0\nSERVER_IFIPADDR=203.0.113.1/24\nSERVER_HELPER=/usr/sbin/vpn-pppssh\n", "CLIENT_IFIPADDR is needed with SERVER_HELPER"},
 		{"server address missing, no bridge", "SERVER_HOSTNAME=h\nMODE=ethernet\nCLIENT_IFIPADDR=203.0.113.50/24\n", "missing required key SERVER_IFIPADDR"},
+		{"ethernet, client bridged without an address", "SERVER_HOSTNAME=h\nMODE=ethernet\nCLIENT_BRIDGE=br0\nSERVER_IFIPADDR=203.0.113.1/24\n", ""},
+		{"client address missing, no bridge", "SERVER_HOSTNAME=h\nMODE=ethernet\nSERVER_IFIPADDR=203.0.113.1/24\n", "missing required key CLIENT_IFIPADDR"},
+		{"bridge in ppp", base + "CLIENT_BRIDGE=br0\n", "CLIENT_BRIDGE applies to MODE=ethernet, not MODE=ppp"},
+		{"bridge without address in tun", "SERVER_HOSTNAME=h\nMODE=tun\nSERVER_BRIDGE=br0\nCLIENT_IFIPADDR=198.51.100.1\n", "SERVER_BRIDGE applies to MODE=ethernet, not MODE=tun"},
+		{"unit in ppp", base + "SERVER_TUN_UNIT=3\n", "SERVER_TUN_UNIT applies to MODE=tun and MODE=ethernet, not MODE=ppp"},
+		{"prefix in ppp", "SERVER_HOSTNAME=h\nSERVER_IFIPADDR=198.51.100.2/24\nCLIENT_IFIPADDR=198.51.100.1\n", "MODE=ppp links a pair of addresses"},
+		{"server pppd in tun", base + "MODE=tun\nSERVER_PPPD=/usr/sbin/pppd\n", "SERVER_PPPD applies to MODE=ppp, not MODE=tun"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -45,6 +53,28 @@ func TestModeRules(t *testing.T) {
 				t.Errorf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestUnknownModeNamesTheLine: a mode that does not exist is refused at
+// its line, with the modes that do, from a file and from --mode alike.
+func TestUnknownModeNamesTheLine(t *testing.T) {
+	c := Defaults()
+	_, err := c.Parse("links/a.conf", []byte("SERVER_HOSTNAME=h\n\nMODE=tap\n"))
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Line != 3 || ce.Key != "MODE" ||
+		err.Error() != `links/a.conf:3: MODE: "tap" is not a mode: use ppp, tun or ethernet` {
+		t.Errorf("got %v", err)
+	}
+	c = Defaults()
+	if err := c.Set("MODE", "PPP"); err == nil {
+		t.Error("MODE=PPP accepted: modes are lower case, as pppd's and sshd's are")
+	}
+	if err := c.Set("MODE", "tun"); err != nil || c.Mode != ModeTUN || c.Get("MODE") != "tun" {
+		t.Errorf("MODE=tun: %v, mode %q", err, c.Mode)
+	}
+	if d := Defaults(); d.Mode != ModePPP || d.Get("MODE") != "ppp" {
+		t.Errorf("default mode %q", d.Mode)
 	}
 }
 
