@@ -1,135 +1,107 @@
 package pppssh
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"strings"
-	"sync"
+	"net/netip"
 
 	"golang.org/x/crypto/ssh"
 )
 
 // A Carrier moves IP between the two ends over an SSH connection that the
-// Link dialled and authenticated, in the tun and ethernet modes (package
-// tunnel); MODE=ppp is the Link's own pppd on a pty. The Link keeps what
-// every mode shares: dialling, host keys, authentication, keepalives and
-// the dead-link check, and the lifecycle.
+// Link dialled and authenticated. MODE=ppp is this package's own carrier
+// (pppCarrier: pppd on a pty, joined to the server's pppd or helper over a
+// session); MODE=tun and MODE=ethernet are package tunnel's, which the
+// program passes in Options.Carrier. The Link keeps what every mode
+// shares: dialling, host keys, authentication, keepalives and the
+// dead-link check, and the lifecycle.
 //
-//	New ─→ Prepare (local work, while SSH dials) ─→ Start(client) ─→ up
-//	                                                   Done ─→ Err
-//	Close: idempotent, joins the carrier's goroutines
+//	Prepare (local work, while SSH dials) ─→ Start(client) ─→ up
+//	                                              └─ Done closed ─→ Err
+//	Close: at any point, idempotent, joins the carrier's goroutines
+//
+// Start's SSH requests need not watch ctx: when ctx ends before Start
+// returns, the Link closes the connection, which ends any request in
+// progress; Start then returns an error, wrapping context.Cause(ctx) when
+// it knows what it was waiting for. Close may close the connection too
+// (PPP: when the server's command has not ended by itself); the Link
+// closes it after Close in any case.
 type Carrier interface {
-	// Prepare does the local work that needs no connection: the
-	// client's device.
+	// Prepare does the local work that needs no connection (PPP: pppd
+	// on its pty; tun: the client's device), run while SSH dials.
 	Prepare(ctx context.Context) error
 	// Start brings up the server's end over client and returns once the
-	// link carries packets.
+	// local interface is up with the configured addresses.
 	Start(ctx context.Context, client *ssh.Client) (CarrierInfo, error)
 	// Done is closed when the carrier ended by itself or was closed.
 	Done() <-chan struct{}
 	// Err says why it ended, once Done is closed.
 	Err() error
-	// Close takes both ends down; safe to call more than once.
+	// Close takes both ends down and returns once every goroutine of the
+	// carrier has returned; safe to call more than once, and before
+	// Prepare or Start.
 	Close() error
 }
 
-// CarrierInfo is what a carrier reports once up.
+// CarrierInfo is what a carrier reports once up. A field left zero is
+// filled in by the Link from the configuration: Mode, Local and Remote
+// from MODE and the addresses, TTY and Speed with DeviceTTY and NoSpeed
+// outside ppp mode.
 type CarrierInfo struct {
-	Iface       string // the client's interface
-	ServerIface string // the server's, when known
+	Mode   string     `json:"mode"`  // ModePPP, ModeTUN or ModeEthernet
+	Iface  string     `json:"iface"` // the client's interface
+	Local  netip.Addr `json:"local"`
+	Remote netip.Addr `json:"remote"`
+	// Pid is the local process that carries the link (pppd), 0 when the
+	// carrier is this process itself.
+	Pid int `json:"carrier_pid,omitempty"`
+	// TTY and Speed are what the ip-up and ip-down hooks get as pppd's
+	// tty and speed arguments: the pty and pppd's 38400 in ppp mode,
+	// DeviceTTY and NoSpeed in tun and ethernet modes.
+	TTY   string `json:"tty"`
+	Speed string `json:"speed"`
+	// ServerIface is the server's interface, when the carrier knows it
+	// (tun and ethernet modes).
+	ServerIface string `json:"server_iface,omitempty"`
 }
 
-// NewCarrier makes the carrier of a link in the tun or ethernet mode.
+// What stands in for pppd's tty and speed arguments (pppd(8), SCRIPTS) for
+// a link that has no pppd: the tun driver's device, and no line speed.
+const (
+	DeviceTTY = "/dev/net/tun"
+	NoSpeed   = "0"
+)
+
+// NewCarrier makes the carrier of a link in the tun or ethernet mode
+// (tunnel.ForLink). It checks cfg and changes nothing.
 type NewCarrier func(cfg Config, log *slog.Logger) (Carrier, error)
 
-// HelperIO is a server helper (`sudo -n SERVER_HELPER serve`) that has
-// accepted a tun or ethernet request: its stdin and stdout carry the
-// carrier's framed packets; Ready gets one value once the server's side is
-// in place (nil) or failed.
-type HelperIO struct {
-	Stdin  io.WriteCloser
-	Stdout io.Reader
-	Ready  <-chan error
-
-	sess   *ssh.Session
-	stderr *tailWriter
+// peerGoner is a carrier whose Close says goodbye to the server's end and
+// waits for the answer (PPP: an LCP Terminate-Request): the Link calls
+// peerGone before Close when it has declared the server silent, and Close
+// then does not wait for an answer that cannot come.
+type peerGoner interface {
+	peerGone()
 }
 
-// Close ends the helper's session.
-func (h *HelperIO) Close() error {
-	if err := h.sess.Close(); err != nil && !errors.Is(err, io.EOF) {
-		return err
+// complete fills in what the carrier left zero (see CarrierInfo).
+func (ci CarrierInfo) complete(cfg Config) CarrierInfo {
+	if ci.Mode == "" {
+		ci.Mode = cfg.Mode
 	}
-	return nil
-}
-
-// StartHelper runs the server helper on a new session of client, sends it
-// cfg's request and returns once it accepted. A refusal is returned in the
-// helper's words; a session that ends before any answer (sudo refused the
-// command, the helper is not installed) in what the server printed.
-func StartHelper(ctx context.Context, client *ssh.Client, cfg Config, log *slog.Logger) (*HelperIO, error) {
-	s, err := client.NewSession()
-	if err != nil {
-		return nil, fmt.Errorf("opening SSH session: %w", err)
+	if !ci.Local.IsValid() {
+		ci.Local = cfg.ClientIfAddr
 	}
-	stdin, err := s.StdinPipe()
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("session stdin: %w", err)
+	if !ci.Remote.IsValid() {
+		ci.Remote = cfg.ServerIfAddr
 	}
-	stdout, err := s.StdoutPipe()
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("session stdout: %w", err)
-	}
-	ready := make(chan error, 1)
-	var once sync.Once
-	tw := newTailWriter(log.With("component", "server"))
-	tw.onLine = func(line string) {
-		switch {
-		case line == ServerReadyMarker:
-			once.Do(func() { ready <- nil })
-		case strings.HasPrefix(line, ServerFailedMarker):
-			once.Do(func() {
-				ready <- fmt.Errorf("the server could not apply its side: %s", strings.TrimPrefix(line, ServerFailedMarker))
-			})
+	if ci.Mode != ModePPP {
+		if ci.TTY == "" {
+			ci.TTY = DeviceTTY
+		}
+		if ci.Speed == "" {
+			ci.Speed = NoSpeed
 		}
 	}
-	s.Stderr = tw
-	cmd := cfg.helperCommand()
-	if err := s.Start(cmd); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("starting %q on the server: %w", cmd, err)
-	}
-	h := &HelperIO{Stdin: stdin, Ready: ready, sess: s, stderr: tw}
-	fail := func(err error) (*HelperIO, error) {
-		s.Close()
-		return nil, err
-	}
-	if err := WriteRequest(stdin, cfg.ServerRequest()); err != nil {
-		return fail(fmt.Errorf("sending the request to the server helper: %w", err))
-	}
-	br := bufio.NewReaderSize(stdout, 64<<10)
-	if err := readReply(br); err != nil {
-		if errors.Is(err, errNoAnswer) {
-			werr := s.Wait()
-			var exit *ssh.ExitError
-			msg := tw.String()
-			switch {
-			case errors.As(werr, &exit) && msg != "":
-				err = &causedError{cause: werr, msg: fmt.Sprintf("server command %q exited with status %d: %s", cmd, exit.ExitStatus(), msg)}
-			case errors.As(werr, &exit):
-				err = &causedError{cause: werr, msg: fmt.Sprintf("server command %q exited with status %d", cmd, exit.ExitStatus())}
-			default:
-				err = &causedError{cause: werr, msg: fmt.Sprintf("the server closed the session (%s)", orNothing(msg))}
-			}
-		}
-		return fail(err)
-	}
-	h.Stdout = br
-	return h, nil
+	return ci
 }

@@ -4,32 +4,29 @@ import (
 	"errors"
 	"io"
 	"net"
-	"time"
 )
 
-// monitor ends the link when either side goes away. Close ending it is no
-// end by itself: Close gives the reason then.
+// monitor ends the link when its carrier ends by itself or the keepalive
+// gives up. Close ending it is no end by itself: Close gives the reason
+// then (and closes the carrier, whose Done it must not take for an end of
+// its own: closing is closed first).
 func (l *Link) monitor() {
 	var reason error
-	var pppdExited, carrierDone <-chan struct{}
-	if l.pppd != nil {
-		pppdExited = l.pppd.exited
-	}
-	if l.carrier != nil {
-		carrierDone = l.carrier.Done()
-	}
 	select {
-	case <-carrierDone:
+	case <-l.carrier.Done():
+		select {
+		case <-l.closing:
+			return
+		default:
+		}
 		reason = l.carrier.Err()
-	case <-pppdExited:
-		reason = l.pppdEndError()
-	case <-l.sessEnd:
-		reason = l.sessionEndError()
 	case reason = <-l.dead:
+		if pg, ok := l.carrier.(peerGoner); ok {
+			pg.peerGone()
+		}
 	case <-l.closing:
 		return
 	}
-	l.ended.Store(true)
 	l.finish(reason)
 }
 
@@ -57,8 +54,9 @@ func (l *Link) Wait() error {
 }
 
 // Close takes the link down and returns once everything the link started
-// has stopped: pppd has exited, the SSH connection and the pty are closed,
-// and every goroutine of the link has returned. It is safe to call more
+// has stopped: the carrier is closed (PPP: pppd has exited, the pty is
+// closed; tun: the device is gone), the SSH connection is closed, and
+// every goroutine of the link and its carrier has returned. It is safe to call more
 // than once, concurrently with Wait, before Start (Start then refuses) and
 // during Start (Start gives up with ErrClosed).
 func (l *Link) Close() error { return l.closeWith(ErrClosed) }
@@ -87,55 +85,22 @@ func (l *Link) closeWith(reason error) error {
 // teardown takes down what start built, in this order:
 //
 //  1. closing: monitor and keepalive return (the keepalive stops sending).
-//  2. The local pppd: SIGTERM, so that it can tell the server's pppd with
-//     an LCP Terminate-Request; a hung-up pty first when no peer would
-//     acknowledge it. Killed if it is not gone within 3 s.
-//  3. The session: its EOF ends the server's pppd if the request did not.
-//     Up to 2 s for the server command to end by itself.
-//  4. The SSH connection. This ends the session for good: the session's
-//     waiter, the copy from the session (its stdout ends), the keepalive's
-//     outstanding requests.
-//  5. The pty and pppd's log pipe: the copy from the pty (a read of the
-//     non-blocking master ends when it is closed) and pppd's log reader
-//     return.
-//  6. Every goroutine the link started is joined.
+//  2. The carrier, which says goodbye to the server's end where it can
+//     (PPP: pppd's LCP Terminate-Request, then the session's EOF; see
+//     pppCarrier.Close) and joins its goroutines.
+//  3. The SSH connection. This ends the keepalive's outstanding requests.
+//  4. Every goroutine the link started is joined.
 func (l *Link) teardown() error {
 	close(l.closing)
-	var errs []error
-	if l.pppd != nil {
-		if !l.sessionLive() || l.info.Iface == "" || l.ended.Load() {
-			// No peer to acknowledge a Terminate-Request (the session is
-			// gone, or the link was declared dead), or a link that never
-			// came up: hang up the pty instead, and pppd exits at once.
-			l.pppd.hangup()
-		}
-		errs = append(errs, l.pppd.stop(3*time.Second))
-	}
+	var err error
 	if l.carrier != nil {
-		// Its channel or session, then its device; its goroutines joined.
-		errs = append(errs, l.carrier.Close())
-	}
-	if l.sess != nil {
-		l.sess.Close()
-		if l.waiting && !l.ended.Load() {
-			select {
-			case <-l.sessEnd:
-			case <-time.After(2 * time.Second):
-				l.log.Warn("server command did not end within 2s of closing the session")
-			}
-		}
+		err = l.carrier.Close()
 	}
 	if l.client != nil {
-		if err := l.client.Close(); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-			l.log.Debug("closing SSH connection", "err", err)
+		if cerr := l.client.Close(); cerr != nil && !errors.Is(cerr, io.EOF) && !errors.Is(cerr, net.ErrClosed) {
+			l.log.Debug("closing SSH connection", "err", cerr)
 		}
 	}
-	if l.waiting {
-		<-l.sessEnd // the connection is closed: the session has ended
-	}
-	if l.pppd != nil {
-		errs = append(errs, l.pppd.release())
-	}
 	l.wg.Wait()
-	return errors.Join(errs...)
+	return err
 }

@@ -1,21 +1,40 @@
-// Package pppssh runs one PPP-over-SSH link: it parses the link's
-// configuration, dials the server with golang.org/x/crypto/ssh, starts the
-// server's pppd through sudo on an SSH session, starts the local pppd on a
-// pseudo-terminal and joins the two.
+// Package pppssh runs one link over SSH: it parses the link's
+// configuration, dials the server with golang.org/x/crypto/ssh (host keys,
+// authentication, keepalives and the dead-link check), and has a carrier
+// move IP over that connection. The carrier is chosen by MODE:
 //
-// It changes no routes and no firewall rules; the interface and addresses it
-// reports are what pppd negotiated (pppd(8): "local  IP address",
-// "remote IP address"), confirmed through netlink.
+//	            ┌──────────────── Link ─────────────────┐
+//	            │ Config · dial · host keys · auth      │
+//	            │ keepalive · dead-link check           │
+//	            │ Start / Wait / Done / Close           │
+//	            └───────────────┬───────────────────────┘
+//	                            │ Carrier (carrier.go)
+//	            ┌───────────────┴───────────────────────┐
+//	MODE=ppp    pppCarrier (ppp_carrier.go, pppd*.go, pty.go):
+//	            local pppd on a pty ⇄ session ⇄ sudo pppd, or the helper
+//	MODE=tun,   package tunnel, passed in as Options.Carrier:
+//	ethernet    tun/tap device ⇄ tun@openssh.com channel, or the helper
+//
+// Both carriers that use the server helper run it on a session whose
+// stderr is watched (session.go): its lines are logged and kept for
+// errors, and its verdict (ServerReadyMarker, ServerFailedMarker) read.
+//
+// It changes no routes and no firewall rules; the interface and addresses
+// it reports are what the carrier brought up (PPP: what pppd negotiated,
+// pppd(8): "local  IP address", "remote IP address"), confirmed through
+// netlink.
 //
 // Lifecycle of a Link:
 //
 //	New (validates, touches nothing)
-//	 └─ Start(ctx): dial SSH ║ spawn local pppd ─→ start server pppd ─→ wait for IPCP up
+//	 └─ Start(ctx): dial SSH ║ carrier.Prepare (PPP: spawn the local pppd)
+//	     ─→ carrier.Start(client) (PPP: start the server's pppd or helper,
+//	        join it to the pty, wait for IPCP up)
 //	     ├─ error: everything started so far is undone before Start returns;
 //	     │         Wait returns the same error
-//	     └─ up: Wait blocks until either pppd or the session ends
-//	Close: SIGTERM local pppd (it sends LCP Terminate-Request), close the
-//	session, close the SSH connection, close the pty, join every goroutine
-//	of the link. Safe to call twice, before, during or after Start and
-//	concurrently with Wait, which then returns ErrClosed.
+//	     └─ up: Wait blocks until the carrier ends or the keepalive gives up
+//	Close: close the carrier (PPP: SIGTERM the local pppd, which sends LCP
+//	Terminate-Request; close the session), close the SSH connection, join
+//	every goroutine of the link. Safe to call twice, before, during or
+//	after Start and concurrently with Wait, which then returns ErrClosed.
 package pppssh

@@ -116,32 +116,40 @@ func (s *sessionServer) serveConn(c net.Conn, cfg *ssh.ServerConfig, mode string
 func testLink(t *testing.T, addr string, hostKey ssh.PublicKey, key ed25519.PrivateKey) (l *Link, marker string) {
 	t.Helper()
 	dir := t.TempDir()
-	block, err := ssh.MarshalPrivateKey(key, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	identity := filepath.Join(dir, "id_ed25519")
-	if err := os.WriteFile(identity, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	marker = filepath.Join(dir, "pppd-started")
 	fake := filepath.Join(dir, "pppd")
 	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho started >"+marker+"\nexec sleep 60\n"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	host, port, _ := net.SplitHostPort(addr)
-	c := Defaults()
-	if _, err := c.Parse("test.conf", []byte(fmt.Sprintf(
-		"SERVER_HOSTNAME=%s\nSERVER_PORT=%s\nSERVER_USERNAME=vpn\nCLIENT_IFIPADDR=198.51.100.1\nSERVER_IFIPADDR=198.51.100.2\nSSH_IDENTITY=%s\nSSH_KNOWN_HOSTS=%s\nCONNECT_TIMEOUT=30\n",
-		host, port, identity, writeKnownHosts(t, addr, hostKey)))); err != nil {
-		t.Fatal(err)
-	}
+	c := testConfig(t, addr, hostKey, key, "")
 	c.PPPD = fake
-	l, err = New(c, Options{Logger: quiet(), Home: t.TempDir()})
+	l, err := New(c, Options{Logger: quiet(), Home: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return l, marker
+}
+
+// testConfig is a link's configuration for a server at addr that knows
+// key, with extra lines of configuration after the test's own.
+func testConfig(t *testing.T, addr string, hostKey ssh.PublicKey, key ed25519.PrivateKey, extra string) Config {
+	t.Helper()
+	block, err := ssh.MarshalPrivateKey(key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	identity := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(identity, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	c := Defaults()
+	if _, err := c.Parse("test.conf", []byte(fmt.Sprintf(
+		"SERVER_HOSTNAME=%s\nSERVER_PORT=%s\nSERVER_USERNAME=vpn\nCLIENT_IFIPADDR=198.51.100.1\nSERVER_IFIPADDR=198.51.100.2\nSSH_IDENTITY=%s\nSSH_KNOWN_HOSTS=%s\nCONNECT_TIMEOUT=30\n%s",
+		host, port, identity, writeKnownHosts(t, addr, hostKey), extra))); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // noLinkGoroutines fails the test if a goroutine that the link's code
@@ -177,7 +185,7 @@ func noLinkGoroutines(t *testing.T) {
 		if strings.Contains(header, "[runnable]") && (strings.Count(rest, "\n") == 1 || onlyExiting(rest)) {
 			continue
 		}
-		for _, p := range []string{"pppssh.(*Link)", "pppssh.(*pppdProc)", "pppssh.startPPPD", "pppssh.dial"} {
+		for _, p := range []string{"pppssh.(*Link)", "pppssh.(*pppCarrier)", "pppssh.(*serverSession)", "pppssh.(*pppdProc)", "pppssh.startPPPD", "pppssh.dial"} {
 			if strings.Contains(creator, "vpn-pppssh/pppssh.") && strings.Contains(creator, p) {
 				t.Errorf("a goroutine of the link outlived Close:\n%s", g)
 			}

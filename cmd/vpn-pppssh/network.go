@@ -25,8 +25,8 @@ type linkNetworks struct {
 // ip-up hooks. On failure what it applied is undone.
 func joinNetworks(ctx context.Context, o *options, cfg pppssh.Config, info pppssh.Info, log *slog.Logger) (*linkNetworks, error) {
 	for _, n := range cfg.ServerNetworks {
-		if n.Contains(info.Carrier) && !cfg.DefaultRoute {
-			return nil, fmt.Errorf("SERVER_NETWORKS %s contains the SSH server %s itself: its route would swallow the tunnel's own packets", n, info.Carrier)
+		if n.Contains(info.ServerAddr) && !cfg.DefaultRoute {
+			return nil, fmt.Errorf("SERVER_NETWORKS %s contains the SSH server %s itself: its route would swallow the tunnel's own packets", n, info.ServerAddr)
 		}
 	}
 	r, err := routing.New(cfg.Name, string(o.runDir))
@@ -38,7 +38,7 @@ func joinNetworks(ctx context.Context, o *options, cfg pppssh.Config, info pppss
 		Networks:     cfg.ServerNetworks,
 		Forwarding:   cfg.ClientMasquerade || len(cfg.ClientNetworks) > 0,
 		DefaultRoute: cfg.DefaultRoute,
-		Carrier:      info.Carrier,
+		Carrier:      info.ServerAddr,
 		// The server may send only as itself and the networks routed to
 		// it here, never as a host of this side's own networks.
 		SourceCheck: true,
@@ -54,7 +54,7 @@ func joinNetworks(ctx context.Context, o *options, cfg pppssh.Config, info pppss
 		return nil, err
 	}
 	n := &linkNetworks{cfg: cfg, router: r, log: log.With("component", "hooks"), env: hooks.Env{
-		Iface: info.Iface, TTY: info.HookTTY(), Speed: info.HookSpeed(), Local: addrOrEmpty(info.Local), Remote: addrOrEmpty(info.Remote),
+		Iface: info.Iface, TTY: info.TTY, Speed: info.Speed, Local: addrOrEmpty(info.Local), Remote: addrOrEmpty(info.Remote),
 		IPParam: cfg.IPParam, Link: cfg.Name, Mode: info.Mode,
 	}}
 	for _, c := range r.Applied() {

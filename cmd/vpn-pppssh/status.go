@@ -111,6 +111,15 @@ func printStatus(o *options, r statusReport) {
 			fmt.Fprintf(w, "  mode       %s\n", r.Mode)
 		}
 		fmt.Fprintf(w, "  interface  %s\n", r.Iface)
+		if r.CarrierPid > 0 {
+			// The local process that carries the link: pppd in ppp
+			// mode; a tun or ethernet link is carried by this one.
+			if r.Mode == pppssh.ModePPP || r.Mode == "" {
+				fmt.Fprintf(w, "  pppd pid   %d\n", r.CarrierPid)
+			} else {
+				fmt.Fprintf(w, "  carrier    pid %d\n", r.CarrierPid)
+			}
+		}
 		if r.ServerIface != "" {
 			fmt.Fprintf(w, "  server if  %s\n", r.ServerIface)
 		}

@@ -82,7 +82,11 @@ func removeLeftovers(o *options, name string, report bool) error {
 		found = append(found, "state file")
 	}
 	linkname := "vpn-pppssh-" + name
-	for _, pid := range []int{st.PPPDPid, pppdPidFromFile(linkname)} {
+	var carrierPid int
+	if st.Mode == pppssh.ModePPP || st.Mode == "" {
+		carrierPid = st.CarrierPid // a pppd; isOurPPPD checks that it still is
+	}
+	for _, pid := range []int{carrierPid, pppdPidFromFile(linkname)} {
 		if pid > 0 && isOurPPPD(pid, linkname) {
 			found = append(found, fmt.Sprintf("pppd pid %d", pid))
 			syscall.Kill(pid, syscall.SIGTERM)

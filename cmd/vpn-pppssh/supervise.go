@@ -115,8 +115,8 @@ func (s *supervisor) connect(ctx context.Context) (*session, error) {
 		return nil, err
 	}
 	s.st.Iface, s.st.Local, s.st.Remote = info.Iface, info.Local.String(), info.Remote.String()
-	s.st.Server, s.st.PPPDPid, s.st.UpSince = info.Server, info.PPPDPid, info.Since
-	s.st.Mode, s.st.ServerIface = info.Mode, info.ServerIface
+	s.st.Server, s.st.UpSince = info.Server, info.Since
+	s.st.Mode, s.st.CarrierPid, s.st.ServerIface = info.Mode, info.Pid, info.ServerIface
 	s.st.Firewall, s.st.Changes = nets.router.Firewall(), changeList(nets.router)
 	s.publish("up")
 	return &session{link: link, net: nets, info: info}, nil

@@ -221,8 +221,8 @@ type State struct {
 	Local       string    `json:"local,omitempty"`
 	Remote      string    `json:"remote,omitempty"`
 	Server      string    `json:"server,omitempty"`
-	PPPDPid     int       `json:"pppd_pid,omitempty"`
 	Mode        string    `json:"mode,omitempty"`         // ppp, tun or ethernet
+	CarrierPid  int       `json:"carrier_pid,omitempty"`  // the local process carrying the link (ppp: pppd); 0 none
 	ServerIface string    `json:"server_iface,omitempty"` // tun and ethernet modes: the server's device
 	UpSince     time.Time `json:"up_since,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
@@ -267,6 +267,16 @@ func (d Dir) Read(name string) (State, error) {
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
 		return s, fmt.Errorf("state file of %s: %w", name, err)
+	}
+	if s.CarrierPid == 0 && s.Mode == "" {
+		// Written before the modes: its pppd is under pppd_pid, and
+		// cleanup must still find it.
+		var old struct {
+			PPPDPid int `json:"pppd_pid"`
+		}
+		if json.Unmarshal(b, &old) == nil && old.PPPDPid > 0 {
+			s.CarrierPid, s.Mode = old.PPPDPid, "ppp"
+		}
 	}
 	return s, nil
 }

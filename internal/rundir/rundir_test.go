@@ -58,10 +58,28 @@ func TestWaitReleasedTimesOut(t *testing.T) {
 	}
 }
 
+// TestStateBeforeModes: a state file written before the modes names its
+// pppd as pppd_pid; read now, that is a ppp link's carrier process, so
+// that cleanup after an upgrade still finds the pppd a dead process left.
+func TestStateBeforeModes(t *testing.T) {
+	d := Dir(t.TempDir())
+	old := `{"name":"vpn","pid":42,"phase":"up","iface":"ppp0","pppd_pid":3777,"redials":0}`
+	if err := os.WriteFile(filepath.Join(string(d), "vpn.json"), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Read("vpn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CarrierPid != 3777 || got.Mode != "ppp" {
+		t.Errorf("an old state file read as carrier pid %d, mode %q; want 3777, ppp", got.CarrierPid, got.Mode)
+	}
+}
+
 func TestStateRoundTrip(t *testing.T) {
 	d := Dir(t.TempDir())
 	want := State{Name: "vpn", Pid: 42, Phase: "up", Iface: "ppp0", Local: "198.51.100.1", Remote: "198.51.100.2",
-		Started: time.Unix(1700000000, 0).UTC(), UpSince: time.Unix(1700000001, 0).UTC()}
+		Mode: "ppp", CarrierPid: 4242, Started: time.Unix(1700000000, 0).UTC(), UpSince: time.Unix(1700000001, 0).UTC()}
 	if err := d.Write(want); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,158 @@
+package pppssh
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// fakeCarrier is a Carrier that brings up nothing: it records what the
+// Link asked of it, and ends when the test says or when it is closed, as
+// package tunnel's does (its Close closes Done).
+type fakeCarrier struct {
+	mu       sync.Mutex
+	prepared bool
+	client   *ssh.Client
+	closes   int
+
+	done chan struct{}
+	once sync.Once
+	err  error
+}
+
+func newFakeCarrier() *fakeCarrier { return &fakeCarrier{done: make(chan struct{})} }
+
+func (f *fakeCarrier) Prepare(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.prepared = true
+	return nil
+}
+
+func (f *fakeCarrier) Start(_ context.Context, c *ssh.Client) (CarrierInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.prepared {
+		return CarrierInfo{}, errors.New("Start before Prepare")
+	}
+	f.client = c
+	return CarrierInfo{Iface: "tun9", ServerIface: "tun3"}, nil
+}
+
+func (f *fakeCarrier) end(err error) {
+	f.once.Do(func() {
+		f.err = err
+		close(f.done)
+	})
+}
+
+func (f *fakeCarrier) Done() <-chan struct{} { return f.done }
+func (f *fakeCarrier) Err() error            { return f.err }
+
+func (f *fakeCarrier) Close() error {
+	f.mu.Lock()
+	f.closes++
+	f.mu.Unlock()
+	f.end(errors.New("fake carrier closed"))
+	return nil
+}
+
+// fakeLink is a MODE=tun link to srv whose carrier is fake.
+func fakeLink(t *testing.T, srv *sessionServer, key ed25519.PrivateKey) (*Link, *fakeCarrier) {
+	t.Helper()
+	cfg := testConfig(t, srv.addr, srv.hostKey, key, "MODE=tun\n")
+	f := newFakeCarrier()
+	l, err := New(cfg, Options{Logger: quiet(), Home: t.TempDir(),
+		Carrier: func(c Config, _ *slog.Logger) (Carrier, error) {
+			if c.Mode != ModeTUN {
+				t.Errorf("carrier made for mode %q", c.Mode)
+			}
+			return f, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, f
+}
+
+// TestLinkRunsAnyCarrier: the Link dials, hands the carrier the
+// connection, completes its report with the configuration and the
+// stand-ins for pppd's arguments, and ends when the carrier does.
+func TestLinkRunsAnyCarrier(t *testing.T) {
+	leakCheck(t)
+	client, key := newSigner(t)
+	srv := startSessionServer(t, client.PublicKey(), "hang")
+	l, f := fakeLink(t, srv, key)
+	info, err := l.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := CarrierInfo{Mode: ModeTUN, Iface: "tun9", ServerIface: "tun3", TTY: DeviceTTY, Speed: NoSpeed,
+		Local: netip.MustParseAddr("198.51.100.1"), Remote: netip.MustParseAddr("198.51.100.2")}
+	if info.CarrierInfo != want || info.Name != "vpn" || info.ServerAddr != netip.MustParseAddr("127.0.0.1") ||
+		!strings.HasPrefix(info.Server, "vpn@127.0.0.1:") {
+		t.Errorf("info %+v,\nwant carrier %+v", info, want)
+	}
+	if f.client == nil {
+		t.Error("the carrier was not given the connection")
+	}
+	ended := errors.New("the device went away")
+	f.end(ended)
+	if err := waitReturns(t, l, 5*time.Second); err != ended {
+		t.Errorf("Wait = %v, want the carrier's %v", err, ended)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	noLinkGoroutines(t)
+	if err := l.Close(); err != nil || f.closes != 1 {
+		t.Errorf("second Close: %v; the carrier was closed %d times, want 1", err, f.closes)
+	}
+	if err := l.Wait(); err != ended {
+		t.Errorf("Wait after Close = %v, still want %v", err, ended)
+	}
+}
+
+// TestCloseIsNoEndOfTheCarrier: a carrier's Close closes its Done; Wait
+// still says the link was closed, not that the carrier ended by itself.
+// The monitor sees both at once when it runs late, so this is tried a
+// number of times.
+func TestCloseIsNoEndOfTheCarrier(t *testing.T) {
+	leakCheck(t)
+	client, key := newSigner(t)
+	srv := startSessionServer(t, client.PublicKey(), "hang")
+	for i := range 30 {
+		l, _ := fakeLink(t, srv, key)
+		if _, err := l.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Wait(); !errors.Is(err, ErrClosed) {
+			t.Fatalf("try %d: Wait after Close = %v, want ErrClosed", i, err)
+		}
+	}
+}
+
+// TestModeNeedsItsCarrier: without a carrier for tun and ethernet, New
+// refuses those modes and touches nothing.
+func TestModeNeedsItsCarrier(t *testing.T) {
+	hk, _ := newSigner(t)
+	_, key := newSigner(t)
+	for _, mode := range []string{ModeTUN, ModeEthernet} {
+		cfg := testConfig(t, "127.0.0.1:9", hk.PublicKey(), key, "MODE="+mode+"\n")
+		_, err := New(cfg, Options{Logger: quiet(), Home: t.TempDir()})
+		if err == nil || err.Error() != "MODE="+mode+" is not available in this build" {
+			t.Errorf("MODE=%s without a carrier: %v", mode, err)
+		}
+	}
+}

@@ -1,0 +1,125 @@
+package pppssh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+type dialResult struct {
+	client *ssh.Client
+	err    error
+}
+
+// newCarrierFor makes the carrier of the link's mode: the PPP carrier of
+// this package, or the one Options.Carrier makes for tun and ethernet.
+func (l *Link) newCarrierFor() (Carrier, error) {
+	if l.cfg.Mode == ModePPP || l.cfg.Mode == "" {
+		return newPPPCarrier(l.cfg, l.log), nil
+	}
+	if l.newCarrier == nil {
+		return nil, fmt.Errorf("MODE=%s is not available in this build", l.cfg.Mode)
+	}
+	return l.newCarrier(l.cfg, l.log)
+}
+
+// start dials the server while the carrier prepares its local side, then
+// has the carrier bring up the server's side over the connection.
+func (l *Link) start(ctx context.Context) (Info, error) {
+	// Local files first: a wrong key or known_hosts path fails before
+	// anything is started.
+	hk, err := loadHostKeys(l.cfg.SSHKnownHosts, l.home)
+	if err != nil {
+		return Info{}, err
+	}
+	keys, closeAgent, err := signers(l.target, l.home, l.log)
+	if err != nil {
+		return Info{}, err
+	}
+	c, err := l.newCarrierFor()
+	if err != nil {
+		closeAgent()
+		return Info{}, err
+	}
+	l.carrier = c
+	begin := time.Now()
+	dialed := make(chan dialResult, 1)
+	dialCtx, cancelDial := context.WithCancel(ctx)
+	defer cancelDial()
+	go func() {
+		c, err := dial(dialCtx, l.target, hk, keys, l.log)
+		closeAgent()
+		dialed <- dialResult{c, err}
+	}()
+	if err := c.Prepare(ctx); err != nil {
+		// No link without the local side: say so now, not after a login
+		// that may take until CONNECT_TIMEOUT.
+		cancelDial()
+		if r := <-dialed; r.client != nil {
+			r.client.Close()
+		}
+		return Info{}, err
+	}
+	r := <-dialed
+	l.client = r.client
+	if r.err != nil {
+		return Info{}, r.err
+	}
+	loggedIn := time.Since(begin)
+	l.log.Debug("logged in", "after", loggedIn)
+	ci, err := l.startCarrier(ctx, c)
+	if err != nil {
+		return Info{}, err
+	}
+	ci = ci.complete(l.cfg)
+	l.info = Info{Name: l.cfg.Name, CarrierInfo: ci,
+		Server: fmt.Sprintf("%s@%s", l.target.User, l.target.Addr()), Since: time.Now()}
+	if ap, err := netip.ParseAddrPort(l.client.RemoteAddr().String()); err == nil {
+		l.info.ServerAddr = ap.Addr().Unmap()
+	}
+	attrs := []any{"mode", ci.Mode, "iface", ci.Iface}
+	if ci.ServerIface != "" {
+		attrs = append(attrs, "server_iface", ci.ServerIface)
+	}
+	l.log.Info("link up", append(attrs, "after", time.Since(begin).Round(time.Millisecond),
+		"ssh_login", loggedIn.Round(time.Millisecond))...)
+	l.goJoined(l.monitor)
+	l.goJoined(l.keepalive)
+	return l.info, nil
+}
+
+// startCarrier runs the carrier's Start. The server's answers to the SSH
+// requests it makes are not bounded by ctx: closing the connection when
+// ctx ends is, and then Start's error says what it waited for if it wraps
+// ctx's cause, else that the server's side did not start. The function
+// that closes the connection is joined.
+func (l *Link) startCarrier(ctx context.Context, c Carrier) (CarrierInfo, error) {
+	unblocked := make(chan struct{})
+	stopUnblock := context.AfterFunc(ctx, func() {
+		defer close(unblocked)
+		l.client.Close()
+	})
+	ci, err := c.Start(ctx, l.client)
+	if stopUnblock() {
+		return ci, err
+	}
+	<-unblocked
+	cause := context.Cause(ctx)
+	if err != nil && errors.Is(err, cause) {
+		return CarrierInfo{}, err
+	}
+	return CarrierInfo{}, fmt.Errorf("starting the server's side: %w", cause)
+}
+
+// goJoined runs f in a goroutine that Close waits for.
+func (l *Link) goJoined(f func()) {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		f()
+	}()
+}

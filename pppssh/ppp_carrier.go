@@ -1,0 +1,311 @@
+package pppssh
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// pppCarrier is the carrier of MODE=ppp: the local pppd on a pty, joined
+// over one SSH session to the server's pppd (sudo -n SERVER_PPPD ...) or
+// to the server helper (sudo -n SERVER_HELPER serve), which runs pppd
+// itself. The session carries PPP's bytes both ways, one copy each way;
+// the link is up once the local pppd reports IPCP up (pppd(8): "local  IP
+// address", "remote IP address") with the configured addresses, confirmed
+// through netlink, and, with the helper, once the helper reports its
+// routes and rules in place.
+type pppCarrier struct {
+	cfg   Config
+	log   *slog.Logger
+	begin time.Time // Prepare: for the debug log's timings
+
+	pppd   *pppdProc
+	client *ssh.Client
+	srv    *serverSession
+
+	up   bool        // Start succeeded
+	gone atomic.Bool // peerGone: no server answers any more
+
+	done     chan struct{} // closed by end
+	doneOnce sync.Once
+	err      error         // why it ended, set by end
+	selfEnd  atomic.Bool   // it ended by itself (pppd or the session ended)
+	closing  chan struct{} // closed when Close begins
+
+	wg        sync.WaitGroup // every goroutine the carrier starts
+	closeOnce sync.Once
+	closeErr  error
+}
+
+func newPPPCarrier(cfg Config, log *slog.Logger) *pppCarrier {
+	return &pppCarrier{cfg: cfg, log: log, done: make(chan struct{}), closing: make(chan struct{})}
+}
+
+// Prepare starts the local pppd on a new pty. The SSH handshake is most of
+// the start-up time; pppd's first LCP request waits in the pty meanwhile.
+func (c *pppCarrier) Prepare(context.Context) error {
+	c.begin = time.Now()
+	p, err := startPPPD(c.cfg, c.log)
+	c.log.Debug("local pppd started", "after", time.Since(c.begin))
+	if err != nil {
+		return err
+	}
+	c.pppd = p
+	return nil
+}
+
+// Start runs the server's side on a session of client, joins it to the
+// pty and waits for IPCP up (and the helper's readiness).
+func (c *pppCarrier) Start(ctx context.Context, client *ssh.Client) (CarrierInfo, error) {
+	if c.pppd == nil {
+		return CarrierInfo{}, errors.New("ppp carrier: Start before Prepare")
+	}
+	c.client = client
+	if err := c.startSession(); err != nil {
+		return CarrierInfo{}, err
+	}
+	timedOut := func(what string) error {
+		return fmt.Errorf("%w (%s)", context.Cause(ctx), what)
+	}
+	select {
+	case <-c.pppd.watch.up:
+	case <-c.pppd.exited:
+		return CarrierInfo{}, c.pppdEndError()
+	case <-c.srv.ended:
+		if ctx.Err() != nil {
+			// The Link closed the connection because ctx ended.
+			return CarrierInfo{}, timedOut("pppd said: " + c.pppd.watch.lastLines())
+		}
+		return CarrierInfo{}, c.srv.endError()
+	case <-ctx.Done():
+		return CarrierInfo{}, timedOut("pppd said: " + c.pppd.watch.lastLines())
+	}
+	if c.cfg.ServerHelper != "" {
+		// Up only once the server's routes and rules are in place too.
+		select {
+		case err := <-c.srv.ready:
+			if err != nil {
+				return CarrierInfo{}, err
+			}
+		case <-c.pppd.exited:
+			return CarrierInfo{}, c.pppdEndError()
+		case <-c.srv.ended:
+			if ctx.Err() != nil {
+				return CarrierInfo{}, timedOut("waiting for the server helper")
+			}
+			return CarrierInfo{}, c.srv.endError()
+		case <-ctx.Done():
+			return CarrierInfo{}, timedOut("waiting for the server helper")
+		}
+	}
+	iface, local, remote := c.pppd.watch.result()
+	if local != c.cfg.ClientIfAddr || remote != c.cfg.ServerIfAddr {
+		return CarrierInfo{}, fmt.Errorf("pppd negotiated %s -> %s instead of CLIENT_IFIPADDR %s -> SERVER_IFIPADDR %s (check the server's /etc/ppp/options)",
+			local, remote, c.cfg.ClientIfAddr, c.cfg.ServerIfAddr)
+	}
+	if err := confirmInterface(iface, local, remote); err != nil {
+		return CarrierInfo{}, err
+	}
+	c.up = true
+	c.goJoined(c.watch)
+	return CarrierInfo{Mode: ModePPP, Iface: iface, Local: local, Remote: remote,
+		Pid: c.pppd.cmd.Process.Pid, TTY: c.pppd.slave.Name(), Speed: pppdSpeed}, nil
+}
+
+// pppdSpeed is the speed pppd passes its ip-up scripts for a pty, which
+// has none of its own.
+const pppdSpeed = "38400"
+
+// startSession runs the server's pppd or helper and joins it to the local
+// pty: one copy each way, from the pty master to the session and back.
+func (c *pppCarrier) startSession() error {
+	cmd := c.cfg.remoteCommand()
+	c.log.Debug("starting server pppd", "command", cmd)
+	srv, err := startServerSession(c.client, cmd, c.log)
+	if err != nil {
+		return err
+	}
+	c.srv = srv
+	c.log.Debug("server command started", "after", time.Since(c.begin))
+	// The waiter first, so that whatever fails below, Close can wait for
+	// the session's end.
+	srv.goWait(c.goJoined)
+	if c.cfg.ServerHelper != "" {
+		if err := WriteRequest(srv.stdin, c.cfg.ServerRequest()); err != nil {
+			return fmt.Errorf("sending the request to the server helper: %w", err)
+		}
+	}
+	serverSpoke := make(chan struct{})
+	// Pty to session. It returns when Close closes the pty master (the
+	// master is non-blocking, so closing it ends a read in progress) or
+	// the session will take no more.
+	c.goJoined(func() {
+		// The server's pppd speaks first (its LCP Configure-Request) once
+		// it is ready; only then do our buffered frames follow, so that
+		// none is lost while it sets up its line (and none waits out the
+		// 3 s LCP restart timer). A server told to stay silent gets our
+		// frames after a second anyway.
+		select {
+		case <-serverSpoke:
+		case <-time.After(time.Second):
+		case <-srv.ended:
+		}
+		io.Copy(srv.stdin, c.pppd.master)
+		srv.stdin.Close()
+	})
+	// Session to pty. It returns when the session's stdout ends (Close
+	// closes the session and then the connection) or the pty is closed.
+	c.goJoined(func() {
+		br := bufio.NewReaderSize(srv.stdout, 32*1024)
+		if c.cfg.ServerHelper != "" {
+			if err := readReply(br); err != nil {
+				if !errors.Is(err, errNoAnswer) {
+					srv.fail(err)
+				}
+				srv.close()
+				return
+			}
+		}
+		buf := make([]byte, 32*1024)
+		n, err := br.Read(buf)
+		if n > 0 {
+			_, err = c.pppd.master.Write(buf[:n])
+		}
+		close(serverSpoke)
+		c.log.Debug("server pppd speaks", "after", time.Since(c.begin))
+		if err == nil {
+			io.CopyBuffer(c.pppd.master, br, buf)
+		}
+	})
+	return nil
+}
+
+// watch ends the carrier when pppd or the session ends by itself.
+func (c *pppCarrier) watch() {
+	select {
+	case <-c.pppd.exited:
+		c.selfEnd.Store(true)
+		c.end(c.pppdEndError())
+	case <-c.srv.ended:
+		c.selfEnd.Store(true)
+		c.end(c.srv.endError())
+	case <-c.closing:
+	}
+}
+
+// goJoined runs f in a goroutine that Close waits for.
+func (c *pppCarrier) goJoined(f func()) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+}
+
+// end records why the carrier ended, once.
+func (c *pppCarrier) end(err error) {
+	c.doneOnce.Do(func() {
+		c.err = err
+		close(c.done)
+	})
+}
+
+// Done is closed when pppd or the session ended, or Close ran.
+func (c *pppCarrier) Done() <-chan struct{} { return c.done }
+
+// Err says why the carrier ended, once Done is closed.
+func (c *pppCarrier) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// peerGone: the Link declared the server silent.
+func (c *pppCarrier) peerGone() { c.gone.Store(true) }
+
+// errPPPClosed is Err after Close.
+var errPPPClosed = errors.New("ppp carrier closed")
+
+// Close takes the link down, in this order:
+//
+//  1. The watcher returns.
+//  2. The local pppd: SIGTERM, so that it can tell the server's pppd with
+//     an LCP Terminate-Request; a hung-up pty first when no peer would
+//     acknowledge it. Killed if it is not gone within 3 s.
+//  3. The session: its EOF ends the server's pppd if the request did not.
+//     Up to 2 s for the server command to end by itself.
+//  4. The SSH connection, if the session is still there. This ends the
+//     session for good: its waiter, the copy from the session (its stdout
+//     ends).
+//  5. The pty and pppd's log pipe: the copy from the pty (a read of the
+//     non-blocking master ends when it is closed) and pppd's log reader
+//     return.
+//  6. Every goroutine the carrier started is joined.
+func (c *pppCarrier) Close() error {
+	c.closeOnce.Do(func() {
+		close(c.closing)
+		// Ended by itself, or the server declared silent: no one will
+		// answer the session's close.
+		ended := c.selfEnd.Load() || c.gone.Load()
+		var errs []error
+		if c.pppd != nil {
+			if !c.srv.live() || !c.up || ended {
+				// No peer to acknowledge a Terminate-Request (the session
+				// is gone, or the link was declared dead), or a link that
+				// never came up: hang up the pty instead, and pppd exits
+				// at once.
+				c.pppd.hangup()
+			}
+			errs = append(errs, c.pppd.stop(3*time.Second))
+		}
+		if c.srv != nil {
+			c.srv.close()
+			if c.srv.waiting {
+				if !ended {
+					select {
+					case <-c.srv.ended:
+					case <-time.After(2 * time.Second):
+						c.log.Warn("server command did not end within 2s of closing the session")
+					}
+				}
+				if c.srv.live() {
+					if err := c.client.Close(); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+						c.log.Debug("closing SSH connection", "err", err)
+					}
+				}
+				<-c.srv.ended // the connection is closed: the session has ended
+			}
+		}
+		if c.pppd != nil {
+			errs = append(errs, c.pppd.release())
+		}
+		c.wg.Wait()
+		c.end(errPPPClosed)
+		c.closeErr = errors.Join(errs...)
+	})
+	return c.closeErr
+}
+
+// pppdEndError says why the local pppd ended; pppd's *exec.ExitError stays
+// reachable with errors.As.
+func (c *pppCarrier) pppdEndError() error {
+	msg := fmt.Sprintf("local pppd ended: %s (pppd said: %s)", c.pppd.exitReason(), c.pppd.watch.lastLines())
+	if c.srv != nil {
+		if s := c.srv.stderr.String(); s != "" {
+			msg += "; the server said: " + s
+		}
+	}
+	return &causedError{msg: msg, cause: c.pppd.err}
+}
