@@ -4,6 +4,18 @@
 // arguments and variables. A hook that fails or overruns its time limit is
 // logged with its output and never takes the link down.
 //
+// Every mode runs the same hooks with the same arguments and variables:
+//
+//	$1 PPP_IFACE   the client's interface (ppp0; tun0 or tap0)
+//	$2 PPP_TTY     ppp: pppd's pty; tun and ethernet: /dev/net/tun
+//	$3 PPP_SPEED   ppp: 38400, what pppd passes for a pty; tun and ethernet: 0
+//	$4 PPP_LOCAL   the client's address (empty for a bridge port without one)
+//	$5 PPP_REMOTE  the server's address (empty when the server's tap is a
+//	               bridge port without one)
+//	$6 PPP_IPPARAM IPPARAM
+//	VPN_NAME       the link's name
+//	VPN_MODE       ppp, tun or ethernet
+//
 // The hooks run as root, so what runs must be what was checked. As root,
 // the folder and every directory above it must be root's alone
 // (rootfile.CheckPath). Each hook is opened without following a symbolic

@@ -53,10 +53,7 @@ func joinNetworks(ctx context.Context, o *options, cfg pppssh.Config, info pppss
 		}
 		return nil, err
 	}
-	n := &linkNetworks{cfg: cfg, router: r, log: log.With("component", "hooks"), env: hooks.Env{
-		Iface: info.Iface, TTY: info.TTY, Speed: info.Speed, Local: addrOrEmpty(info.Local), Remote: addrOrEmpty(info.Remote),
-		IPParam: cfg.IPParam, Link: cfg.Name, Mode: info.Mode,
-	}}
+	n := &linkNetworks{cfg: cfg, router: r, log: log.With("component", "hooks"), env: hookEnv(cfg, info)}
 	for _, c := range r.Applied() {
 		log.Info("applied", "change", c.String())
 	}
@@ -78,6 +75,16 @@ func (n *linkNetworks) close(ctx context.Context) error {
 		return fmt.Errorf("undoing routes and rules: %w", err)
 	}
 	return nil
+}
+
+// hookEnv is what the hooks are told: pppd's ip-up arguments as the
+// carrier reports them (tun and ethernet: pppssh.DeviceTTY and
+// pppssh.NoSpeed stand in for the tty and the speed) and the mode.
+func hookEnv(cfg pppssh.Config, info pppssh.Info) hooks.Env {
+	return hooks.Env{
+		Iface: info.Iface, TTY: info.TTY, Speed: info.Speed, Local: addrOrEmpty(info.Local), Remote: addrOrEmpty(info.Remote),
+		IPParam: cfg.IPParam, Link: cfg.Name, Mode: info.Mode,
+	}
 }
 
 func changeList(r *routing.Router) []string {

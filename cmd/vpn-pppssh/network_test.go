@@ -1,0 +1,36 @@
+package main
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
+)
+
+// TestHookEnvFromTheCarrier: the hooks get the tty and speed the carrier
+// reported, and its mode; a bridge port without an address gets an empty
+// address, as a hook can test.
+func TestHookEnvFromTheCarrier(t *testing.T) {
+	cfg := pppssh.Defaults()
+	cfg.Name, cfg.IPParam = "office", "work"
+	a, b := netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("198.51.100.2")
+	for _, tc := range []struct {
+		ci   pppssh.CarrierInfo
+		want string
+	}{
+		{pppssh.CarrierInfo{Mode: "ppp", Iface: "ppp0", TTY: "/dev/pts/3", Speed: "38400", Local: a, Remote: b},
+			"ppp0 /dev/pts/3 38400 198.51.100.1 198.51.100.2 work|VPN_NAME=office VPN_MODE=ppp"},
+		{pppssh.CarrierInfo{Mode: "tun", Iface: "tun0", TTY: pppssh.DeviceTTY, Speed: pppssh.NoSpeed, Local: a, Remote: b},
+			"tun0 /dev/net/tun 0 198.51.100.1 198.51.100.2 work|VPN_NAME=office VPN_MODE=tun"},
+		{pppssh.CarrierInfo{Mode: "ethernet", Iface: "tap0", TTY: pppssh.DeviceTTY, Speed: pppssh.NoSpeed, Remote: b},
+			"tap0 /dev/net/tun 0  198.51.100.2 work|VPN_NAME=office VPN_MODE=ethernet"},
+	} {
+		e := hookEnv(cfg, pppssh.Info{Name: "office", CarrierInfo: tc.ci})
+		env := e.Environ()
+		got := strings.Join(e.Args(), " ") + "|" + strings.Join(env[len(env)-2:], " ")
+		if got != tc.want {
+			t.Errorf("%s: hooks get %q, want %q", tc.ci.Mode, got, tc.want)
+		}
+	}
+}
