@@ -121,6 +121,14 @@ func TestReadRequestRefusesBadModes(t *testing.T) {
 			t.Errorf("accepted %s", in)
 		}
 	}
+	_, err := ReadRequest(strings.NewReader(head + `,"mode":"gre\u001b[2J"}` + "\n"))
+	if err == nil || !strings.Contains(err.Error(), `bad mode "gre\\x1b[2J"`) {
+		t.Errorf("an unknown mode: %v, want a refusal naming the field and its value", err)
+	}
+	old := head + "}\n" // an older client names no mode
+	if r, err := ReadRequest(strings.NewReader(old)); err != nil || r.EffectiveMode() != ModePPP {
+		t.Errorf("a request without a mode: %v, mode %q, want ppp", err, r.EffectiveMode())
+	}
 	ok := `{"v":1,"link":"a","ipparam":"vpn","peer":"198.51.100.1","mode":"ethernet","bits":24,"bridge":"br0"}`
 	if _, err := ReadRequest(strings.NewReader(ok + "\n")); err != nil {
 		t.Errorf("a bridged request: %v", err)
