@@ -100,7 +100,7 @@ func TestHooksSeeTheLink(t *testing.T) {
 		// A hook runs from its open file ($0 is /proc/self/fd/3); its
 		// path is in $VPN_HOOK.
 		body := "#!/bin/sh\necho \"$(basename $(dirname $VPN_HOOK)) $* $PPP_IFACE $VPN_NAME\" >>" + trace +
-			"\nip -o addr show dev \"$1\" >>" + trace + " 2>&1\nip route show " + lab.BehindServerNet + " >>" + trace + "\n"
+			"\nip -o -4 addr show dev \"$1\" >>" + trace + " 2>&1\nip route show " + lab.BehindServerNet + " >>" + trace + "\n"
 		if err := os.WriteFile(filepath.Join(d, "10-trace"), []byte(body), 0o755); err != nil {
 			t.Fatal(err)
 		}

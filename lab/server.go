@@ -27,7 +27,7 @@ const (
 
 // NoTunnelPort is a second port of the lab's sshd where PermitTunnel is
 // off; on port 22 it is on, for root and for devices made for an account.
-const NoTunnelPort = 2222
+const NoTunnelPort = 2022
 
 // PolicyFile is the server half's policy; /etc is an overlay inside the
 // lab, so it never reaches the host.
