@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
+	"github.com/vpn-pppssh/vpn-pppssh/pppssh/supervise"
 )
 
 // notifySocket listens where sdNotify sends (NOTIFY_SOCKET) and returns
@@ -49,9 +50,8 @@ func TestSDNotify(t *testing.T) {
 // "MAINPID=1" on a line of its own as the service's main pid.
 func TestPublishKeepsTheErrorOnOneLine(t *testing.T) {
 	next := notifySocket(t)
-	s := &supervisor{o: &options{runDir: rundir.Dir(t.TempDir())}, log: discardLogger(), st: rundir.State{Name: "vpn"}}
-	s.failed(errors.New("undoing routes failed\nMAINPID=1\nREADY=1"))
-	s.publish("waiting")
+	d := &driver{o: &options{runDir: rundir.Dir(t.TempDir())}, log: discardLogger(), st: rundir.State{Name: "vpn"}}
+	d.Publish(supervise.Status{Phase: supervise.Waiting, LastError: errors.New("undoing routes failed\nMAINPID=1\nREADY=1")})
 	got := next()
 	if strings.Count(got, "\n") != 0 || !strings.HasPrefix(got, "STATUS=waiting (last error: undoing routes failed") {
 		t.Errorf("notification %q is not one STATUS line", got)

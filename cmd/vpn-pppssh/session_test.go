@@ -39,7 +39,7 @@ func TestSessionCloseKeepsBothErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n, l := &fakeNet{err: tc.net}, &fakeTunnel{closeErr: tc.link, done: make(chan struct{})}
-			err := (&session{link: l, net: n}).close(context.Background())
+			err := (&session{link: l, net: n}).Close(context.Background())
 			if n.closed != 1 || l.closed != 1 {
 				t.Errorf("networks closed %d times, link %d times; want once each", n.closed, l.closed)
 			}

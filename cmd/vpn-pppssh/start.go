@@ -18,6 +18,7 @@ import (
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
+	"github.com/vpn-pppssh/vpn-pppssh/pppssh/supervise"
 	"github.com/vpn-pppssh/vpn-pppssh/tunnel"
 )
 
@@ -186,20 +187,20 @@ func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err erro
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	s := &supervisor{o: o, cfg: cfg, log: log, hup: hup,
-		st: rundir.State{Name: cfg.Name, Pid: os.Getpid(), Started: time.Now()}}
+	d := &driver{o: o, cfg: cfg, log: log, st: rundir.State{Name: cfg.Name, Pid: os.Getpid(), Started: time.Now()}}
+	sup := supervise.New(d, supervise.Config{Persist: cfg.Persist, HoldoffMax: cfg.HoldoffMax, MaxFail: cfg.MaxFail}, hup, log)
 	defer o.runDir.Remove(cfg.Name)
-	sess, err := s.connect(ctx)
+	sess, err := sup.Connect(ctx)
 	if err != nil {
 		log.Error("start failed", "err", err)
 		return err
 	}
 	if o.notifyFD >= 0 {
-		notify(readiness{Info: &sess.info})
+		notify(readiness{Info: &d.info})
 	} else {
-		printUp(o, sess.info)
+		printUp(o, d.info)
 	}
-	return s.run(ctx, sess)
+	return sup.Run(ctx, sess)
 }
 
 // checkProgram refuses, when running as root, a local pppd that someone

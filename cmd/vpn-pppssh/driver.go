@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+
+	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
+	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
+	"github.com/vpn-pppssh/vpn-pppssh/pppssh/supervise"
+	"github.com/vpn-pppssh/vpn-pppssh/tunnel"
+)
+
+// driver is what the redial loop (package supervise) drives in this
+// program: a session is a pppssh.Link and its networks (routes, rules,
+// hooks); a change of phase is written to the state file and told to
+// systemd.
+type driver struct {
+	o      *options
+	cfg    pppssh.Config
+	log    *slog.Logger
+	st     rundir.State
+	server string      // host:port, probed while waiting
+	info   pppssh.Info // of the last session that came up
+}
+
+// session is a link and its networks: supervise.Session.
+type session struct {
+	link linkCloser // *pppssh.Link
+	net  netCloser  // *linkNetworks
+}
+
+// linkCloser is what a session needs of a *pppssh.Link once it is up.
+type linkCloser interface {
+	Done() <-chan struct{}
+	Wait() error
+	Close() error
+}
+
+// netCloser is what a session needs of a *linkNetworks.
+type netCloser interface {
+	close(context.Context) error
+}
+
+// Done is closed when the link ended by itself.
+func (s *session) Done() <-chan struct{} { return s.link.Done() }
+
+// Wait says why the link ended.
+func (s *session) Wait() error { return s.link.Wait() }
+
+// Close takes the session down: the networks first (the ip-down hooks
+// while the interface still exists, then routes and rules), then the link,
+// whatever the first step returned. Both steps' errors are returned.
+func (s *session) Close(ctx context.Context) error {
+	netErr := s.net.close(ctx)
+	var linkErr error
+	if err := s.link.Close(); err != nil {
+		linkErr = fmt.Errorf("closing the link: %w", err)
+	}
+	return errors.Join(netErr, linkErr)
+}
+
+// Publish writes the state file and tells systemd.
+func (d *driver) Publish(s supervise.Status) {
+	d.st.Phase, d.st.Redials, d.st.NextAttempt = string(s.Phase), s.Redials, s.NextAttempt
+	if s.LastError != nil {
+		d.st.LastError, d.st.LastErrorAt = s.LastError.Error(), s.LastErrorAt
+	}
+	d.st.Goroutines = runtime.NumGoroutine()
+	if err := d.o.runDir.Write(d.st); err != nil {
+		d.log.Error("writing state", "err", err)
+	}
+	// sd_notify takes one assignment per line: whatever goes into STATUS
+	// is escaped to one line, so that no text of an error (a joined error,
+	// something the server said) can add READY=, MAINPID= or the like.
+	status := "STATUS=" + d.st.Phase
+	if s.Phase == supervise.Up {
+		status = "READY=1\nSTATUS=up: " + safetext.Escape(d.st.Iface+" "+d.st.Local+" -> "+d.st.Remote)
+	} else if d.st.LastError != "" {
+		status += " (last error: " + safetext.Escape(d.st.LastError) + ")"
+	}
+	sdNotify(status)
+}
+
+// Server is the SSH server, once a dial has resolved it.
+func (d *driver) Server() string { return d.server }
+
+// Dial brings the link and its networks up once.
+func (d *driver) Dial(ctx context.Context, connecting func()) (supervise.Session, error) {
+	link, err := pppssh.New(d.cfg, pppssh.Options{Logger: d.log, Carrier: tunnel.ForLink})
+	if err != nil {
+		return nil, usageError(err) // before anything is published
+	}
+	connecting()
+	d.server = link.Target().Addr()
+	d.log.Info("connecting", "link", d.cfg.Name, "server", d.server, "user", link.Target().User)
+	info, err := link.Start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nets, err := joinNetworks(ctx, d.o, d.cfg, info, d.log)
+	if err != nil {
+		if cerr := link.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing the link: %w", cerr))
+		}
+		return nil, err
+	}
+	d.st.Iface, d.st.Local, d.st.Remote = info.Iface, info.Local.String(), info.Remote.String()
+	d.st.Server, d.st.UpSince = info.Server, info.Since
+	d.st.Mode, d.st.CarrierPid, d.st.ServerIface = info.Mode, info.Pid, info.ServerIface
+	d.st.Firewall, d.st.Changes = nets.router.Firewall(), changeList(nets.router)
+	d.info = info
+	return &session{link: link, net: nets}, nil
+}
+
+// Permanent errors end the process instead of being redialled: a host key
+// that is unknown or changed needs an admin, and a bad configuration will
+// not fix itself.
+func (d *driver) Permanent(err error) bool { return permanent(err) }
+
+func permanent(err error) bool {
+	var ee *exitError
+	return hostKeyProblem(err) || errors.As(err, &ee)
+}
+
+func hostKeyProblem(err error) bool {
+	var unknown *pppssh.UnknownHostError
+	var changed *pppssh.HostKeyChangedError
+	return errors.As(err, &unknown) || errors.As(err, &changed)
+}
+
+// withExitCode gives a host key problem its own exit code.
+func withExitCode(err error) error {
+	var ee *exitError
+	if err != nil && hostKeyProblem(err) && !errors.As(err, &ee) {
+		return &exitError{code: exitHostKey, err: err}
+	}
+	return err
+}

@@ -1,0 +1,204 @@
+package supervise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+)
+
+// Phase is where the supervisor is.
+type Phase string
+
+// The phases, as the state file and systemd's STATUS show them.
+const (
+	Connecting Phase = "connecting" // a dial is in progress
+	Up         Phase = "up"         // a session is up
+	Waiting    Phase = "waiting"    // holding off before the next dial
+)
+
+// Status is what the supervisor publishes at each change of phase.
+type Status struct {
+	Phase       Phase
+	Redials     int       // sessions brought back up after one ended
+	LastError   error     // the last failure; nil before the first
+	LastErrorAt time.Time // when it happened
+	NextAttempt time.Time // Waiting: when the next dial begins; zero otherwise
+}
+
+// A Session is a link that is up with everything joined to it.
+type Session interface {
+	// Done is closed when the session ended by itself.
+	Done() <-chan struct{}
+	// Wait says why, once Done is closed.
+	Wait() error
+	// Close takes all of it down and returns what could not be undone.
+	Close(ctx context.Context) error
+}
+
+// Driver is what a Supervisor drives.
+type Driver interface {
+	// Dial brings one session up. It calls connecting once it begins to
+	// dial: an error before that is the configuration's, and nothing has
+	// been published.
+	Dial(ctx context.Context, connecting func()) (Session, error)
+	// Server is the host:port (the SSH server) whose answer cuts a
+	// holdoff short; "" for none.
+	Server() string
+	// Publish reports a change of phase.
+	Publish(Status)
+	// Permanent reports whether err ends the supervisor instead of being
+	// redialled (a host key problem, a bad configuration).
+	Permanent(err error) bool
+}
+
+// Config is the redial policy.
+type Config struct {
+	Persist    bool          // PERSIST: redial a session that ended
+	HoldoffMax time.Duration // HOLDOFF_MAX: the longest wait between dials
+	MaxFail    int           // MAXFAIL: failed redials in a row before giving up; 0 never
+}
+
+// Supervisor keeps one link up; see the package documentation.
+type Supervisor struct {
+	d      Driver
+	cfg    Config
+	redial <-chan os.Signal
+	log    *slog.Logger
+	st     Status
+	upAt   time.Time // when the session that is up came up
+
+	now        func() time.Time
+	after      func(time.Duration) <-chan time.Time
+	probeEvery time.Duration
+}
+
+// stableAfter is how long a session must stay up for the backoff to reset.
+const stableAfter = time.Minute
+
+// ErrRedialNow is why a session ended when the redial channel asked.
+var ErrRedialNow = errors.New("redial requested (SIGHUP)")
+
+// New makes a supervisor of d. A value on redial (the program's SIGHUP)
+// ends the session that is up, or the wait, and dials at once.
+func New(d Driver, cfg Config, redial <-chan os.Signal, log *slog.Logger) *Supervisor {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Supervisor{d: d, cfg: cfg, redial: redial, log: log,
+		now: time.Now, after: time.After, probeEvery: 2 * time.Second}
+}
+
+func (s *Supervisor) publish(p Phase) {
+	s.st.Phase = p
+	s.d.Publish(s.st)
+}
+
+func (s *Supervisor) failed(err error) {
+	s.st.LastError, s.st.LastErrorAt = err, s.now()
+}
+
+// Connect dials once and publishes the session up. It is the first dial
+// of a process: its failure is returned, not redialled.
+func (s *Supervisor) Connect(ctx context.Context) (Session, error) {
+	sess, err := s.d.Dial(ctx, func() {
+		s.st.NextAttempt = time.Time{}
+		s.publish(Connecting)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.upAt = s.now()
+	s.publish(Up)
+	return sess, nil
+}
+
+// Run supervises a session that is up until ctx ends (nil) or the link
+// ends for good: Persist off, MaxFail failed redials in a row, or a
+// permanent error.
+func (s *Supervisor) Run(ctx context.Context, sess Session) error {
+	backoff := time.Second
+	fails := 0
+	for {
+		reason := s.waitDown(ctx, sess)
+		downErr := sess.Close(ctx)
+		if downErr != nil {
+			// Left for the program's next start, stop or cleanup.
+			s.log.Error("taking the link down", "err", downErr)
+		}
+		if ctx.Err() != nil {
+			s.log.Info("stopped")
+			if downErr != nil {
+				return fmt.Errorf("stopping: %w", downErr)
+			}
+			return nil
+		}
+		s.log.Warn("link down", "reason", reason)
+		s.failed(reason)
+		if !s.cfg.Persist {
+			if downErr != nil {
+				return errors.Join(fmt.Errorf("link ended: %w", reason), fmt.Errorf("taking it down: %w", downErr))
+			}
+			return fmt.Errorf("link ended: %w", reason)
+		}
+		switch {
+		case errors.Is(reason, ErrRedialNow):
+			backoff = 0
+		case s.now().Sub(s.upAt) >= stableAfter:
+			backoff = time.Second
+		}
+		var err error
+		if sess, backoff, err = s.redialLoop(ctx, backoff, &fails); sess == nil {
+			return err
+		}
+	}
+}
+
+// redialLoop waits and dials until a session is up (returned with the
+// next backoff), or returns nil and why it gave up: nil when ctx ended.
+func (s *Supervisor) redialLoop(ctx context.Context, backoff time.Duration, fails *int) (Session, time.Duration, error) {
+	for {
+		if !s.holdoff(ctx, backoff) {
+			return nil, 0, nil
+		}
+		backoff = nextBackoff(backoff, s.cfg.HoldoffMax)
+		sess, err := s.d.Dial(ctx, func() {
+			s.st.NextAttempt = time.Time{}
+			s.publish(Connecting)
+		})
+		if err == nil {
+			s.st.Redials++
+			s.upAt = s.now()
+			s.publish(Up)
+			s.log.Info("link back up", "redials", s.st.Redials)
+			*fails = 0
+			return sess, backoff, nil
+		}
+		if ctx.Err() != nil {
+			return nil, 0, nil
+		}
+		*fails++
+		s.failed(err)
+		s.log.Warn("redial failed", "err", err, "failures", *fails)
+		if s.d.Permanent(err) {
+			return nil, 0, err
+		}
+		if s.cfg.MaxFail > 0 && *fails >= s.cfg.MaxFail {
+			return nil, 0, fmt.Errorf("giving up after %d failed redials (MAXFAIL): %w", *fails, err)
+		}
+	}
+}
+
+// waitDown returns why the session went down, or nil when ctx ended.
+func (s *Supervisor) waitDown(ctx context.Context, sess Session) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-s.redial:
+		return ErrRedialNow
+	case <-sess.Done():
+		return sess.Wait()
+	}
+}
