@@ -47,8 +47,12 @@ func run(ctx context.Context, args []string) error {
 	if lab.Inside() {
 		return inside(ctx, fs.Arg(0), *bin, *cycles, *rounds, *seconds)
 	}
-	if fs.NArg() != 1 || (fs.Arg(0) != "demo" && fs.Arg(0) != "bench") {
-		return errors.New("usage: vpn-lab [--bin PATH] demo|bench")
+	// bench is both parts: bench-uml (PPP, in the lab's kernel) and
+	// bench-host (the tun modes, on this kernel); each runs alone too.
+	parts := map[string][]string{"demo": {"demo"}, "bench": {"bench-uml", "bench-host"},
+		"bench-uml": {"bench-uml"}, "bench-host": {"bench-host"}}[fs.Arg(0)]
+	if fs.NArg() != 1 || parts == nil {
+		return errors.New("usage: vpn-lab [flags] demo|bench|bench-uml|bench-host")
 	}
 	if *cycles < 0 || *cycles > 50 || *rounds < 1 || *rounds > 20 || *seconds < 1 || *seconds > 60 {
 		return errors.New("--cycles must be 0-50, --rounds 1-20 and --seconds 1-60")
@@ -78,10 +82,6 @@ func run(ctx context.Context, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 40*time.Minute)
 	defer cancel()
-	parts := []string{fs.Arg(0)}
-	if fs.Arg(0) == "bench" {
-		parts = []string{"bench-uml", "bench-host"}
-	}
 	var results []lab.BenchResult
 	for _, part := range parts {
 		work := filepath.Join(dir, part)
