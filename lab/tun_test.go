@@ -100,6 +100,11 @@ func TestTunModesUpPingStatusStop(t *testing.T) {
 			if code != 0 || !strings.Contains(out, ": up") || !strings.Contains(out, c.mode) {
 				t.Errorf("status: exit %d, output %q", code, out)
 			}
+			// Both ends' devices, by the names the kernels gave them.
+			s := statusJSON(t, conf)
+			if cd, sd := tunDevice(t, lab.ClientNS), tunDevice(t, lab.ServerNS); s.Mode != c.mode || s.Iface != cd || s.ServerIface != sd {
+				t.Errorf("status --json: mode %q, iface %q, server_iface %q; want %q, %q, %q", s.Mode, s.Iface, s.ServerIface, c.mode, cd, sd)
+			}
 			if out, code := client(t, "-c", conf, "stop"); code != 0 {
 				t.Fatalf("stop: exit %d: %s", code, out)
 			}

@@ -23,6 +23,15 @@ type HelperIO struct {
 	srv *serverSession
 }
 
+// Device is the server's device as the helper named it before it was
+// ready, "" if it did not: text from the server, for the caller to check.
+func (h *HelperIO) Device() string {
+	if p := h.srv.device.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
 // Close ends the helper's session.
 func (h *HelperIO) Close() error { return h.srv.close() }
 

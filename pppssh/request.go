@@ -81,6 +81,10 @@ const (
 const (
 	ServerReadyMarker  = "vpn-pppssh-serve: ready"
 	ServerFailedMarker = "vpn-pppssh-serve: failed: "
+	// ServerDeviceMarker names the server's tun or tap device (tun and
+	// ethernet modes), before ServerReadyMarker. A client that does not
+	// know it logs it as any other line.
+	ServerDeviceMarker = "vpn-pppssh-serve: device "
 )
 
 // maxRequest bounds a request line.

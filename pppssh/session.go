@@ -28,6 +28,7 @@ type serverSession struct {
 	ready     chan error // one value at the helper's first verdict: nil (ready) or its failure
 	readyOnce sync.Once
 	failure   atomic.Pointer[error] // the helper's refusal or failure
+	device    atomic.Pointer[string] // as the helper named it (ServerDeviceMarker): not checked
 
 	ended   chan struct{} // closed once the session has ended (waited)
 	err     error         // from Session.Wait, once ended is closed
@@ -66,6 +67,9 @@ func (ss *serverSession) serverLine(line string) {
 	switch {
 	case line == ServerReadyMarker:
 		ss.verdict(nil)
+	case strings.HasPrefix(line, ServerDeviceMarker):
+		name := strings.TrimPrefix(line, ServerDeviceMarker)
+		ss.device.CompareAndSwap(nil, &name)
 	case strings.HasPrefix(line, ServerFailedMarker):
 		ss.fail(fmt.Errorf("the server could not apply its side: %s", strings.TrimPrefix(line, ServerFailedMarker)))
 	}

@@ -37,6 +37,7 @@ func runTun(ctx context.Context, o Options, req pppssh.Request, router *routing.
 		}
 	}
 	log.Info("server side up", "iface", dev.Name(), "mode", req.Mode, "changes", len(router.Applied()), "firewall", router.Firewall())
+	fmt.Fprintln(stderr, pppssh.ServerDeviceMarker+dev.Name())
 	fmt.Fprintln(stderr, pppssh.ServerReadyMarker)
 
 	ended := make(chan error, 2)

@@ -157,6 +157,10 @@ func (c *Carrier) Start(ctx context.Context, client *ssh.Client) (Info, error) {
 			if err != nil {
 				return Info{}, err
 			}
+			// Shown by status: only a name the kernel could have given.
+			if dev := h.Device(); validIfName(dev) {
+				info.ServerIface = dev
+			}
 		case <-c.done:
 			return Info{}, c.err
 		case <-ctx.Done():
