@@ -146,7 +146,11 @@ func PrintTable(w io.Writer, res []BenchResult) {
 			ceiling = r.Median.Mbps
 		}
 	}
-	fmt.Fprintf(w, "%-36s %-11s %8s %9s %9s %9s %8s  %s\n", "contender", "where", "up (s)", "RTT (ms)", "Mbit/s", "CPU s/GB", "RSS MiB", "vs anchor (throughput, RTT, link-up)")
+	width := len("contender")
+	for _, r := range res {
+		width = max(width, len(r.Name))
+	}
+	fmt.Fprintf(w, "%-*s %-11s %8s %9s %9s %9s %8s  %s\n", width, "contender", "where", "up (s)", "RTT (ms)", "Mbit/s", "CPU s/GB", "RSS MiB", "vs anchor (throughput, RTT, link-up)")
 	for _, r := range res {
 		m := r.Median
 		up, rtt := fmt.Sprintf("%.3f", m.LinkUp.Seconds()), fmt.Sprintf("%.3f", ms(m.RTT))
@@ -163,7 +167,7 @@ func PrintTable(w io.Writer, res []BenchResult) {
 		if ceiling > 0 && !r.Stream && r.Where == "host kernel" {
 			vs += fmt.Sprintf("; %.0f%% of the ceiling", 100*m.Mbps/ceiling)
 		}
-		fmt.Fprintf(w, "%-36s %-11s %8s %9s %9.1f %9.2f %8.1f  %s\n", r.Name, r.Where, up, rtt, m.Mbps, m.CPUPerGB, float64(m.PeakRSSKiB)/1024, vs)
+		fmt.Fprintf(w, "%-*s %-11s %8s %9s %9.1f %9.2f %8.1f  %s\n", width, r.Name, r.Where, up, rtt, m.Mbps, m.CPUPerGB, float64(m.PeakRSSKiB)/1024, vs)
 	}
 	fmt.Fprintln(w, "medians; up = start until usable; CPU s/GB and RSS are the client-side processes that carry the link (vpn-pppssh and its pppd; ssh and pppd; ssh)")
 	fmt.Fprintln(w, "compare rows of the same kernel only: User-Mode Linux makes every system call expensive")

@@ -27,7 +27,7 @@ type serverSession struct {
 
 	ready     chan error // one value at the helper's first verdict: nil (ready) or its failure
 	readyOnce sync.Once
-	failure   atomic.Pointer[error] // the helper's refusal or failure
+	failure   atomic.Pointer[error]  // the helper's refusal or failure
 	device    atomic.Pointer[string] // as the helper named it (ServerDeviceMarker): not checked
 
 	ended   chan struct{} // closed once the session has ended (waited)
