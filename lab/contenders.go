@@ -71,8 +71,8 @@ func (l *Lab) Tool(name, anchor string, extra ...string) Contender {
 // Recipe is the HOWTO's own command line: pppd running OpenSSH's ssh as
 // its pty program, detaching once the link is up.
 func (l *Lab) Recipe() Contender {
-	sshCmd := fmt.Sprintf("ssh -i %s -o UserKnownHostsFile=%s -o BatchMode=yes %s -l %s sudo -n %s nodetach notty noauth",
-		l.Identity, l.KnownHosts(), ServerIP, User, ServerPPPD)
+	sshCmd := fmt.Sprintf("ssh -i %s -o UserKnownHostsFile=%s -o BatchMode=yes -c %s %s -l %s sudo -n %s nodetach notty noauth",
+		l.Identity, l.KnownHosts(), BenchCipher, ServerIP, User, ServerPPPD)
 	return Contender{
 		Name: "HOWTO recipe (pppd + ssh)", Where: l.where(),
 		Up: func(ctx context.Context) ([]int, error) {
@@ -120,10 +120,17 @@ func stopRecipe() {
 	WaitFor(10*time.Second, func() (bool, string) { return len(Processes("pppd")) == 0, "" })
 }
 
+// BenchCipher is the cipher of every contender: OpenSSH prefers
+// chacha20-poly1305, vpn-pppssh aes128-gcm (hardware AES), and a bench
+// that let each choose would measure the ciphers.
+const BenchCipher = "aes128-gcm@openssh.com"
+
 // sshArgs are the OpenSSH client options every ssh contender uses: the
-// lab's key and known_hosts, as root (tunnel forwarding needs it).
+// lab's key and known_hosts, the bench's cipher, as root (tunnel
+// forwarding needs it).
 func (l *Lab) sshArgs() []string {
-	return []string{"-i", l.Identity, "-o", "UserKnownHostsFile=" + l.KnownHosts(), "-o", "BatchMode=yes", "-l", "root"}
+	return []string{"-i", l.Identity, "-o", "UserKnownHostsFile=" + l.KnownHosts(), "-o", "BatchMode=yes",
+		"-c", BenchCipher, "-l", "root"}
 }
 
 // SSHW is OpenSSH's own tunnel forwarding as an admin runs it: `ssh -w

@@ -171,6 +171,7 @@ func PrintTable(w io.Writer, res []BenchResult) {
 	}
 	fmt.Fprintln(w, "medians; up = start until usable; CPU s/GB and RSS are the client-side processes that carry the link (vpn-pppssh and its pppd; ssh and pppd; ssh)")
 	fmt.Fprintln(w, "compare rows of the same kernel only: User-Mode Linux makes every system call expensive")
+	fmt.Fprintf(w, "every contender uses %s (vpn-pppssh prefers it; the ssh ones are given -c)\n", BenchCipher)
 }
 
 func ratio(a, b float64) float64 {
