@@ -22,6 +22,7 @@ import (
 
 // serveCommand is the server half, run by the client through sudo.
 func serveCommand(ctx context.Context, o *options) error {
+	carrierProcs(os.Getenv) // sudo has reset the environment: one P
 	if term.IsTerminal(int(os.Stdin.Fd())) {
 		return usageError(errors.New("serve is run by vpn-pppssh clients over SSH (SERVER_HELPER), not by hand"))
 	}

@@ -132,6 +132,7 @@ func printUp(o *options, info pppssh.Info) {
 // runForeground owns the link until a signal, or until the link ends for
 // good (PERSIST=no, MAXFAIL reached, a host key problem).
 func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err error) {
+	carrierProcs(o.getenv)
 	notify := func(readiness) {}
 	if o.notifyFD >= 0 {
 		f := os.NewFile(uintptr(o.notifyFD), "notify")
