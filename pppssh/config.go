@@ -44,6 +44,7 @@ type Config struct {
 	ServerTunUnit int    // OpenSSH's forwarding: the server's device unit; -1: any free one
 	ClientBridge  string // ethernet mode: the client's tap joins this bridge
 	ServerBridge  string // ethernet mode: the server's tap joins this bridge
+	Offload       bool   // tun and ethernet modes through the helper: TSO and checksum offload on both devices
 
 	Keepalive  time.Duration // SSH keepalive and LCP echo interval
 	Persist    bool          // redial a link that died
@@ -68,6 +69,7 @@ func Defaults() Config {
 		IPDownDir:      "/etc/vpn-pppssh/ip-down.d",
 		Keepalive:      10 * time.Second,
 		Persist:        true,
+		Offload:        true,
 		HoldoffMax:     30 * time.Second,
 		Mode:           ModePPP,
 		ServerTunUnit:  -1,
@@ -129,6 +131,9 @@ var Keys = []Key{
 	{"SERVER_BRIDGE", "ethernet mode: the server's tap joins this existing bridge (then SERVER_IFIPADDR may be left out)",
 		func(c *Config, v string) error { return setIfName(&c.ServerBridge, v) },
 		func(c *Config) string { return c.ServerBridge }},
+	{"OFFLOAD", "tun and ethernet modes through SERVER_HELPER: yes: both devices offload checksums and TCP segmentation, so TCP crosses in super-packets of up to 64 KiB; no: packets of the MTU",
+		func(c *Config, v string) error { return setBool(&c.Offload, v) },
+		func(c *Config) string { return boolString(c.Offload) }},
 	{"SSH_IDENTITY", "private key file (default: ssh-agent, then ~/.ssh/id_*)",
 		func(c *Config, v string) error { return setPath(&c.SSHIdentity, v, true) },
 		func(c *Config) string { return c.SSHIdentity }},

@@ -87,7 +87,7 @@ func TestModeRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := c.ServerRequest()
-	if r.Mode != ModeEthernet || r.Bits != 25 || r.MTU != 1400 || r.LocalPrefix() != netip.MustParsePrefix("203.0.113.1/25") {
+	if r.Mode != ModeEthernet || r.Bits != 25 || r.MTU != 1400 || !r.Offload || r.LocalPrefix() != netip.MustParsePrefix("203.0.113.1/25") {
 		t.Errorf("request %+v, local %v", r, r.LocalPrefix())
 	}
 	if got := c.ClientIfPrefix(); got != netip.MustParsePrefix("203.0.113.50/25") {
@@ -98,8 +98,14 @@ func TestModeRequest(t *testing.T) {
 	}
 	ppp := Defaults()
 	ppp.Parse("f", []byte("SERVER_HOSTNAME=h\nSERVER_IFIPADDR=198.51.100.2\nCLIENT_IFIPADDR=198.51.100.1\n"))
-	if r := ppp.ServerRequest(); r.Mode != "" || r.EffectiveMode() != ModePPP {
-		t.Errorf("a ppp request names a mode an older server would refuse: %+v", r)
+	if r := ppp.ServerRequest(); r.Mode != "" || r.EffectiveMode() != ModePPP || r.Offload {
+		t.Errorf("a ppp request names a mode or offload, which an older server would refuse: %+v", r)
+	}
+	if _, err := c.Parse("f", []byte("OFFLOAD=no\n")); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.ServerRequest(); r.Offload {
+		t.Errorf("OFFLOAD=no still asks for offload: %+v", r)
 	}
 }
 
@@ -111,6 +117,9 @@ func TestReadRequestRefusesBadModes(t *testing.T) {
 		head + `,"mode":"tun","mtu":20}`,
 		head + `,"mode":"tun","bridge":"br0"}`,
 		head + `,"mode":"tun","bits":24}`,
+		head + `,"offload":true}`,
+		head + `,"mode":"ppp","offload":true}`,
+		head + `,"mode":"tun","offload":1}`,
 		head + `,"mode":"ethernet","bits":31}`,
 		head + `,"mode":"ethernet","bits":24,"bridge":"br0;reboot"}`,
 		head + `,"mode":"ethernet","bits":24,"bridge":"../../x"}`,

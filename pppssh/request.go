@@ -36,6 +36,9 @@ type Request struct {
 	MTU    int    `json:"mtu,omitempty"`    // the server's device; 0: the kernel's
 	Bits   int    `json:"bits,omitempty"`   // ethernet: the shared subnet's prefix length
 	Bridge string `json:"bridge,omitempty"` // ethernet: the server's tap joins this bridge (ALLOW_BRIDGES)
+	// Offload: packets travel with a virtio-net header in Wide framing,
+	// and the server's device offloads (tunnel/device, Config.Offload).
+	Offload bool `json:"offload,omitempty"`
 }
 
 // EffectiveMode is the request's mode, ppp when it names none.
@@ -107,7 +110,7 @@ func (c *Config) ServerRequest() Request {
 		Keepalive:  int(c.Keepalive / time.Second),
 	}
 	if c.Mode != ModePPP {
-		r.Mode, r.MTU = c.Mode, c.MTU
+		r.Mode, r.MTU, r.Offload = c.Mode, c.MTU, c.Offload
 	}
 	if c.Mode == ModeEthernet {
 		r.Bits, r.Bridge = c.ethernetBits(), c.ServerBridge
@@ -179,6 +182,9 @@ func (r Request) validateMode() error {
 	}
 	if r.MTU != 0 && (r.EffectiveMode() == ModePPP || r.MTU < 68 || r.MTU > 65000) {
 		return fmt.Errorf("bad mtu %d", r.MTU)
+	}
+	if r.Offload && r.EffectiveMode() == ModePPP {
+		return errors.New("offload is for modes tun and ethernet")
 	}
 	if r.EffectiveMode() != ModeEthernet {
 		if r.Bits != 0 || r.Bridge != "" {

@@ -41,15 +41,21 @@ func runTun(ctx context.Context, o Options, req pppssh.Request, router *routing.
 	fmt.Fprintln(stderr, pppssh.ServerReadyMarker)
 
 	ended := make(chan error, 2)
+	q := device.NewQueue(dev, device.QueueDepth(dev))
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { // session to device
 		defer wg.Done()
 		ended <- toDevice(o.Stdin, dev, req)
 	}()
+	go func() { // the device's reader: ends when dev is closed, or Stop
+		defer wg.Done()
+		q.Fill()
+	}()
 	go func() { // device to session
 		defer wg.Done()
-		ended <- fromDevice(dev, o.Stdout)
+		defer q.Stop()
+		ended <- fromDevice(q, o.Stdout, req)
 	}()
 	var why error
 	select {
@@ -73,7 +79,7 @@ func runTun(ctx context.Context, o Options, req pppssh.Request, router *routing.
 // deviceConfig is the server's device for a request that the policy
 // allowed.
 func deviceConfig(req pppssh.Request) device.Config {
-	c := device.Config{Kind: device.TUN, MTU: req.MTU}
+	c := device.Config{Kind: device.TUN, MTU: req.MTU, Offload: req.Offload}
 	if req.Mode == pppssh.ModeEthernet {
 		c.Kind, c.Bridge = device.TAP, req.Bridge
 		if req.Bridge != "" {
@@ -88,10 +94,10 @@ func deviceConfig(req pppssh.Request) device.Config {
 
 // toDevice writes the client's framed packets into the device. Every byte
 // comes from the client: a bad length ends the session; a packet the
-// kernel refuses is dropped (the kernel counts it).
+// kernel (or, with offload, the header check) refuses is dropped.
 func toDevice(in io.Reader, dev *device.Device, req pppssh.Request) error {
-	r := framing.NewReader(in, maxFrame(req))
-	buf := make([]byte, device.MaxPacketSize)
+	r := framing.NewFormatReader(in, format(req), maxFrame(req))
+	buf := make([]byte, dev.ReadSize())
 	for {
 		n, err := r.ReadPacket(buf)
 		if err != nil {
@@ -103,62 +109,32 @@ func toDevice(in io.Reader, dev *device.Device, req pppssh.Request) error {
 	}
 }
 
-// fromDevice frames the device's packets onto the session, batching the
-// ones already read into one write.
-func fromDevice(dev *device.Device, out io.Writer) error {
-	w := framing.NewWriter(out)
-	pkts := make(chan []byte, 64)
-	free := make(chan []byte, 65)
-	for range 65 {
-		free <- make([]byte, device.MaxPacketSize)
+// fromDevice frames the device's packets, as q reads them, onto the
+// session, batching the ones already read into one write.
+func fromDevice(q *device.Queue, out io.Writer, req pppssh.Request) error {
+	w := framing.NewFormatWriter(out, format(req), framing.DefaultBatch)
+	err := w.Copy(q.Next)
+	if errors.Is(err, device.ErrQueueEnded) {
+		return q.Err()
 	}
-	readErr := make(chan error, 1)
-	go func() {
-		defer close(pkts)
-		for buf := range free {
-			n, err := dev.Read(buf[:cap(buf)])
-			if err != nil {
-				readErr <- err
-				return
-			}
-			pkts <- buf[:n]
-		}
-	}()
-	var last []byte
-	err := w.Copy(func(wait bool) ([]byte, error) {
-		if last != nil {
-			free <- last[:cap(last)]
-			last = nil
-		}
-		var p []byte
-		var ok bool
-		if wait {
-			p, ok = <-pkts
-		} else {
-			select {
-			case p, ok = <-pkts:
-			default:
-				return nil, nil
-			}
-		}
-		if !ok {
-			return nil, <-readErr
-		}
-		last = p
-		return p, nil
-	})
-	// The reader ends when the device is closed; whatever it still
-	// hands over is dropped.
-	go func() {
-		for range pkts {
-		}
-	}()
 	return err
+}
+
+// format is the session's framing: Wide when packets carry a virtio-net
+// header.
+func format(req pppssh.Request) framing.Format {
+	if req.Offload {
+		return framing.Wide
+	}
+	return framing.Narrow
 }
 
 // maxFrame is the longest packet the client may send: the device's MTU
 // plus an Ethernet header with a VLAN tag in ethernet mode.
 func maxFrame(req pppssh.Request) int {
+	if req.Offload {
+		return device.MaxOffloadRead // a super-packet is not bound by the MTU
+	}
 	mtu := req.MTU
 	if mtu == 0 || req.Bridge != "" {
 		mtu = device.MaxPacketSize - 18

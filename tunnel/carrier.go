@@ -44,6 +44,10 @@ type Config struct {
 	ClientBridge  string // ethernet: the client's tap joins this bridge
 	ServerBridge  string // ethernet: the server's tap joins this bridge
 	ServerUnit    uint32 // OpenSSH forwarding: the server's unit, or anyUnit
+	// Offload (helper only): the client's device offloads, and packets
+	// travel with their virtio-net header in Wide framing; the helper's
+	// request must say the same (pppssh.Request.Offload).
+	Offload bool
 
 	// Helper runs the server helper on a session instead of OpenSSH's
 	// forwarding; nil for OpenSSH's forwarding.
@@ -97,6 +101,7 @@ func ForLink(cfg pppssh.Config, log *slog.Logger) (pppssh.Carrier, error) {
 		c.ServerUnit = uint32(cfg.ServerTunUnit)
 	}
 	if cfg.ServerHelper != "" {
+		c.Offload = cfg.Offload
 		c.Helper = func(ctx context.Context, client *ssh.Client) (*pppssh.HelperIO, error) {
 			return pppssh.StartHelper(ctx, client, cfg, log)
 		}
@@ -109,6 +114,9 @@ func New(cfg Config, log *slog.Logger) (*Carrier, error) {
 	if cfg.Mode != TUN && cfg.Mode != Ethernet {
 		return nil, fmt.Errorf("tunnel: unknown mode %d", cfg.Mode)
 	}
+	if cfg.Offload && cfg.Helper == nil {
+		return nil, errors.New("tunnel: offload needs the server helper (sshd's device has none)")
+	}
 	if cfg.ServerUnit == 0 && cfg.Helper == nil {
 		cfg.ServerUnit = anyUnit
 	}
@@ -120,7 +128,7 @@ func New(cfg Config, log *slog.Logger) (*Carrier, error) {
 
 // Prepare creates and configures the client's device.
 func (c *Carrier) Prepare(context.Context) error {
-	dc := device.Config{Kind: device.TUN, MTU: c.cfg.MTU, Addr: c.cfg.Local}
+	dc := device.Config{Kind: device.TUN, MTU: c.cfg.MTU, Addr: c.cfg.Local, Offload: c.cfg.Offload}
 	if c.cfg.Mode == Ethernet {
 		dc.Kind, dc.Bridge = device.TAP, c.cfg.ClientBridge
 		if dc.Bridge != "" {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/vpn-pppssh/vpn-pppssh/internal/sshtun"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
@@ -115,12 +114,12 @@ func (c *Carrier) deviceEnded(err error) error {
 // helperOut frames the device's packets onto the helper session's stdin,
 // batching what is already queued into one write.
 func (c *Carrier) helperOut(h *pppssh.HelperIO) error {
-	q := newPacketQueue(c.dev, 256)
-	c.goJoined(q.fill)
-	defer q.stop()
-	w := framing.NewWriter(h.Stdin)
+	q := device.NewQueue(c.dev, device.QueueDepth(c.dev))
+	c.goJoined(q.Fill)
+	defer q.Stop()
+	w := framing.NewFormatWriter(h.Stdin, c.format(), framing.DefaultBatch)
 	err := w.Copy(func(wait bool) ([]byte, error) {
-		p, err := q.next(wait)
+		p, err := q.Next(wait)
 		if err == nil && p != nil {
 			c.counter.sent.Add(1)
 		}
@@ -129,16 +128,17 @@ func (c *Carrier) helperOut(h *pppssh.HelperIO) error {
 	if err == nil || c.closing.Load() {
 		return errClosed
 	}
-	if errors.Is(err, errQueueDevice) {
-		return c.deviceEnded(q.err)
+	if errors.Is(err, device.ErrQueueEnded) {
+		return c.deviceEnded(q.Err())
 	}
 	return fmt.Errorf("sending to the server helper: %w", err)
 }
 
 // helperIn writes the helper's framed packets into the device.
 func (c *Carrier) helperIn(h *pppssh.HelperIO) error {
-	r := framing.NewReader(h.Stdout, device.MaxPacketSize)
-	buf := make([]byte, device.MaxPacketSize)
+	size := c.dev.ReadSize()
+	r := framing.NewFormatReader(h.Stdout, c.format(), size)
+	buf := make([]byte, size)
 	for {
 		n, err := r.ReadPacket(buf)
 		if err != nil {
@@ -156,75 +156,11 @@ func (c *Carrier) helperIn(h *pppssh.HelperIO) error {
 	}
 }
 
-// packetQueue reads the device in a goroutine of its own so that the
-// writer can tell "a packet is ready" from "the next one must be waited
-// for", which is when it flushes a batch. Buffers go round: a packet
-// handed out is given back to the pool at the next call to next.
-type packetQueue struct {
-	dev   *device.Device
-	full  chan []byte
-	free  chan []byte
-	quit  chan struct{}
-	once  sync.Once
-	err   error // why fill ended; read after full is closed
-	owned []byte
+// format is the helper path's framing: Wide when packets carry a
+// virtio-net header (the request asked for offload).
+func (c *Carrier) format() framing.Format {
+	if c.dev.Offload() {
+		return framing.Wide
+	}
+	return framing.Narrow
 }
-
-var errQueueDevice = errors.New("the device ended")
-
-func newPacketQueue(dev *device.Device, n int) *packetQueue {
-	q := &packetQueue{dev: dev, full: make(chan []byte, n), free: make(chan []byte, n+1), quit: make(chan struct{})}
-	for range n + 1 {
-		q.free <- make([]byte, device.MaxPacketSize)
-	}
-	return q
-}
-
-// fill reads packets until the device fails or stop is called.
-func (q *packetQueue) fill() {
-	defer close(q.full)
-	for {
-		var buf []byte
-		select {
-		case buf = <-q.free:
-		case <-q.quit:
-			return
-		}
-		n, err := q.dev.Read(buf[:cap(buf)])
-		if err != nil {
-			q.err = err
-			return
-		}
-		select {
-		case q.full <- buf[:n]:
-		case <-q.quit:
-			return
-		}
-	}
-}
-
-// next returns the next packet, or nil when none is ready and !wait.
-func (q *packetQueue) next(wait bool) ([]byte, error) {
-	if q.owned != nil {
-		q.free <- q.owned[:cap(q.owned)]
-		q.owned = nil
-	}
-	var p []byte
-	var ok bool
-	if wait {
-		p, ok = <-q.full
-	} else {
-		select {
-		case p, ok = <-q.full:
-		default:
-			return nil, nil
-		}
-	}
-	if !ok {
-		return nil, errQueueDevice
-	}
-	q.owned = p
-	return p, nil
-}
-
-func (q *packetQueue) stop() { q.once.Do(func() { close(q.quit) }) }

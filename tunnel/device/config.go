@@ -58,6 +58,13 @@ type Config struct {
 	// a bridge with other ports as it was. A bridge with no other port
 	// takes the tap's MAC address while it is a port.
 	Bridge string
+	// Offload puts a virtio-net header (VNetHdr, VNetHdrLen bytes) before
+	// every packet read from and written to the device, and asks the
+	// kernel for checksum and TCP segmentation offload: a Read may then
+	// return a TCP super-packet of up to 64 KiB that the kernel did not
+	// cut to the MTU, and a Write may hand one in, which the kernel cuts
+	// wherever the packet goes next (see offload_linux.go).
+	Offload bool
 }
 
 // MaxPacketSize is the largest packet or frame a device can carry (a TUN

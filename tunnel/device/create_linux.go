@@ -44,12 +44,12 @@ func Create(cfg Config) (*Device, error) {
 			return nil, err
 		}
 	}
-	f, name, err := openTun(cfg.Kind, cfg.Name)
+	f, name, tso, err := openTun(cfg.Kind, cfg.Name, cfg.Offload)
 	if err != nil {
 		h.Close()
 		return nil, err
 	}
-	d := &Device{file: f, h: h, name: name, kind: cfg.Kind}
+	d := &Device{file: f, h: h, name: name, kind: cfg.Kind, vnet: cfg.Offload, tso: tso}
 	if err := d.configure(cfg, bridge); err != nil {
 		// Close is the undo: it leaves the bridge if configure joined
 		// it, then closes the fd, which deletes the device together
@@ -60,7 +60,8 @@ func Create(cfg Config) (*Device, error) {
 }
 
 // openTun creates the interface with the TUNSETIFF ioctl and returns its
-// file, registered with Go's poller, and the name the kernel gave it.
+// file, registered with Go's poller, the name the kernel gave it, and with
+// vnet whether the kernel segments TCP for it (see setOffload).
 //
 // Why not netlink.LinkAdd(&netlink.Tuntap{...}): it can hand back such a
 // file (Queues: 1, NonPersist: true puts non-blocking fds in Tuntap.Fds),
@@ -69,21 +70,24 @@ func Create(cfg Config) (*Device, error) {
 // would leave a device behind for the life of the process), and reports
 // errno with %v, so callers cannot tell EBUSY (name taken) from anything
 // else. The ioctl is a dozen lines; everything after it uses netlink.
-func openTun(kind Kind, name string) (*os.File, string, error) {
+func openTun(kind Kind, name string, vnet bool) (f *os.File, _ string, tso bool, err error) {
 	what := kind.String() + " device"
 	if name != "" {
 		what += " " + name
 	}
 	fd, err := unix.Open(cloneDevice, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, "", fmt.Errorf("creating %s: opening %s: %w", what, cloneDevice, err)
+		return nil, "", false, fmt.Errorf("creating %s: opening %s: %w", what, cloneDevice, err)
 	}
 	ifr, err := unix.NewIfreq(name) // "": the kernel picks tun%d / tap%d
 	if err != nil {
 		unix.Close(fd)
-		return nil, "", fmt.Errorf("creating %s: %w", what, err)
+		return nil, "", false, fmt.Errorf("creating %s: %w", what, err)
 	}
 	flags := uint16(unix.IFF_NO_PI)
+	if vnet {
+		flags |= unix.IFF_VNET_HDR
+	}
 	if kind == TAP {
 		flags |= unix.IFF_TAP
 	} else {
@@ -97,9 +101,15 @@ func openTun(kind Kind, name string) (*os.File, string, error) {
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
 		if errors.Is(err, unix.EBUSY) {
-			return nil, "", fmt.Errorf("creating %s: a link of that name exists: %w", what, err)
+			return nil, "", false, fmt.Errorf("creating %s: a link of that name exists: %w", what, err)
 		}
-		return nil, "", fmt.Errorf("creating %s: %w", what, err)
+		return nil, "", false, fmt.Errorf("creating %s: %w", what, err)
+	}
+	if vnet {
+		if tso, err = setOffload(fd); err != nil {
+			unix.Close(fd)
+			return nil, "", false, fmt.Errorf("creating %s: %w", what, err)
+		}
 	}
 	// Non-blocking before os.NewFile, and only after TUNSETIFF (the fd
 	// cannot be polled before): NewFile then registers it with the
@@ -107,17 +117,17 @@ func openTun(kind Kind, name string) (*os.File, string, error) {
 	// and Close wakes it with os.ErrClosed.
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
-		return nil, "", fmt.Errorf("creating %s: making its fd non-blocking: %w", what, err)
+		return nil, "", false, fmt.Errorf("creating %s: making its fd non-blocking: %w", what, err)
 	}
 	name = ifr.Name()
-	f := os.NewFile(uintptr(fd), cloneDevice)
+	f = os.NewFile(uintptr(fd), cloneDevice)
 	// Only a pollable file supports deadlines: this proves the
 	// registration happened, which Close unblocking Read depends on.
 	if err := f.SetReadDeadline(noDeadline); err != nil {
 		f.Close()
-		return nil, "", fmt.Errorf("creating %s device %s: its fd is not pollable: %w", kind, name, err)
+		return nil, "", false, fmt.Errorf("creating %s device %s: its fd is not pollable: %w", kind, name, err)
 	}
-	return f, name, nil
+	return f, name, tso, nil
 }
 
 // lookupBridge returns the link named name, which must be a bridge.

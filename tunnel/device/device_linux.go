@@ -21,6 +21,8 @@ type Device struct {
 	name  string
 	index int
 	kind  Kind
+	vnet  bool // Config.Offload: a VNetHdr before every packet
+	tso   bool // the kernel took TSO (setOffload)
 
 	mu     sync.Mutex      // guards h against Close
 	h      *netlink.Handle // in the namespace the device was created in
@@ -48,8 +50,9 @@ func (d *Device) Kind() Kind { return d.kind }
 // Read reads exactly one packet (TUN) or frame (TAP) into p. It blocks
 // until one is there; after Close it returns an error matching
 // os.ErrClosed. The kernel cuts a packet longer than p to len(p) without
-// saying so: give p MaxPacketSize bytes, since an administrator may raise
-// the MTU of a running device.
+// saying so: give p ReadSize bytes, since an administrator may raise
+// the MTU of a running device. On a device with Config.Offload the packet
+// starts with a VNetHdr.
 func (d *Device) Read(p []byte) (int, error) {
 	n, err := d.file.Read(p)
 	if err != nil {
@@ -61,7 +64,19 @@ func (d *Device) Read(p []byte) (int, error) {
 // Write writes p as one packet (TUN) or frame (TAP). A packet the kernel
 // refuses as malformed gives an error matching ErrMalformed; the device
 // stays usable. After Close the error matches os.ErrClosed.
+//
+// On a device with Config.Offload, p starts with a VNetHdr, which is
+// checked (VNetHdr.Check) before the kernel sees it: one that fails is
+// ErrMalformed too.
 func (d *Device) Write(p []byte) (int, error) {
+	if d.vnet {
+		if len(p) < VNetHdrLen {
+			return 0, fmt.Errorf("writing %d bytes to %s: shorter than a virtio-net header: %w", len(p), d.name, ErrMalformed)
+		}
+		if err := ParseVNetHdr(p).Check(len(p) - VNetHdrLen); err != nil {
+			return 0, fmt.Errorf("writing a %d-byte %s to %s: %w (%w)", len(p)-VNetHdrLen, d.unit(), d.name, ErrMalformed, err)
+		}
+	}
 	n, err := d.file.Write(p)
 	if err != nil {
 		err = unwrapPath(err)

@@ -24,7 +24,11 @@
 // that namespace whichever thread calls it.
 //
 // Packets carry no header of the tun driver (IFF_NO_PI): a tun packet
-// starts with the IP header, a tap frame with the Ethernet header. The
+// starts with the IP header, a tap frame with the Ethernet header. With
+// Config.Offload a virtio-net header (VNetHdr) comes first, and TCP may
+// come as super-packets of up to 64 KiB (offload_linux.go says how, and
+// why nothing is ever cut in user space). Queue reads a device ahead of
+// a consumer that batches. The
 // Linux implementation is in the *_linux.go files; see
 // Documentation/networking/tuntap.rst in the Linux sources.
 package device

@@ -15,6 +15,13 @@
 // is on the stream: no magic, no version, no padding. The mode (tun or
 // ethernet) is agreed by the helper protocol before the first packet.
 //
+// That is the Narrow format. The Wide format is the same with a 4-byte
+// big-endian length (up to MaxWidePacket): with offload (the request's
+// "offload": true), each packet is a virtio-net header and a packet that
+// may be a TCP super-packet, which can pass 65535 bytes behind an Ethernet
+// header (tunnel/device, VNetHdr). The request fixes the format for both
+// directions before the first packet.
+//
 // # Reading
 //
 // The reading side treats every byte as hostile (on the server, it comes
@@ -39,6 +46,6 @@
 // some are queued and with wait=true (after a Flush) when none is. Under
 // light load every packet is flushed at once, as unbatched; under heavy
 // load the packets that queued up during the previous Write go out
-// together in the next. Buffer size and a cap on batch delay are left to
-// the issue that tunes the helper path.
+// together in the next. There is no timer: a batch never waits for a
+// packet that is not there yet.
 package framing

@@ -108,7 +108,7 @@ func TestFlushIsOneWrite(t *testing.T) {
 func TestBatchSizeBound(t *testing.T) {
 	var log writeLog
 	const size = 1000
-	w := NewWriterSize(&log, size)
+	w := NewFormatWriter(&log, Narrow, size)
 	p := bytes.Repeat([]byte{7}, 100) // 102 bytes framed: 9 per batch
 	for range 100 {
 		if err := w.WritePacket(p); err != nil {

@@ -8,11 +8,41 @@ import (
 	"io"
 )
 
-// HeaderLen is the size of the length before each packet.
+// HeaderLen is the size of the length before each packet (Narrow).
 const HeaderLen = 2
 
-// MaxPacket is the largest length the format can express.
+// MaxPacket is the largest length Narrow can express.
 const MaxPacket = 1<<16 - 1
+
+// Format is the width of the length before each packet.
+type Format int
+
+const (
+	// Narrow is the original format: a 2-byte length, up to MaxPacket.
+	Narrow Format = iota
+	// Wide has a 4-byte length, up to MaxWidePacket: for packets with a
+	// virtio-net header, which may pass 64 KiB.
+	Wide
+)
+
+// MaxWidePacket is the largest length a Wide reader accepts.
+const MaxWidePacket = 1 << 20
+
+// headerLen is the length's size in f.
+func (f Format) headerLen() int {
+	if f == Wide {
+		return 4
+	}
+	return HeaderLen
+}
+
+// maxPacket is the largest length f can carry.
+func (f Format) maxPacket() int {
+	if f == Wide {
+		return MaxWidePacket
+	}
+	return MaxPacket
+}
 
 // readBufferSize is the Reader's buffer: the size of an SSH channel's
 // largest message twice over, so that one read takes in whatever the
@@ -34,18 +64,23 @@ func (e *LengthError) Error() string {
 
 // Reader reads framed packets from a byte stream.
 type Reader struct {
-	br  *bufio.Reader
-	max int
-	err error // sticky: set once the stream is out of step or ended
+	br     *bufio.Reader
+	hdrLen int
+	max    int
+	err    error // sticky: set once the stream is out of step or ended
 }
 
-// NewReader reads packets of at most max bytes from r. max must be 1 to
-// MaxPacket; another value is a programming error and panics.
-func NewReader(r io.Reader, max int) *Reader {
-	if max < 1 || max > MaxPacket {
-		panic(fmt.Sprintf("framing: NewReader max %d outside 1..%d", max, MaxPacket))
+// NewReader reads Narrow packets of at most max bytes from r. max must be
+// 1 to MaxPacket; another value is a programming error and panics.
+func NewReader(r io.Reader, max int) *Reader { return NewFormatReader(r, Narrow, max) }
+
+// NewFormatReader reads packets of format f, of at most max bytes, from r.
+// max must be 1 to the format's largest; another value panics.
+func NewFormatReader(r io.Reader, f Format, max int) *Reader {
+	if max < 1 || max > f.maxPacket() {
+		panic(fmt.Sprintf("framing: NewReader max %d outside 1..%d", max, f.maxPacket()))
 	}
-	return &Reader{br: bufio.NewReaderSize(r, readBufferSize), max: max}
+	return &Reader{br: bufio.NewReaderSize(r, readBufferSize), hdrLen: f.headerLen(), max: max}
 }
 
 // ReadPacket reads the next packet into p and returns its length. It
@@ -59,7 +94,7 @@ func (r *Reader) ReadPacket(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
-	hdr, err := r.br.Peek(HeaderLen)
+	hdr, err := r.br.Peek(r.hdrLen)
 	if err != nil {
 		if errors.Is(err, io.EOF) && len(hdr) > 0 {
 			err = io.ErrUnexpectedEOF
@@ -67,12 +102,17 @@ func (r *Reader) ReadPacket(p []byte) (int, error) {
 		r.err = err
 		return 0, err
 	}
-	n := int(binary.BigEndian.Uint16(hdr))
+	var n int
+	if r.hdrLen == 4 {
+		n = int(min(binary.BigEndian.Uint32(hdr), MaxWidePacket+1))
+	} else {
+		n = int(binary.BigEndian.Uint16(hdr))
+	}
 	if n == 0 || n > r.max {
 		r.err = &LengthError{Length: n, Max: r.max}
 		return 0, r.err
 	}
-	r.br.Discard(HeaderLen) // cannot fail: Peek has them
+	r.br.Discard(r.hdrLen) // cannot fail: Peek has them
 	if n > len(p) {
 		if _, err := r.br.Discard(n); err != nil {
 			r.err = unexpected(err)

@@ -1,6 +1,7 @@
 package framing
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,39 +15,46 @@ const DefaultBatch = 32 << 10
 // Writer frames packets onto a byte stream, batching them: see the
 // package comment. It is not safe for concurrent use.
 type Writer struct {
-	w    io.Writer
-	size int
-	buf  []byte
-	err  error // sticky: after a failed Write the stream is out of step
+	w      io.Writer
+	format Format
+	size   int
+	buf    []byte
+	err    error // sticky: after a failed Write the stream is out of step
 }
 
-// NewWriter returns a Writer on w that batches up to DefaultBatch bytes.
-func NewWriter(w io.Writer) *Writer { return NewWriterSize(w, DefaultBatch) }
+// NewWriter returns a Narrow Writer on w that batches up to DefaultBatch
+// bytes.
+func NewWriter(w io.Writer) *Writer { return NewFormatWriter(w, Narrow, DefaultBatch) }
 
-// NewWriterSize returns a Writer on w that batches up to size bytes (a
-// packet larger than size is written in a batch of its own).
-func NewWriterSize(w io.Writer, size int) *Writer {
-	size = max(size, HeaderLen+1)
-	return &Writer{w: w, size: size, buf: make([]byte, 0, size)}
+// NewFormatWriter returns a Writer of format f on w that batches up to size
+// bytes (a packet larger than size is written in a batch of its own).
+func NewFormatWriter(w io.Writer, f Format, size int) *Writer {
+	size = max(size, f.headerLen()+1)
+	return &Writer{w: w, format: f, size: size, buf: make([]byte, 0, size)}
 }
 
 // WritePacket appends p, framed, to the batch. It writes to the stream
 // only when the batch would otherwise pass its size; call Flush to send
 // the batch. p is copied: the caller may reuse it at once. A p of length
-// 0 or above MaxPacket is refused.
+// 0 or above the format's largest is refused.
 func (w *Writer) WritePacket(p []byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	if len(p) == 0 || len(p) > MaxPacket {
-		return fmt.Errorf("framing: cannot frame a packet of %d bytes (1 to %d)", len(p), MaxPacket)
+	if len(p) == 0 || len(p) > w.format.maxPacket() {
+		return fmt.Errorf("framing: cannot frame a packet of %d bytes (1 to %d)", len(p), w.format.maxPacket())
 	}
-	if len(w.buf) > 0 && len(w.buf)+HeaderLen+len(p) > w.size {
+	hl := w.format.headerLen()
+	if len(w.buf) > 0 && len(w.buf)+hl+len(p) > w.size {
 		if err := w.Flush(); err != nil {
 			return err
 		}
 	}
-	w.buf = append(w.buf, byte(len(p)>>8), byte(len(p)))
+	if hl == 4 {
+		w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(len(p)))
+	} else {
+		w.buf = binary.BigEndian.AppendUint16(w.buf, uint16(len(p)))
+	}
 	w.buf = append(w.buf, p...)
 	return nil
 }
