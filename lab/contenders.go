@@ -16,10 +16,12 @@ import (
 // Sample is one bring-up of a link, measured.
 type Sample struct {
 	LinkUp     time.Duration `json:"link_up"`
-	RTT        time.Duration `json:"rtt"`  // median of the pings
-	Mbps       float64       `json:"mbps"` // iperf3 client to server, as received
+	RTT        time.Duration `json:"rtt"`      // median of the pings, the link idle
+	RTTLoad    time.Duration `json:"rtt_load"` // median of the pings during the iperf3 run
+	Mbps       float64       `json:"mbps"`     // iperf3 client to server, as received
 	CPUPerGB   float64       `json:"cpu_per_gb"`
-	PeakRSSKiB int           `json:"peak_rss_kib"` // summed over the client's processes
+	ServerCPU  float64       `json:"server_cpu_per_gb"` // every process below the lab's sshd
+	PeakRSSKiB int           `json:"peak_rss_kib"`      // summed over the client's processes
 }
 
 // A Contender is one way of carrying IP from the client namespace to
@@ -34,6 +36,14 @@ type Contender struct {
 	Up     func(ctx context.Context) (procs []int, err error)
 	Down   func(ctx context.Context)
 	Stream bool
+}
+
+// Again is a second run of anchor in the same rounds, compared with it:
+// how far apart the same tool lands is the bench's noise band, the least
+// difference between two contenders that means anything.
+func Again(anchor Contender, fresh Contender) Contender {
+	fresh.Name, fresh.Anchor = anchor.Name+" (again)", anchor.Name
+	return fresh
 }
 
 // Tool is vpn-pppssh with the lab's link and the extra config lines.
@@ -244,6 +254,10 @@ func (l *Lab) transfer(ctx context.Context, n int64) (Sample, error) {
 	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
+	srv0, err := l.ServerCPU()
+	if err != nil {
+		return Sample{}, err
+	}
 	begin := time.Now()
 	if err := cmd.Start(); err != nil {
 		return Sample{}, err
@@ -261,6 +275,10 @@ func (l *Lab) transfer(ctx context.Context, n int64) (Sample, error) {
 	in.Close()
 	cpu, rss, uerr := procUsageAtExit(cmd)
 	took := time.Since(begin)
+	srv1, serr := l.ServerCPU()
+	if serr != nil {
+		return Sample{}, serr
+	}
 	if uerr != nil {
 		return Sample{}, fmt.Errorf("ssh stream: %w: %s", uerr, stderr.String())
 	}
@@ -270,6 +288,7 @@ func (l *Lab) transfer(ctx context.Context, n int64) (Sample, error) {
 	return Sample{
 		Mbps:       float64(n) * 8 / took.Seconds() / 1e6,
 		CPUPerGB:   cpu.Seconds() / (float64(n) / 1e9),
+		ServerCPU:  (srv1 - srv0).Seconds() / (float64(n) / 1e9),
 		PeakRSSKiB: rss,
 	}, nil
 }

@@ -25,7 +25,12 @@ var rttRE = regexp.MustCompile(`time=([0-9.]+) ms`)
 // Ping measures the median round-trip time from ns to addr over count
 // pings (the median: UML has long tails that would drag a mean).
 func Ping(ns, addr string, count int) (time.Duration, error) {
-	out, err := InNS(ns, "ping", "-c", strconv.Itoa(count), "-i", "0.02", "-W", "3", addr)
+	return PingEvery(ns, addr, count, "0.02")
+}
+
+// PingEvery is Ping with pings interval seconds apart.
+func PingEvery(ns, addr string, count int, interval string) (time.Duration, error) {
+	out, err := InNS(ns, "ping", "-c", strconv.Itoa(count), "-i", interval, "-W", "3", addr)
 	if err != nil {
 		return 0, err
 	}

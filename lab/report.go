@@ -53,8 +53,8 @@ func (l *Lab) Bench(ctx context.Context, w io.Writer, cs []Contender, cycles, ro
 				return nil, fmt.Errorf("round %d, %s: %w", i+1, c.Name, err)
 			}
 			traffic[j] = append(traffic[j], s)
-			fmt.Fprintf(w, "round %d %-36s up %6.3fs  rtt %.3fms  %8.1f Mbit/s  cpu %.2f s/GB  rss %.1f MiB\n", i+1, c.Name,
-				s.LinkUp.Seconds(), ms(s.RTT), s.Mbps, s.CPUPerGB, float64(s.PeakRSSKiB)/1024)
+			fmt.Fprintf(w, "round %d %-40s up %6.3fs  rtt %.3f/%.3fms  %8.1f Mbit/s  cpu %.2f+%.2f s/GB  rss %.1f MiB\n", i+1, c.Name,
+				s.LinkUp.Seconds(), ms(s.RTT), ms(s.RTTLoad), s.Mbps, s.CPUPerGB, s.ServerCPU, float64(s.PeakRSSKiB)/1024)
 		}
 	}
 	res := make([]BenchResult, len(cs))
@@ -104,18 +104,45 @@ func (l *Lab) Measure(ctx context.Context, c Contender, iperfSeconds int) (Sampl
 	if err != nil {
 		return s, err
 	}
-	var bytes int64
-	if s.Mbps, bytes, err = Throughput(iperfSeconds); err != nil {
+	srv0, err := l.ServerCPU()
+	if err != nil {
 		return s, err
 	}
+	// Pings under load: ten a second from the second second, ending
+	// before iperf3 does.
+	type rtt struct {
+		d   time.Duration
+		err error
+	}
+	loaded := make(chan rtt, 1)
+	go func() {
+		d, err := PingEvery(ClientNS, TunServer, max(1, (iperfSeconds-2)*10), "0.1")
+		loaded <- rtt{d, err}
+	}()
+	var bytes int64
+	s.Mbps, bytes, err = Throughput(iperfSeconds)
+	r := <-loaded
+	if err != nil {
+		return s, err
+	}
+	if r.err != nil {
+		return s, fmt.Errorf("pings under load: %w", r.err)
+	}
+	s.RTTLoad = r.d
 	cpu1, rss, err := usage(procs)
+	if err != nil {
+		return s, err
+	}
+	srv1, err := l.ServerCPU()
 	if err != nil {
 		return s, err
 	}
 	if bytes <= 0 {
 		return s, fmt.Errorf("iperf3 moved %d bytes", bytes)
 	}
-	s.CPUPerGB = (cpu1 - cpu0).Seconds() / (float64(bytes) / 1e9)
+	gb := float64(bytes) / 1e9
+	s.CPUPerGB = (cpu1 - cpu0).Seconds() / gb
+	s.ServerCPU = (srv1 - srv0).Seconds() / gb
 	s.PeakRSSKiB = rss
 	return s, nil
 }
@@ -150,26 +177,31 @@ func PrintTable(w io.Writer, res []BenchResult) {
 	for _, r := range res {
 		width = max(width, len(r.Name))
 	}
-	fmt.Fprintf(w, "%-*s %-11s %8s %9s %9s %9s %8s  %s\n", width, "contender", "where", "up (s)", "RTT (ms)", "Mbit/s", "CPU s/GB", "RSS MiB", "vs anchor (throughput, RTT, link-up)")
+	fmt.Fprintf(w, "%-*s %-11s %7s %8s %8s %8s %7s %7s %7s  %s\n", width, "contender", "where", "up (s)", "RTT (ms)", "loaded", "Mbit/s",
+		"CPU c", "CPU s", "RSS MiB", "vs anchor: throughput, RTT idle, RTT loaded, link-up")
 	for _, r := range res {
 		m := r.Median
-		up, rtt := fmt.Sprintf("%.3f", m.LinkUp.Seconds()), fmt.Sprintf("%.3f", ms(m.RTT))
+		up, rtt, rttLoad := fmt.Sprintf("%.3f", m.LinkUp.Seconds()), fmt.Sprintf("%.3f", ms(m.RTT)), fmt.Sprintf("%.3f", ms(m.RTTLoad))
 		if r.Stream {
-			up, rtt = "-", "-"
+			up, rtt, rttLoad = "-", "-", "-"
 		}
 		vs := "anchor"
 		if a, ok := by[r.Anchor]; ok {
-			vs = fmt.Sprintf("x%.2f, x%.2f, x%.2f (vs %s)", ratio(m.Mbps, a.Median.Mbps), ratio(ms(m.RTT), ms(a.Median.RTT)),
-				ratio(m.LinkUp.Seconds(), a.Median.LinkUp.Seconds()), a.Name)
+			vs = fmt.Sprintf("x%.2f, x%.2f, x%.2f, x%.2f (vs %s)", ratio(m.Mbps, a.Median.Mbps), ratio(ms(m.RTT), ms(a.Median.RTT)),
+				ratio(ms(m.RTTLoad), ms(a.Median.RTTLoad)), ratio(m.LinkUp.Seconds(), a.Median.LinkUp.Seconds()), a.Name)
 		} else if r.Stream {
 			vs = "ceiling"
 		}
 		if ceiling > 0 && !r.Stream && r.Where == "host kernel" {
 			vs += fmt.Sprintf("; %.0f%% of the ceiling", 100*m.Mbps/ceiling)
 		}
-		fmt.Fprintf(w, "%-*s %-11s %8s %9s %9.1f %9.2f %8.1f  %s\n", width, r.Name, r.Where, up, rtt, m.Mbps, m.CPUPerGB, float64(m.PeakRSSKiB)/1024, vs)
+		fmt.Fprintf(w, "%-*s %-11s %7s %8s %8s %8.1f %7.2f %7.2f %7.1f  %s\n", width, r.Name, r.Where, up, rtt, rttLoad, m.Mbps,
+			m.CPUPerGB, m.ServerCPU, float64(m.PeakRSSKiB)/1024, vs)
 	}
-	fmt.Fprintln(w, "medians; up = start until usable; CPU s/GB and RSS are the client-side processes that carry the link (vpn-pppssh and its pppd; ssh and pppd; ssh)")
+	fmt.Fprintln(w, "medians; up = start until usable; RTT idle, and loaded = during the iperf3 run (10 pings a second)")
+	fmt.Fprintln(w, "CPU c = client CPU s/GB and RSS: the client-side processes that carry the link (vpn-pppssh and its pppd; ssh and pppd; ssh);")
+	fmt.Fprintln(w, "CPU s = server CPU s/GB: every process below the lab's sshd listener (sessions, sudo, pppd, serve, cat)")
+	fmt.Fprintln(w, "a row marked (again) is its anchor run a second time in the same rounds: the ratios there are the noise band")
 	fmt.Fprintln(w, "compare rows of the same kernel only: User-Mode Linux makes every system call expensive")
 	fmt.Fprintf(w, "every contender uses %s (vpn-pppssh prefers it; the ssh ones are given -c)\n", BenchCipher)
 }
@@ -208,6 +240,8 @@ func median(s []Sample) Sample {
 	return Sample{
 		LinkUp:     d(func(x Sample) time.Duration { return x.LinkUp }),
 		RTT:        d(func(x Sample) time.Duration { return x.RTT }),
+		RTTLoad:    d(func(x Sample) time.Duration { return x.RTTLoad }),
+		ServerCPU:  pick(func(x Sample) float64 { return x.ServerCPU }),
 		Mbps:       pick(func(x Sample) float64 { return x.Mbps }),
 		CPUPerGB:   pick(func(x Sample) float64 { return x.CPUPerGB }),
 		PeakRSSKiB: int(pick(func(x Sample) float64 { return float64(x.PeakRSSKiB) })),

@@ -149,6 +149,9 @@ KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 AllowUsers %s %s %s root
 PermitTunnel yes
+# TestManyLinks logs 64 clients in at once; the default, 10:30:100, drops
+# unauthenticated connections from the 11th on.
+MaxStartups 200
 Port %d
 LogLevel VERBOSE
 Match LocalPort %d

@@ -133,12 +133,13 @@ func inside(ctx context.Context, what, bin string, cycles, rounds, seconds int) 
 		return l.Demo(ctx, os.Stdout)
 	case "bench-uml":
 		recipe := l.Recipe()
-		cs = []lab.Contender{recipe, l.Tool("vpn-pppssh MODE=ppp", recipe.Name)}
+		cs = []lab.Contender{recipe, lab.Again(recipe, l.Recipe()), l.Tool("vpn-pppssh MODE=ppp", recipe.Name)}
 	case "bench-host":
 		sshw := l.SSHW()
-		cs = []lab.Contender{sshw,
+		cs = []lab.Contender{sshw, lab.Again(sshw, l.SSHW()),
 			l.Tool("vpn-pppssh MODE=tun, OpenSSH forwarding", sshw.Name, "MODE=tun", "SERVER_USERNAME=root"),
 			l.Tool("vpn-pppssh MODE=tun, server helper", sshw.Name, "MODE=tun", "SERVER_HELPER="+bin),
+			l.Tool("vpn-pppssh MODE=tun, helper, OFFLOAD=no", sshw.Name, "MODE=tun", "SERVER_HELPER="+bin, "OFFLOAD=no"),
 			l.SSHStream()}
 	default:
 		return fmt.Errorf("unknown lab part %q", what)

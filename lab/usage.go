@@ -1,0 +1,148 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ServerCPU is the CPU time spent so far by the server's side of any
+// contender, whichever programs it uses: every process below the lab's sshd
+// listener (sessions, sudo, pppd, serve, cat), alive or exited. A process's
+// own time is its utime+stime; once it exits and its parent waits for it,
+// the kernel adds that, with its own children's, to the parent's cutime and
+// cstime. So the total is the listener's children's time plus, for each
+// live process below it, its own and its children's: nothing counted twice,
+// nothing lost when a session ends between two readings.
+func (l *Lab) ServerCPU() (time.Duration, error) {
+	if l.sshd == nil || l.sshd.Process == nil {
+		return 0, fmt.Errorf("no sshd listener to measure below")
+	}
+	root := l.sshd.Process.Pid
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	type proc struct {
+		ppid           int
+		self, children time.Duration
+	}
+	procs := map[int]proc{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		ppid, self, children, err := statOf(pid)
+		if err != nil {
+			continue // gone since ReadDir
+		}
+		procs[pid] = proc{ppid, self, children}
+	}
+	r, ok := procs[root]
+	if !ok {
+		return 0, fmt.Errorf("the sshd listener (pid %d) is gone", root)
+	}
+	total := r.children
+	for pid, p := range procs {
+		for a := p.ppid; a > 1; a = procs[a].ppid {
+			if a == root {
+				total += procs[pid].self + procs[pid].children
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// statOf reads a process's parent, its own CPU time and its waited-for
+// children's from /proc/PID/stat.
+func statOf(pid int) (ppid int, self, children time.Duration, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 15 {
+		return 0, 0, 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	var v [5]int
+	for i, field := range []int{1, 11, 12, 13, 14} { // ppid utime stime cutime cstime
+		if v[i], err = strconv.Atoi(f[field]); err != nil {
+			return 0, 0, 0, fmt.Errorf("/proc/%d/stat: field %d: %w", pid, field, err)
+		}
+	}
+	tick := time.Second / 100 // USER_HZ
+	return v[0], time.Duration(v[1]+v[2]) * tick, time.Duration(v[3]+v[4]) * tick, nil
+}
+
+// Memory is a process's resident set and its proportional share of it
+// (shared pages divided among the processes that map them), in KiB.
+func Memory(pid int) (rssKiB, pssKiB int, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "Rss:":
+			rssKiB, err = strconv.Atoi(f[1])
+		case "Pss:":
+			pssKiB, err = strconv.Atoi(f[1])
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/%d/smaps_rollup: %s: %w", pid, line, err)
+		}
+	}
+	if rssKiB == 0 {
+		return 0, 0, fmt.Errorf("/proc/%d/smaps_rollup: no Rss", pid)
+	}
+	return rssKiB, pssKiB, nil
+}
+
+// ServerMemory sums Memory over every process below the lab's sshd
+// listener (the sessions and what they run) and counts them.
+func (l *Lab) ServerMemory() (rssKiB, pssKiB, procs int, err error) {
+	if l.sshd == nil || l.sshd.Process == nil {
+		return 0, 0, 0, fmt.Errorf("no sshd listener to measure below")
+	}
+	root := l.sshd.Process.Pid
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	parent := map[int]int{}
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			if ppid, _, _, err := statOf(pid); err == nil {
+				parent[pid] = ppid
+			}
+		}
+	}
+	for pid := range parent {
+		for a := parent[pid]; a > 1; a = parent[a] {
+			if a != root {
+				continue
+			}
+			rss, pss, err := Memory(pid)
+			if errors.Is(err, fs.ErrNotExist) {
+				break // gone since ReadDir
+			}
+			if err != nil {
+				return 0, 0, 0, err
+			}
+			rssKiB, pssKiB, procs = rssKiB+rss, pssKiB+pss, procs+1
+			break
+		}
+	}
+	return rssKiB, pssKiB, procs, nil
+}
