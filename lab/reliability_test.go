@@ -136,12 +136,40 @@ func wantBack(t *testing.T, conf string, redials int, within time.Duration) time
 	return took
 }
 
+// TestServerPPPDKilledComesBack: only the server's pppd dies; the SSH
+// connection still answers, so the redial reuses it (no holdoff, no new
+// login) and the link is back in about the time pppd takes to negotiate.
 func TestServerPPPDKilledComesBack(t *testing.T) {
 	conf := needLab(t).Config("vpn", 1)
+	begin := time.Now()
 	mustStart(t, conf)
+	fresh := time.Since(begin)
+	conn := sshConnection(t)
 	kill(t, serverPPPD(t), syscall.SIGKILL)
 	took := wantBack(t, conf, 1, time.Minute)
-	t.Logf("back %v after the server's pppd was killed", took)
+	if again := sshConnection(t); again != conn {
+		t.Errorf("the redial made a new SSH connection (%s, was %s), though the old one still answered", again, conn)
+	}
+	t.Logf("back %v after the server's pppd was killed, on the same SSH connection; a fresh start took %v", took, fresh)
+}
+
+// sshConnection is the client's one established TCP connection to the
+// server's SSH port, as "local -> remote".
+func sshConnection(t *testing.T) string {
+	t.Helper()
+	out, err := lab.InNS(lab.ClientNS, "ss", "-tnH", "state", "established", "( dport = :22 )")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 1 || lines[0] == "" {
+		t.Fatalf("want one SSH connection from the client, found %d: %q", len(lines), out)
+	}
+	f := strings.Fields(lines[0])
+	if len(f) < 4 {
+		t.Fatalf("ss: %q", lines[0])
+	}
+	return f[len(f)-2] + " -> " + f[len(f)-1]
 }
 
 func TestSSHDRestartComesBack(t *testing.T) {

@@ -200,6 +200,63 @@ func TestTunPersistRedialsAfterSessionKilled(t *testing.T) {
 	}
 }
 
+// TestTunHelperKilledComesBack: only the server helper dies (kill -9 of
+// serve: its device goes with it); the SSH connection still answers, so
+// the redial reuses it, with no holdoff and no login.
+func TestTunHelperKilledComesBack(t *testing.T) {
+	for _, c := range tunCases {
+		if !c.helper {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			conf := tunConf(t, c, "vpn", "PERSIST=yes")
+			cl, sv := upLines(c)
+			begin := time.Now()
+			mustStart(t, conf)
+			fresh := time.Since(begin)
+			pid := runningPid(t, conf)
+			conn := sshConnection(t)
+			var serves []string
+			for _, p := range lab.Processes("vpn-pppssh") {
+				if pid, args, _ := strings.Cut(p, " "); strings.HasSuffix(args, " serve") {
+					serves = append(serves, pid)
+				}
+			}
+			if len(serves) != 1 {
+				t.Fatalf("server helpers %v, want one", serves)
+			}
+			helper, err := strconv.Atoi(serves[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			killed := time.Now()
+			kill(t, helper, syscall.SIGKILL)
+			ok, last := lab.WaitFor(time.Minute, func() (bool, string) {
+				s := statusJSON(t, conf)
+				if s.Phase != "up" || s.Redials < 1 {
+					return false, fmt.Sprintf("%+v", s)
+				}
+				_, err := lab.InNS(lab.ClientNS, "ping", "-c", "1", "-W", "1", "198.51.100.2")
+				return err == nil, fmt.Sprintf("%+v ping: %v", s, err)
+			})
+			if !ok {
+				dumpLog(t, conf)
+				t.Fatalf("not back within a minute: %s", last)
+			}
+			took := time.Since(killed)
+			if p := runningPid(t, conf); p != pid {
+				t.Errorf("the background process changed from %d to %d", pid, p)
+			}
+			if again := sshConnection(t); again != conn {
+				t.Errorf("the redial made a new SSH connection (%s, was %s), though the old one still answered", again, conn)
+			}
+			wantTun(t, lab.ClientNS, 0, cl)
+			wantTun(t, lab.ServerNS, 10*time.Second, sv)
+			t.Logf("%s: back %v after serve was killed, on the same SSH connection; a fresh start took %v", c.name, took, fresh)
+		})
+	}
+}
+
 // counters are what would show malformed packets at one end: the tunnel
 // device's receive errors and the kernel's IP input errors.
 func counters(t *testing.T, ns string) map[string]int64 {

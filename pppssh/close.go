@@ -21,6 +21,7 @@ func (l *Link) monitor() {
 		}
 		reason = l.carrier.Err()
 	case reason = <-l.dead:
+		l.sshDied.Store(true)
 		if pg, ok := l.carrier.(peerGoner); ok {
 			pg.peerGone()
 		}
@@ -88,7 +89,8 @@ func (l *Link) closeWith(reason error) error {
 //  2. The carrier, which says goodbye to the server's end where it can
 //     (PPP: pppd's LCP Terminate-Request, then the session's EOF; see
 //     pppCarrier.Close) and joins its goroutines.
-//  3. The SSH connection. This ends the keepalive's outstanding requests.
+//  3. The SSH connection, unless Detach handed it over. This ends the
+//     keepalive's outstanding requests (Detach made sure none is).
 //  4. Every goroutine the link started is joined.
 func (l *Link) teardown() error {
 	close(l.closing)
@@ -96,7 +98,7 @@ func (l *Link) teardown() error {
 	if l.carrier != nil {
 		err = l.carrier.Close()
 	}
-	if l.client != nil {
+	if l.client != nil && !l.detached.Load() {
 		if cerr := l.client.Close(); cerr != nil && !errors.Is(cerr, io.EOF) && !errors.Is(cerr, net.ErrClosed) {
 			l.log.Debug("closing SSH connection", "err", cerr)
 		}

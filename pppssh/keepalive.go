@@ -12,6 +12,7 @@ import (
 // an interval, a path that goes silent is noticed within
 // k + 1.5k + k/4 = 27.5 s by default, long before TCP would give up.
 func (l *Link) keepalive() {
+	defer close(l.kaStopped)
 	k := l.cfg.Keepalive
 	tick := time.NewTicker(k / 4)
 	defer tick.Stop()
@@ -21,6 +22,8 @@ func (l *Link) keepalive() {
 	for {
 		select {
 		case <-l.closing:
+			return
+		case <-l.kaStop: // Detach
 			return
 		case <-answered:
 			outstanding = false

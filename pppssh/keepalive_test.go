@@ -61,7 +61,8 @@ func keepaliveLink(t *testing.T, answer bool) *Link {
 	}
 	t.Cleanup(func() { c.Close() })
 	return &Link{cfg: Config{Keepalive: 50 * time.Millisecond}, client: c, log: quiet(),
-		dead: make(chan error, 1), closing: make(chan struct{}), done: make(chan struct{}), startDone: make(chan struct{})}
+		dead: make(chan error, 1), closing: make(chan struct{}), done: make(chan struct{}), startDone: make(chan struct{}),
+		kaStop: make(chan struct{}), kaStopped: make(chan struct{})}
 }
 
 func TestKeepaliveDeclaresSilentPathDead(t *testing.T) {

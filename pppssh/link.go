@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -32,6 +33,10 @@ type Options struct {
 	// Carrier makes the carrier of the tun and ethernet modes (package
 	// tunnel, which imports this one); nil: only MODE=ppp is available.
 	Carrier NewCarrier
+	// Client is an SSH connection to the link's server to start on,
+	// instead of dialling and logging in: the one Detach took from this
+	// link's previous run. The Link owns it from New on (Close closes it).
+	Client *ssh.Client
 }
 
 // Link is one link over SSH, whatever its carrier. See the package
@@ -45,6 +50,13 @@ type Link struct {
 	carrier    Carrier    // made by start: pppCarrier, or newCarrier's
 	newCarrier NewCarrier // tun and ethernet modes
 	client     *ssh.Client
+	reused     bool // client came from Options.Client: no dial
+
+	// Handing the connection over (detach.go).
+	sshDied   atomic.Bool   // the keepalive gave up: nothing to hand over
+	detached  atomic.Bool   // Detach took client: teardown leaves it open
+	kaStop    chan struct{} // closed by Detach: the keepalive sends no more
+	kaStopped chan struct{} // closed when the keepalive loop has returned
 
 	info    Info
 	dead    chan error    // the keepalive gave up
@@ -97,6 +109,11 @@ func New(cfg Config, opts Options) (*Link, error) {
 		startDone: make(chan struct{}),
 		dead:      make(chan error, 1),
 		closing:   make(chan struct{}),
+		kaStop:    make(chan struct{}),
+		kaStopped: make(chan struct{}),
+	}
+	if opts.Client != nil {
+		l.client, l.reused = opts.Client, true
 	}
 	return l, nil
 }

@@ -30,6 +30,9 @@ func (l *Link) newCarrierFor() (Carrier, error) {
 // start dials the server while the carrier prepares its local side, then
 // has the carrier bring up the server's side over the connection.
 func (l *Link) start(ctx context.Context) (Info, error) {
+	if l.reused {
+		return l.startReused(ctx)
+	}
 	// Local files first: a wrong key or known_hosts path fails before
 	// anything is started.
 	hk, err := loadHostKeys(l.cfg.SSHKnownHosts, l.home)
@@ -71,6 +74,27 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 	}
 	loggedIn := time.Since(begin)
 	l.log.Debug("logged in", "after", loggedIn)
+	return l.up(ctx, c, begin, loggedIn.Round(time.Millisecond))
+}
+
+// startReused starts the carrier on the connection Options.Client gave:
+// no dial, no login.
+func (l *Link) startReused(ctx context.Context) (Info, error) {
+	c, err := l.newCarrierFor()
+	if err != nil {
+		return Info{}, err
+	}
+	l.carrier = c
+	begin := time.Now()
+	if err := c.Prepare(ctx); err != nil {
+		return Info{}, err
+	}
+	return l.up(ctx, c, begin, "reused")
+}
+
+// up starts the carrier's server side over l.client and the link's
+// goroutines; login (how long it took, or "reused") is logged.
+func (l *Link) up(ctx context.Context, c Carrier, begin time.Time, login any) (Info, error) {
 	ci, err := l.startCarrier(ctx, c)
 	if err != nil {
 		return Info{}, err
@@ -85,8 +109,7 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 	if ci.ServerIface != "" {
 		attrs = append(attrs, "server_iface", ci.ServerIface)
 	}
-	l.log.Info("link up", append(attrs, "after", time.Since(begin).Round(time.Millisecond),
-		"ssh_login", loggedIn.Round(time.Millisecond))...)
+	l.log.Info("link up", append(attrs, "after", time.Since(begin).Round(time.Millisecond), "ssh_login", login)...)
 	l.goJoined(l.monitor)
 	l.goJoined(l.keepalive)
 	return l.info, nil

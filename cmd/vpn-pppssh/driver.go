@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"time"
 
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh/supervise"
 	"github.com/vpn-pppssh/vpn-pppssh/tunnel"
+	"golang.org/x/crypto/ssh"
 )
 
 // driver is what the redial loop (package supervise) drives in this
@@ -25,19 +27,34 @@ type driver struct {
 	st     rundir.State
 	server string      // host:port, probed while waiting
 	info   pppssh.Info // of the last session that came up
+	kept   *ssh.Client // the last session's connection, for the next Dial
 }
 
-// session is a link and its networks: supervise.Session.
+// session is a link and its networks: supervise.Session and Keeper.
 type session struct {
 	link linkCloser // *pppssh.Link
 	net  netCloser  // *linkNetworks
+	d    *driver
 }
 
 // linkCloser is what a session needs of a *pppssh.Link once it is up.
 type linkCloser interface {
 	Done() <-chan struct{}
 	Wait() error
+	Detach(timeout time.Duration) *ssh.Client
 	Close() error
+}
+
+// KeepConnection takes the link's SSH connection for the next Dial when
+// the link ended by itself and the server answers a keepalive within one
+// KEEPALIVE (at most 5 s).
+func (s *session) KeepConnection() bool {
+	c := s.link.Detach(min(s.d.cfg.Keepalive, 5*time.Second))
+	if c == nil {
+		return false
+	}
+	s.d.kept = c
+	return true
 }
 
 // netCloser is what a session needs of a *linkNetworks.
@@ -90,13 +107,22 @@ func (d *driver) Server() string { return d.server }
 
 // Dial brings the link and its networks up once.
 func (d *driver) Dial(ctx context.Context, connecting func()) (supervise.Session, error) {
-	link, err := pppssh.New(d.cfg, pppssh.Options{Logger: d.log, Carrier: tunnel.ForLink})
+	kept := d.kept // the Link owns it from New on
+	d.kept = nil
+	link, err := pppssh.New(d.cfg, pppssh.Options{Logger: d.log, Carrier: tunnel.ForLink, Client: kept})
 	if err != nil {
+		if kept != nil {
+			kept.Close()
+		}
 		return nil, usageError(err) // before anything is published
 	}
 	connecting()
 	d.server = link.Target().Addr()
-	d.log.Info("connecting", "link", d.cfg.Name, "server", d.server, "user", link.Target().User)
+	if kept != nil {
+		d.log.Info("starting again on the kept SSH connection", "link", d.cfg.Name, "server", d.server)
+	} else {
+		d.log.Info("connecting", "link", d.cfg.Name, "server", d.server, "user", link.Target().User)
+	}
 	info, err := link.Start(ctx)
 	if err != nil {
 		return nil, err
@@ -113,7 +139,7 @@ func (d *driver) Dial(ctx context.Context, connecting func()) (supervise.Session
 	d.st.Mode, d.st.CarrierPid, d.st.ServerIface = info.Mode, info.Pid, info.ServerIface
 	d.st.Firewall, d.st.Changes = nets.router.Firewall(), changeList(nets.router)
 	d.info = info
-	return &session{link: link, net: nets}, nil
+	return &session{link: link, net: nets, d: d}, nil
 }
 
 // Permanent errors end the process instead of being redialled: a host key

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 type fakeTunnel struct {
@@ -15,6 +18,8 @@ type fakeTunnel struct {
 func (f *fakeTunnel) Done() <-chan struct{} { return f.done }
 func (f *fakeTunnel) Wait() error           { <-f.done; return nil }
 func (f *fakeTunnel) Close() error          { f.closed++; return f.closeErr }
+
+func (f *fakeTunnel) Detach(time.Duration) *ssh.Client { return nil }
 
 type fakeNet struct {
 	err    error

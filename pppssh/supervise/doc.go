@@ -17,6 +17,10 @@
 // up for a minute; a value on the redial channel (the program's SIGHUP)
 // skips it, and so does the server's SSH port answering again (a bare TCP
 // connect every 2 s, no login), so that a path that comes back after a
-// long outage is used at once. Every change of phase is published through
-// the Driver (the program writes its state file and tells systemd).
+// long outage is used at once. A session that ended by itself while its
+// SSH connection still answers (a Keeper: the server's pppd died, not the
+// path) hands the connection to the next Dial, which is made at once: the
+// redial costs the carrier's start, not a holdoff, a TCP connect, a key
+// exchange and a login. Every change of phase is published through the
+// Driver (the program writes its state file and tells systemd).
 package supervise

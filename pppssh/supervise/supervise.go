@@ -38,6 +38,15 @@ type Session interface {
 	Close(ctx context.Context) error
 }
 
+// A Keeper is a Session that can keep its SSH connection for the next
+// Dial when it ended by itself and the connection still answers (the
+// carrier alone ended: the server's pppd died). The supervisor asks before
+// it closes the session, and when it is kept dials again at once, without
+// a holdoff: the server was there a moment ago.
+type Keeper interface {
+	KeepConnection() bool
+}
+
 // Driver is what a Supervisor drives.
 type Driver interface {
 	// Dial brings one session up. It calls connecting once it begins to
@@ -123,6 +132,10 @@ func (s *Supervisor) Run(ctx context.Context, sess Session) error {
 	fails := 0
 	for {
 		reason := s.waitDown(ctx, sess)
+		kept := false
+		if k, ok := sess.(Keeper); ok && reason != nil && s.cfg.Persist && !errors.Is(reason, ErrRedialNow) {
+			kept = k.KeepConnection()
+		}
 		downErr := sess.Close(ctx)
 		if downErr != nil {
 			// Left for the program's next start, stop or cleanup.
@@ -144,7 +157,7 @@ func (s *Supervisor) Run(ctx context.Context, sess Session) error {
 			return fmt.Errorf("link ended: %w", reason)
 		}
 		switch {
-		case errors.Is(reason, ErrRedialNow):
+		case errors.Is(reason, ErrRedialNow), kept:
 			backoff = 0
 		case s.now().Sub(s.upAt) >= stableAfter:
 			backoff = time.Second

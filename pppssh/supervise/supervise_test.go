@@ -51,7 +51,7 @@ var errPermanent = errors.New("host key changed")
 type fakeDriver struct {
 	t       *testing.T
 	clock   *fakeClock
-	script  []any // *fakeSession or error, in dial order
+	script  []any // a Session or an error, in dial order
 	dials   int
 	log     []string
 	server  string
@@ -72,7 +72,7 @@ func (d *fakeDriver) Dial(_ context.Context, connecting func()) (Session, error)
 	if err, ok := r.(error); ok {
 		return nil, err
 	}
-	return r.(*fakeSession), nil
+	return r.(Session), nil
 }
 
 var errConfig = errors.New("missing required key SERVER_HOSTNAME")
@@ -413,4 +413,59 @@ func TestBackoffDoublesToTheCap(t *testing.T) {
 	if d := nextBackoff(time.Second, time.Second); d != time.Second {
 		t.Errorf("HOLDOFF_MAX=1: %v", d)
 	}
+}
+
+// keeperSession is a fakeSession that keeps its connection when asked, if
+// keep says so, and counts the asking.
+type keeperSession struct {
+	*fakeSession
+	keep  bool
+	asked int
+}
+
+func (k *keeperSession) KeepConnection() bool {
+	k.asked++
+	if k.closed != 0 {
+		panic("asked to keep the connection of a closed session")
+	}
+	return k.keep
+}
+
+// TestKeptConnectionRedialsAtOnce: a session that ended by itself and
+// keeps its connection is redialled without a holdoff; one that does not
+// keep it waits as before; a session ended by the redial signal is not
+// asked (the admin wants a fresh dial).
+func TestKeptConnectionRedialsAtOnce(t *testing.T) {
+	s1 := &keeperSession{fakeSession: newSession("s1"), keep: true}
+	s2 := &keeperSession{fakeSession: newSession("s2"), keep: false}
+	s3 := &keeperSession{fakeSession: newSession("s3"), keep: true}
+	s4 := newSession("s4")
+	s, d, clock, redial := newSupervisor(t, Config{Persist: true, HoldoffMax: 30 * time.Second}, s1, s2, s3, s4)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d.onPhase = func(st Status) {
+		switch {
+		case st.Phase == Up && st.Redials == 1:
+			s2.end(errors.New("the helper exited"))
+		case st.Phase == Up && st.Redials == 2:
+			redial <- os.Interrupt
+		case st.Phase == Up && st.Redials == 3:
+			cancel()
+		}
+	}
+	sess := connect(t, s)
+	s1.end(errors.New("the server's pppd died"))
+	if err := run(t, s, ctx, sess); err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	if s1.asked != 1 || s2.asked != 1 || s3.asked != 0 {
+		t.Errorf("asked s1 %d, s2 %d, s3 %d times; want 1, 1, 0", s1.asked, s2.asked, s3.asked)
+	}
+	if fmt.Sprint(clock.waits) != "[1s]" {
+		t.Errorf("waits %v, want [1s]: only the session that did not keep its connection waits", clock.waits)
+	}
+	wantLog(t, d, "connecting", "up (redials 0)",
+		"connecting", "up (redials 1)",
+		"waiting 1s (last error: the helper exited)", "connecting", "up (redials 2)",
+		"connecting", "up (redials 3)")
 }

@@ -1,0 +1,106 @@
+package pppssh
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// reuseLink is fakeLink on the connection c, as the driver makes the next
+// run of a link after Detach.
+func reuseLink(t *testing.T, srv *sessionServer, c *ssh.Client) (*Link, *fakeCarrier) {
+	t.Helper()
+	_, key := newSigner(t) // never used: there is no login
+	cfg := testConfig(t, srv.addr, srv.hostKey, key, "MODE=tun\n")
+	f := newFakeCarrier()
+	l, err := New(cfg, Options{Logger: quiet(), Home: t.TempDir(), Client: c,
+		Carrier: func(Config, *slog.Logger) (Carrier, error) { return f, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, f
+}
+
+// TestDetachHandsTheConnectionOver: a link whose carrier alone ended hands
+// its connection over; Close leaves it open, the next run starts on it
+// without a login, and that run's Close closes it.
+func TestDetachHandsTheConnectionOver(t *testing.T) {
+	leakCheck(t)
+	client, key := newSigner(t)
+	srv := startSessionServer(t, client.PublicKey(), "hang")
+	l, f := fakeLink(t, srv, key)
+	if c := l.Detach(time.Second); c != nil {
+		t.Fatal("Detach handed over the connection of a link never started")
+	}
+	if _, err := l.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c := l.Detach(time.Second); c != nil {
+		t.Fatal("Detach handed over the connection of a link that is up")
+	}
+	f.end(errors.New("the server's pppd died"))
+	waitReturns(t, l, 5*time.Second)
+	c := l.Detach(2 * time.Second)
+	if c == nil || c != f.client {
+		t.Fatalf("Detach = %p, want the link's connection %p", c, f.client)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+		t.Fatalf("the handed-over connection was closed by Close: %v", err)
+	}
+
+	next, f2 := reuseLink(t, srv, c)
+	if _, err := next.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if f2.client != c {
+		t.Error("the next run did not start on the handed-over connection")
+	}
+	if err := next.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+		t.Error("the next run's Close left the connection open")
+	}
+	noLinkGoroutines(t)
+}
+
+// TestDetachKeepsWhatItCannotHandOver: no connection changes hands after
+// Close, or when the connection no longer answers; Close then closes it.
+func TestDetachKeepsWhatItCannotHandOver(t *testing.T) {
+	leakCheck(t)
+	client, key := newSigner(t)
+	srv := startSessionServer(t, client.PublicKey(), "hang")
+
+	l, _ := fakeLink(t, srv, key)
+	if _, err := l.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if c := l.Detach(time.Second); c != nil {
+		t.Error("Detach after Close handed over a connection")
+	}
+
+	l, f := fakeLink(t, srv, key)
+	if _, err := l.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.client.Close() // the path broke; the carrier noticed first
+	f.end(errors.New("the session ended"))
+	waitReturns(t, l, 5*time.Second)
+	if c := l.Detach(2 * time.Second); c != nil {
+		t.Error("Detach handed over a closed connection")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	noLinkGoroutines(t)
+}
