@@ -65,6 +65,7 @@ demo: deps build
 
 bench: deps build
 	./bin/vpn-lab bench
+	./bin/vpn-lab --cipher chacha20-poly1305@openssh.com bench-host
 
 install: build
 	install -m 0755 bin/vpn-pppssh /usr/local/sbin/vpn-pppssh

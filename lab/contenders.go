@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -21,6 +22,7 @@ type Sample struct {
 	Mbps       float64       `json:"mbps"`     // iperf3 client to server, as received
 	CPUPerGB   float64       `json:"cpu_per_gb"`
 	ServerCPU  float64       `json:"server_cpu_per_gb"` // every process below the lab's sshd
+	Redial     time.Duration `json:"redial,omitempty"`  // back up after the server's carrier was killed
 	PeakRSSKiB int           `json:"peak_rss_kib"`      // summed over the client's processes
 }
 
@@ -36,6 +38,10 @@ type Contender struct {
 	Up     func(ctx context.Context) (procs []int, err error)
 	Down   func(ctx context.Context)
 	Stream bool
+	// Redial, where the contender has one, kills the server's end of
+	// the carrier while the link is up and returns how long the link
+	// took to be up again.
+	Redial func(ctx context.Context) (time.Duration, error)
 }
 
 // Again is a second run of anchor in the same rounds, compared with it:
@@ -75,7 +81,77 @@ func (l *Lab) Tool(name, anchor string, extra ...string) Contender {
 			l.Client(ctx, "-c", conf, "stop")
 			l.keepLog("bench")
 		},
+		Redial: redialAfterKill(serverCarrier(extra)),
 	}
+}
+
+// serverCarrier says which server process carries a Tool contender's
+// link: the helper (`vpn-pppssh serve`) or, in PPP mode, the server's
+// pppd; "" for OpenSSH's forwarding, which has nothing to kill but sshd.
+func serverCarrier(extra []string) string {
+	helper, ppp := false, true
+	for _, e := range extra {
+		helper = helper || strings.HasPrefix(e, "SERVER_HELPER=")
+		ppp = ppp && !strings.HasPrefix(e, "MODE=")
+	}
+	switch {
+	case helper:
+		return "serve"
+	case ppp:
+		return "pppd"
+	}
+	return ""
+}
+
+// redialAfterKill kills the server's carrier process (serverCarrier) with
+// SIGKILL and times the link's way back up, as its state file shows it
+// (phase up, one more redial), polled every 5 ms.
+func redialAfterKill(which string) func(context.Context) (time.Duration, error) {
+	if which == "" {
+		return nil
+	}
+	return func(ctx context.Context) (time.Duration, error) {
+		before, err := benchState()
+		if err != nil {
+			return 0, err
+		}
+		comm, arg := "pppd", "notty"
+		if which == "serve" {
+			comm, arg = "vpn-pppssh", "serve"
+		}
+		pid := pidWithArg(comm, arg)
+		if pid <= 0 {
+			return 0, fmt.Errorf("redial: no server %s to kill", which)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			return 0, fmt.Errorf("redial: killing the server's %s: %w", which, err)
+		}
+		killed := time.Now()
+		var last benchLinkState
+		ok, _ := WaitForEvery(time.Minute, 5*time.Millisecond, func() (bool, string) {
+			last, err = benchState()
+			return err == nil && last.Phase == "up" && last.Redials > before.Redials, ""
+		})
+		if !ok {
+			return 0, fmt.Errorf("redial: not up again within a minute after the server's %s was killed (%+v, %v)", which, last, err)
+		}
+		return time.Since(killed), nil
+	}
+}
+
+// benchLinkState is what the bench reads of the link's state file.
+type benchLinkState struct {
+	Phase   string `json:"phase"`
+	Redials int    `json:"redials"`
+}
+
+func benchState() (benchLinkState, error) {
+	var s benchLinkState
+	b, err := os.ReadFile("/run/vpn-pppssh/bench.json")
+	if err != nil {
+		return s, err
+	}
+	return s, json.Unmarshal(b, &s)
 }
 
 // Recipe is the HOWTO's own command line: pppd running OpenSSH's ssh as
@@ -132,8 +208,24 @@ func stopRecipe() {
 
 // BenchCipher is the cipher of every contender: OpenSSH prefers
 // chacha20-poly1305, vpn-pppssh aes128-gcm (hardware AES), and a bench
-// that let each choose would measure the ciphers.
-const BenchCipher = "aes128-gcm@openssh.com"
+// that let each choose would measure the ciphers. vpn-lab --cipher
+// changes it (UseCipher).
+var BenchCipher = "aes128-gcm@openssh.com"
+
+// UseCipher makes vpn-pppssh offer only cipher to the lab's server, the
+// way an admin would: Ciphers in root's ~/.ssh/config, which is the lab's
+// own (/root is an overlay inside the lab). The ssh contenders get -c.
+func (l *Lab) UseCipher(cipher string) error {
+	dir := "/root/.ssh"
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	conf := fmt.Sprintf("# vpn-lab: the bench's cipher\nHost %s\n  Ciphers %s\n", ServerIP, cipher)
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o600); err != nil {
+		return fmt.Errorf("writing the lab's ~/.ssh/config: %w", err)
+	}
+	return nil
+}
 
 // sshArgs are the OpenSSH client options every ssh contender uses: the
 // lab's key and known_hosts, the bench's cipher, as root (tunnel

@@ -159,13 +159,19 @@ func Processes(comm string) []string {
 // last description cond gave. Polling with a deadline is how the lab waits
 // for another kernel's or process's state, never a bare sleep.
 func WaitFor(timeout time.Duration, cond func() (bool, string)) (bool, string) {
+	return WaitForEvery(timeout, 50*time.Millisecond, cond)
+}
+
+// WaitForEvery is WaitFor polling every interval: a measurement that
+// polls needs a finer grain than a test's 50 ms.
+func WaitForEvery(timeout, interval time.Duration, cond func() (bool, string)) (bool, string) {
 	deadline := time.Now().Add(timeout)
 	for {
 		ok, what := cond()
 		if ok || time.Now().After(deadline) {
 			return ok, what
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }
 

@@ -53,8 +53,8 @@ func (l *Lab) Bench(ctx context.Context, w io.Writer, cs []Contender, cycles, ro
 				return nil, fmt.Errorf("round %d, %s: %w", i+1, c.Name, err)
 			}
 			traffic[j] = append(traffic[j], s)
-			fmt.Fprintf(w, "round %d %-40s up %6.3fs  rtt %.3f/%.3fms  %8.1f Mbit/s  cpu %.2f+%.2f s/GB  rss %.1f MiB\n", i+1, c.Name,
-				s.LinkUp.Seconds(), ms(s.RTT), ms(s.RTTLoad), s.Mbps, s.CPUPerGB, s.ServerCPU, float64(s.PeakRSSKiB)/1024)
+			fmt.Fprintf(w, "round %d %-40s up %6.3fs  rtt %.3f/%.3fms  %8.1f Mbit/s  cpu %.2f+%.2f s/GB  rss %.1f MiB  redial %.3fs\n", i+1, c.Name,
+				s.LinkUp.Seconds(), ms(s.RTT), ms(s.RTTLoad), s.Mbps, s.CPUPerGB, s.ServerCPU, float64(s.PeakRSSKiB)/1024, s.Redial.Seconds())
 		}
 	}
 	res := make([]BenchResult, len(cs))
@@ -144,6 +144,11 @@ func (l *Lab) Measure(ctx context.Context, c Contender, iperfSeconds int) (Sampl
 	s.CPUPerGB = (cpu1 - cpu0).Seconds() / gb
 	s.ServerCPU = (srv1 - srv0).Seconds() / gb
 	s.PeakRSSKiB = rss
+	if c.Redial != nil {
+		if s.Redial, err = c.Redial(ctx); err != nil {
+			return s, err
+		}
+	}
 	return s, nil
 }
 
@@ -195,6 +200,9 @@ func PrintTable(w io.Writer, res []BenchResult) {
 		if ceiling > 0 && !r.Stream && r.Where == "host kernel" {
 			vs += fmt.Sprintf("; %.0f%% of the ceiling", 100*m.Mbps/ceiling)
 		}
+		if m.Redial > 0 {
+			vs += fmt.Sprintf("; redial %.3f s, x%.2f of its link-up", m.Redial.Seconds(), ratio(m.Redial.Seconds(), m.LinkUp.Seconds()))
+		}
 		fmt.Fprintf(w, "%-*s %-11s %7s %8s %8s %8.1f %7.2f %7.2f %7.1f  %s\n", width, r.Name, r.Where, up, rtt, rttLoad, m.Mbps,
 			m.CPUPerGB, m.ServerCPU, float64(m.PeakRSSKiB)/1024, vs)
 	}
@@ -202,8 +210,9 @@ func PrintTable(w io.Writer, res []BenchResult) {
 	fmt.Fprintln(w, "CPU c = client CPU s/GB and RSS: the client-side processes that carry the link (vpn-pppssh and its pppd; ssh and pppd; ssh);")
 	fmt.Fprintln(w, "CPU s = server CPU s/GB: every process below the lab's sshd listener (sessions, sudo, pppd, serve, cat)")
 	fmt.Fprintln(w, "a row marked (again) is its anchor run a second time in the same rounds: the ratios there are the noise band")
+	fmt.Fprintln(w, "redial = the server's carrier (pppd or serve) killed with SIGKILL until the link's state says up again (PERSIST)")
 	fmt.Fprintln(w, "compare rows of the same kernel only: User-Mode Linux makes every system call expensive")
-	fmt.Fprintf(w, "every contender uses %s (vpn-pppssh prefers it; the ssh ones are given -c)\n", BenchCipher)
+	fmt.Fprintf(w, "every contender uses %s (vpn-pppssh by Ciphers in the lab's ~/.ssh/config; the ssh ones are given -c)\n", BenchCipher)
 }
 
 func ratio(a, b float64) float64 {
@@ -241,6 +250,7 @@ func median(s []Sample) Sample {
 		LinkUp:     d(func(x Sample) time.Duration { return x.LinkUp }),
 		RTT:        d(func(x Sample) time.Duration { return x.RTT }),
 		RTTLoad:    d(func(x Sample) time.Duration { return x.RTTLoad }),
+		Redial:     d(func(x Sample) time.Duration { return x.Redial }),
 		ServerCPU:  pick(func(x Sample) float64 { return x.ServerCPU }),
 		Mbps:       pick(func(x Sample) float64 { return x.Mbps }),
 		CPUPerGB:   pick(func(x Sample) float64 { return x.CPUPerGB }),

@@ -12,13 +12,6 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// preferredCiphers puts the AEAD ciphers with hardware support first; the
-// tunnel's throughput is bounded by the cipher on one core.
-var preferredCiphers = []string{
-	"aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
-	"aes128-ctr", "aes192-ctr", "aes256-ctr",
-}
-
 // dial opens an authenticated SSH connection to the target. The whole of it
 // (TCP, key exchange, host key check, login) is bounded by ctx.
 func dial(ctx context.Context, t Target, hk *hostKeys, keys []ssh.Signer, log *slog.Logger) (*ssh.Client, error) {
@@ -28,7 +21,7 @@ func dial(ctx context.Context, t Target, hk *hostKeys, keys []ssh.Signer, log *s
 		Auth:              []ssh.AuthMethod{ssh.PublicKeys(keys...)},
 		HostKeyCallback:   hk.check,
 		HostKeyAlgorithms: hk.algorithms(addr),
-		Config:            ssh.Config{Ciphers: preferredCiphers},
+		Config:            ssh.Config{Ciphers: t.ciphers()},
 		ClientVersion:     "SSH-2.0-vpn-pppssh",
 	}
 	var d net.Dialer

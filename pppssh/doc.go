@@ -33,8 +33,12 @@
 //	     ├─ error: everything started so far is undone before Start returns;
 //	     │         Wait returns the same error
 //	     └─ up: Wait blocks until the carrier ends or the keepalive gives up
+//	Detach (optional, after the link ended by itself, before Close): if
+//	the server still answers a keepalive, take the SSH connection out of
+//	the link for its next run (Options.Client: Start skips the dial)
 //	Close: close the carrier (PPP: SIGTERM the local pppd, which sends LCP
-//	Terminate-Request; close the session), close the SSH connection, join
-//	every goroutine of the link. Safe to call twice, before, during or
-//	after Start and concurrently with Wait, which then returns ErrClosed.
+//	Terminate-Request; close the session), close the SSH connection
+//	unless Detach took it, join every goroutine of the link. Safe to call
+//	twice, before, during or after Start and concurrently with Wait,
+//	which then returns ErrClosed.
 package pppssh

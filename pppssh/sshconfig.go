@@ -24,6 +24,15 @@ type Target struct {
 	User       string   // SERVER_USERNAME, or User
 	Identities []string // SSH_IDENTITY, or IdentityFile entries
 	Explicit   bool     // Identities came from the link's own SSH_IDENTITY
+	Ciphers    []string // Ciphers; nil: preferredCiphers
+}
+
+// ciphers is the list offered to the server.
+func (t Target) ciphers() []string {
+	if t.Ciphers != nil {
+		return t.Ciphers
+	}
+	return preferredCiphers
 }
 
 // Addr is host:port for dialling and for known_hosts.
@@ -100,6 +109,13 @@ func (c *Config) ResolveTarget(home string) (Target, error) {
 	}
 	if t.User == "" {
 		return t, errors.New("missing required key SERVER_USERNAME (and no User for this host in ~/.ssh/config)")
+	}
+	if v, file, err := lookup("Ciphers"); err != nil {
+		return t, err
+	} else if v != "" {
+		if t.Ciphers, err = parseCiphers(v); err != nil {
+			return t, fmt.Errorf("%s: Ciphers for %s: %w", file, c.ServerHostname, err)
+		}
 	}
 	if !t.Explicit {
 		for _, cfg := range cfgs {

@@ -41,9 +41,14 @@ func run(ctx context.Context, args []string) error {
 	rounds := fs.Int("rounds", 3, "bench: bring-ups per contender with ping and iperf3")
 	seconds := fs.Int("seconds", 4, "bench: iperf3 seconds per bring-up")
 	keep := fs.Bool("keep", false, "keep the lab's folder (keys, logs) for inspection")
+	cipher := fs.String("cipher", lab.BenchCipher, "bench: the cipher of every contender: aes128-gcm@openssh.com or chacha20-poly1305@openssh.com")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *cipher != "aes128-gcm@openssh.com" && *cipher != "chacha20-poly1305@openssh.com" {
+		return fmt.Errorf("--cipher %q: aes128-gcm@openssh.com or chacha20-poly1305@openssh.com", *cipher)
+	}
+	lab.BenchCipher = *cipher
 	if lab.Inside() {
 		return inside(ctx, fs.Arg(0), *bin, *cycles, *rounds, *seconds)
 	}
@@ -93,7 +98,7 @@ func run(ctx context.Context, args []string) error {
 			runIn = lab.RunOnHost
 		}
 		argv := []string{self, "--bin", abs, "--cycles", fmt.Sprint(*cycles), "--rounds", fmt.Sprint(*rounds),
-			"--seconds", fmt.Sprint(*seconds), part}
+			"--seconds", fmt.Sprint(*seconds), "--cipher", *cipher, part}
 		r, err := runIn(ctx, work, argv, []string{"VPN_LAB_DIR=" + work, "VPN_LAB_KEEP_LOG=" + fmt.Sprint(*keep)})
 		os.Stdout.Write(r.Output)
 		if err != nil {
@@ -127,6 +132,9 @@ func inside(ctx context.Context, what, bin string, cycles, rounds, seconds int) 
 		return fmt.Errorf("lab setup: %w", err)
 	}
 	defer l.Close()
+	if err := l.UseCipher(lab.BenchCipher); err != nil {
+		return err
+	}
 	var cs []lab.Contender
 	switch what {
 	case "demo":
