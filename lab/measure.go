@@ -70,8 +70,9 @@ func Throughput(seconds int) (float64, int64, error) {
 // Load is what a load test moved each way, in Mbit/s as received.
 type Load struct{ Up, Down float64 }
 
-// LoadBothWays runs iperf3 in both directions at once for seconds.
-func LoadBothWays(seconds int) (Load, error) {
+// LoadBothWays runs iperf3 in both directions at once for seconds, each
+// way at most mbps Mbit/s (0: as fast as it goes).
+func LoadBothWays(seconds, mbps int) (Load, error) {
 	var r struct {
 		End struct {
 			Up struct {
@@ -82,7 +83,11 @@ func LoadBothWays(seconds int) (Load, error) {
 			} `json:"sum_received_bidir_reverse"`
 		} `json:"end"`
 	}
-	if err := iperf(&r, "-t", strconv.Itoa(seconds), "--bidir"); err != nil {
+	args := []string{"-t", strconv.Itoa(seconds), "--bidir"}
+	if mbps > 0 {
+		args = append(args, "-b", strconv.Itoa(mbps)+"M")
+	}
+	if err := iperf(&r, args...); err != nil {
 		return Load{}, err
 	}
 	return Load{Up: r.End.Up.BitsPerSecond / 1e6, Down: r.End.Down.BitsPerSecond / 1e6}, nil

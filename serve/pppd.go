@@ -18,6 +18,10 @@ import (
 	"github.com/vpn-pppssh/vpn-pppssh/routing"
 )
 
+// pppdGoodbye is how long pppd may take to end once told to: about half
+// of sudo's 2 s between its SIGTERM and its SIGKILL.
+const pppdGoodbye = time.Second
+
 // runPPPD runs pppd on the session, applies the link's changes once it is
 // up and returns when pppd ends.
 func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, router *routing.Router, log *slog.Logger) error {
@@ -52,12 +56,18 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 	}()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	// Told to stop: pppd gets pppdGoodbye to say goodbye to the client
+	// (LCP Terminate-Request, answered at once by a live peer), then
+	// SIGKILL, so that this helper has undone its changes before whoever
+	// told it to stop gives up on it: sudo, relaying a signal that ends
+	// the command (SIGALRM), kills it 2 s after its SIGTERM.
 	stop := func() error {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case err := <-exited:
 			return err
-		case <-time.After(5 * time.Second):
+		case <-time.After(pppdGoodbye):
+			log.Warn("pppd did not end within its goodbye time: killing it", "after", pppdGoodbye)
 			cmd.Process.Kill()
 			return <-exited
 		}
