@@ -21,7 +21,12 @@
 // request (which carries the mode), checks it against the server's policy,
 // creates and configures its own device, and the packets travel over the
 // session's stdin and stdout in the project's own framing (tunnel/framing),
-// batched: no PermitTunnel, no root login.
+// batched: no PermitTunnel, no root login. With OFFLOAD (the default) both
+// devices offload checksums and TCP segmentation: TCP crosses as
+// super-packets of up to 64 KiB with their virtio-net header, in the Wide
+// framing, and the far kernel segments them where it must
+// (tunnel/device/offload_linux.go). OpenSSH's forwarding cannot: sshd's
+// device takes plain packets of the MTU.
 //
 // Either way the client's device is created by this process and belongs
 // to its file descriptor (tunnel/device), so a kill -9 removes it, and a
