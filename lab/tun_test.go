@@ -178,18 +178,7 @@ func TestTunPersistRedialsAfterSessionKilled(t *testing.T) {
 			if err := l.KillSessions(); err != nil {
 				t.Fatal(err)
 			}
-			ok, last := lab.WaitFor(time.Minute, func() (bool, string) {
-				s := statusJSON(t, conf)
-				if s.Phase != "up" || s.Redials < 1 {
-					return false, fmt.Sprintf("%+v", s)
-				}
-				_, err := lab.InNS(lab.ClientNS, "ping", "-c", "1", "-W", "1", "198.51.100.2")
-				return err == nil, fmt.Sprintf("%+v ping: %v", s, err)
-			})
-			if !ok {
-				dumpLog(t, conf)
-				t.Fatalf("not back within a minute: %s", last)
-			}
+			wantRedialed(t, conf)
 			if p := runningPid(t, conf); p != pid {
 				t.Errorf("the background process changed from %d to %d: redialled by a new process, not the loop", pid, p)
 			}
@@ -197,6 +186,24 @@ func TestTunPersistRedialsAfterSessionKilled(t *testing.T) {
 			wantTun(t, lab.ClientNS, 0, cl)
 			wantTun(t, lab.ServerNS, 10*time.Second, sv)
 		})
+	}
+}
+
+// wantRedialed waits up to a minute for the link to be up again after at
+// least one redial, with pings through it.
+func wantRedialed(t *testing.T, conf string) {
+	t.Helper()
+	ok, last := lab.WaitFor(time.Minute, func() (bool, string) {
+		s := statusJSON(t, conf)
+		if s.Phase != "up" || s.Redials < 1 {
+			return false, fmt.Sprintf("%+v", s)
+		}
+		_, err := lab.InNS(lab.ClientNS, "ping", "-c", "1", "-W", "1", "198.51.100.2")
+		return err == nil, fmt.Sprintf("%+v ping: %v", s, err)
+	})
+	if !ok {
+		dumpLog(t, conf)
+		t.Fatalf("not back within a minute: %s", last)
 	}
 }
 
@@ -216,33 +223,10 @@ func TestTunHelperKilledComesBack(t *testing.T) {
 			fresh := time.Since(begin)
 			pid := runningPid(t, conf)
 			conn := sshConnection(t)
-			var serves []string
-			for _, p := range lab.Processes("vpn-pppssh") {
-				if pid, args, _ := strings.Cut(p, " "); strings.HasSuffix(args, " serve") {
-					serves = append(serves, pid)
-				}
-			}
-			if len(serves) != 1 {
-				t.Fatalf("server helpers %v, want one", serves)
-			}
-			helper, err := strconv.Atoi(serves[0])
-			if err != nil {
-				t.Fatal(err)
-			}
+			helper, _ := serveHelper(t)
 			killed := time.Now()
 			kill(t, helper, syscall.SIGKILL)
-			ok, last := lab.WaitFor(time.Minute, func() (bool, string) {
-				s := statusJSON(t, conf)
-				if s.Phase != "up" || s.Redials < 1 {
-					return false, fmt.Sprintf("%+v", s)
-				}
-				_, err := lab.InNS(lab.ClientNS, "ping", "-c", "1", "-W", "1", "198.51.100.2")
-				return err == nil, fmt.Sprintf("%+v ping: %v", s, err)
-			})
-			if !ok {
-				dumpLog(t, conf)
-				t.Fatalf("not back within a minute: %s", last)
-			}
+			wantRedialed(t, conf)
 			took := time.Since(killed)
 			if p := runningPid(t, conf); p != pid {
 				t.Errorf("the background process changed from %d to %d", pid, p)

@@ -19,19 +19,35 @@ import (
 // live process below it, its own and its children's: nothing counted twice,
 // nothing lost when a session ends between two readings.
 func (l *Lab) ServerCPU() (time.Duration, error) {
+	root, below, err := l.belowSSHD()
+	if err != nil {
+		return 0, err
+	}
+	total := root.children
+	for _, p := range below {
+		total += p.self + p.children
+	}
+	return total, nil
+}
+
+// procStat is what statOf reads of a process.
+type procStat struct {
+	ppid           int
+	self, children time.Duration
+}
+
+// belowSSHD reads every process's stat once and returns the lab's sshd
+// listener and the processes below it, by pid.
+func (l *Lab) belowSSHD() (procStat, map[int]procStat, error) {
 	if l.sshd == nil || l.sshd.Process == nil {
-		return 0, fmt.Errorf("no sshd listener to measure below")
+		return procStat{}, nil, fmt.Errorf("no sshd listener to measure below")
 	}
 	root := l.sshd.Process.Pid
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, err
+		return procStat{}, nil, err
 	}
-	type proc struct {
-		ppid           int
-		self, children time.Duration
-	}
-	procs := map[int]proc{}
+	procs := map[int]procStat{}
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -41,22 +57,22 @@ func (l *Lab) ServerCPU() (time.Duration, error) {
 		if err != nil {
 			continue // gone since ReadDir
 		}
-		procs[pid] = proc{ppid, self, children}
+		procs[pid] = procStat{ppid, self, children}
 	}
 	r, ok := procs[root]
 	if !ok {
-		return 0, fmt.Errorf("the sshd listener (pid %d) is gone", root)
+		return procStat{}, nil, fmt.Errorf("the sshd listener (pid %d) is gone", root)
 	}
-	total := r.children
+	below := map[int]procStat{}
 	for pid, p := range procs {
 		for a := p.ppid; a > 1; a = procs[a].ppid {
 			if a == root {
-				total += procs[pid].self + procs[pid].children
+				below[pid] = p
 				break
 			}
 		}
 	}
-	return total, nil
+	return r, below, nil
 }
 
 // statOf reads a process's parent, its own CPU time and its waited-for
@@ -112,37 +128,19 @@ func Memory(pid int) (rssKiB, pssKiB int, err error) {
 // ServerMemory sums Memory over every process below the lab's sshd
 // listener (the sessions and what they run) and counts them.
 func (l *Lab) ServerMemory() (rssKiB, pssKiB, procs int, err error) {
-	if l.sshd == nil || l.sshd.Process == nil {
-		return 0, 0, 0, fmt.Errorf("no sshd listener to measure below")
-	}
-	root := l.sshd.Process.Pid
-	ents, err := os.ReadDir("/proc")
+	_, below, err := l.belowSSHD()
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	parent := map[int]int{}
-	for _, e := range ents {
-		if pid, err := strconv.Atoi(e.Name()); err == nil {
-			if ppid, _, _, err := statOf(pid); err == nil {
-				parent[pid] = ppid
-			}
+	for pid := range below {
+		rss, pss, err := Memory(pid)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // gone since it was listed
 		}
-	}
-	for pid := range parent {
-		for a := parent[pid]; a > 1; a = parent[a] {
-			if a != root {
-				continue
-			}
-			rss, pss, err := Memory(pid)
-			if errors.Is(err, fs.ErrNotExist) {
-				break // gone since ReadDir
-			}
-			if err != nil {
-				return 0, 0, 0, err
-			}
-			rssKiB, pssKiB, procs = rssKiB+rss, pssKiB+pss, procs+1
-			break
+		if err != nil {
+			return 0, 0, 0, err
 		}
+		rssKiB, pssKiB, procs = rssKiB+rss, pssKiB+pss, procs+1
 	}
 	return rssKiB, pssKiB, procs, nil
 }

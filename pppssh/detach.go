@@ -32,7 +32,7 @@ func (l *Link) Detach(timeout time.Duration) *ssh.Client {
 	if closed || l.client == nil || l.sshDied.Load() || l.detached.Load() {
 		return nil
 	}
-	close(l.kaStop)
+	l.kaStopOnce.Do(func() { close(l.kaStop) })
 	<-l.kaStopped
 	answered := make(chan bool, 1)
 	l.goJoined(func() { // ends, at the latest, when Close closes the connection

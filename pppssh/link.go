@@ -53,10 +53,11 @@ type Link struct {
 	reused     bool // client came from Options.Client: no dial
 
 	// Handing the connection over (detach.go).
-	sshDied   atomic.Bool   // the keepalive gave up: nothing to hand over
-	detached  atomic.Bool   // Detach took client: teardown leaves it open
-	kaStop    chan struct{} // closed by Detach: the keepalive sends no more
-	kaStopped chan struct{} // closed when the keepalive loop has returned
+	sshDied    atomic.Bool   // the keepalive gave up: nothing to hand over
+	detached   atomic.Bool   // Detach took client: teardown leaves it open
+	kaStop     chan struct{} // closed by Detach: the keepalive sends no more
+	kaStopOnce sync.Once     // a Detach whose probe failed may be called again
+	kaStopped  chan struct{} // closed when the keepalive loop has returned
 
 	info    Info
 	dead    chan error    // the keepalive gave up
