@@ -53,11 +53,18 @@ func Again(anchor Contender, fresh Contender) Contender {
 }
 
 // Tool is vpn-pppssh with the lab's link and the extra config lines.
+// Every Tool's link is named bench (its pid and state files are what the
+// bench reads), so each writes its own lines into bench.conf as it comes
+// up: written once when the contenders are made, the last one made would
+// be what every Tool row measured.
 func (l *Lab) Tool(name, anchor string, extra ...string) Contender {
-	conf := l.Config("bench", 1, extra...)
+	conf := filepath.Join(l.Dir, "bench.conf")
 	return Contender{
 		Name: name, Where: l.where(), Anchor: anchor,
 		Up: func(ctx context.Context) ([]int, error) {
+			if _, err := l.writeConfig("bench", 1, extra...); err != nil {
+				return nil, err
+			}
 			out, code := l.Client(ctx, "-c", conf, "start")
 			if code != 0 {
 				l.keepLog("bench")

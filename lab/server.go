@@ -223,7 +223,17 @@ func (l *Lab) stopSSHD() {
 
 // Config writes a link configuration with the lab's defaults for a link
 // from CLIENT .N to SERVER .N+1 of 198.51.100.0/24, then extra lines.
+// A file that cannot be written panics: every caller is a test or the
+// bench, which cannot go on without it.
 func (l *Lab) Config(name string, n int, extra ...string) string {
+	path, err := l.writeConfig(name, n, extra...)
+	if err != nil {
+		panic(err)
+	}
+	return path
+}
+
+func (l *Lab) writeConfig(name string, n int, extra ...string) (string, error) {
 	lines := []string{
 		"# written by the vpn-pppssh lab",
 		"SERVER_HOSTNAME=" + ServerIP,
@@ -235,8 +245,10 @@ func (l *Lab) Config(name string, n int, extra ...string) string {
 	}
 	lines = append(lines, extra...)
 	path := filepath.Join(l.Dir, name+".conf")
-	os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
-	return path
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("writing the lab's link config: %w", err)
+	}
+	return path, nil
 }
 
 // Client runs vpn-pppssh in the client namespace and returns its output
