@@ -35,7 +35,7 @@ func dial(ctx context.Context, t Target, hk *hostKeys, keys []ssh.Signer, log *s
 	}
 	// Bound the handshake by ctx; the deadline is cleared once logged in.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	c, chans, reqs, err := ssh.NewClientConn(readBuffered(conn), addr, cfg)
+	c, chans, reqs, err := ssh.NewClientConn(newCoalescingConn(readBuffered(conn)), addr, cfg)
 	if !stop() {
 		if c != nil {
 			c.Close()
