@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/version"
 )
 
 // Request is what the client asks of the server half (`vpn-pppssh serve`,
@@ -138,7 +139,7 @@ func (c *Config) remoteCommand() string {
 func (r Request) Validate() error {
 	switch {
 	case r.Version != RequestVersion:
-		return fmt.Errorf("request version %d, this server speaks %d: update vpn-pppssh on one side", r.Version, RequestVersion)
+		return fmt.Errorf("request version %d, this server (vpn-pppssh %s) speaks %d: update vpn-pppssh on one side", r.Version, version.String(), RequestVersion)
 	case !validName(r.Link):
 		return fmt.Errorf("bad link name %q", r.Link)
 	case !validWord(r.IPParam):
@@ -346,7 +347,7 @@ func readReply(br *bufio.Reader) error {
 	case s == replyOK:
 		return nil
 	case strings.HasPrefix(s, replyError):
-		return fmt.Errorf("the server refused: %s", safetext.Escape(strings.TrimPrefix(s, replyError)))
+		return fmt.Errorf("the server refused: %s (this client is vpn-pppssh %s)", safetext.Escape(strings.TrimPrefix(s, replyError)), version.String())
 	default:
 		return fmt.Errorf("unexpected answer from the server helper: %q", clip(s))
 	}

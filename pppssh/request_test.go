@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vpn-pppssh/vpn-pppssh/internal/version"
 	"golang.org/x/sys/unix"
 )
 
@@ -65,7 +67,7 @@ func TestReply(t *testing.T) {
 	if err := readReply(br); err != nil {
 		t.Errorf("ok reply: %v", err)
 	}
-	if err := readReply(br); err == nil || err.Error() != "the server refused: masquerade is not allowed by policy" {
+	if err := readReply(br); err == nil || err.Error() != "the server refused: masquerade is not allowed by policy (this client is vpn-pppssh "+version.String()+")" {
 		t.Errorf("error reply: %v", err)
 	}
 	if err := readReply(br); err == nil || !strings.Contains(err.Error(), "unexpected answer") {
@@ -227,7 +229,8 @@ func TestServerPPPDArgs(t *testing.T) {
 		if !strings.Contains(args, "lcp-echo-interval "+want+" lcp-echo-failure 3 ") {
 			t.Errorf("keepalive %d: %s", ask, args)
 		}
-		for _, w := range []string{"refuse-pap", "refuse-chap", "refuse-mschap", "refuse-mschap-v2", "refuse-eap", " noauth "} {
+		for _, w := range []string{"refuse-pap", "refuse-chap", "refuse-mschap", "refuse-mschap-v2", "refuse-eap", " noauth ",
+			" linkname vpn-pppssh-in-" + r.Peer.String() + " "} {
 			if !strings.Contains(args, w) {
 				t.Errorf("lacks %s: %s", w, args)
 			}
@@ -273,4 +276,15 @@ func FuzzReadReply(f *testing.F) {
 			t.Fatalf("control characters in %q", err.Error())
 		}
 	})
+}
+
+func TestValidateNamesBothVersionsOnAMismatch(t *testing.T) {
+	c := Config{Name: "vpn", ClientIfAddr: netip.MustParseAddr("198.51.100.1"), ServerIfAddr: netip.MustParseAddr("198.51.100.2")}
+	r := c.ServerRequest()
+	r.Version = RequestVersion + 1
+	err := r.Validate()
+	want := fmt.Sprintf("request version %d, this server (vpn-pppssh %s) speaks %d", RequestVersion+1, version.String(), RequestVersion)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Validate: %v, want it to say %q", err, want)
+	}
 }
