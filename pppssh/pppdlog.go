@@ -133,11 +133,21 @@ func ServerEchoInterval(keepalive int) int {
 // authenticate (SSH did); the refuse-* options (pppd 2.4.2 and later,
 // pppd(8) "refuse-pap" etc.) make it decline to authenticate itself, so a
 // hostile client cannot ask it for a secret from pap-secrets or
-// chap-secrets.
+// chap-secrets. The linkname (ServerLinkname) marks the pppd as an
+// incoming link of vpn-pppssh for the ppp hooks of this host: the ipparam
+// is the client's word, and must not decide whether this host's own links
+// start or stop.
 func ServerPPPDArgs(r Request) []string {
 	return []string{"nodetach", "notty", "noauth", "logfd", "3",
 		"refuse-pap", "refuse-chap", "refuse-mschap", "refuse-mschap-v2", "refuse-eap",
 		"lcp-echo-interval", strconv.Itoa(ServerEchoInterval(r.Keepalive)),
 		"lcp-echo-failure", strconv.Itoa(serverEchoFailure),
-		"ipparam", r.IPParam, r.Local.String() + ":" + r.Peer.String()}
+		"ipparam", r.IPParam, "linkname", ServerLinkname(r),
+		r.Local.String() + ":" + r.Peer.String()}
 }
+
+// ServerLinkname is the linkname of the server's pppd for a client:
+// "vpn-pppssh-in-" and the client's tunnel address, which the policy lets
+// only one session hold at a time, so no two pppds share a pid file
+// (pppd writes /run/ppp-LINKNAME.pid).
+func ServerLinkname(r Request) string { return "vpn-pppssh-in-" + r.Peer.String() }
