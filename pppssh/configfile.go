@@ -98,7 +98,7 @@ func (c *Config) Parse(name string, data []byte) (notices []string, err error) {
 			continue
 		}
 		if _, ok := KeyByName(key); !ok {
-			return nil, &ConfigError{File: name, Line: n, Key: key, Err: errors.New("unknown key")}
+			return nil, &ConfigError{File: name, Line: n, Key: key, Err: unknownKey(key)}
 		}
 		if err := c.Set(key, value); err != nil {
 			return nil, &ConfigError{File: name, Line: n, Key: key, Err: err}
@@ -158,4 +158,45 @@ func clip(s string) string {
 		return s[:60] + "..."
 	}
 	return s
+}
+
+// unknownKey is the error for a key that does not exist, with the key
+// that was most likely meant: one within two edits (SERVER_HOSTNMAE), or
+// the same key in another case (server_hostname).
+func unknownKey(key string) error {
+	best, bestD := "", 3
+	for _, k := range Keys {
+		if strings.EqualFold(k.Name, key) {
+			best = k.Name
+			break
+		}
+		if d := editDistance(k.Name, key); d < bestD {
+			best, bestD = k.Name, d
+		}
+	}
+	if best == "" {
+		return errors.New("unknown key")
+	}
+	return fmt.Errorf("unknown key (did you mean %s?)", best)
+}
+
+// editDistance is the Levenshtein distance of two short ASCII strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
