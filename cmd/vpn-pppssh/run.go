@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/version"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 )
 
@@ -22,7 +23,10 @@ const confDir = "/etc/vpn-pppssh"
 type options struct {
 	config     string
 	name       string
+	confDir    string // where --name looks; confDir unless a test sets it
 	foreground bool
+	version    bool
+	man        string
 	verbose    bool
 	json       bool
 	notifyFD   int
@@ -41,15 +45,48 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.foreground, "foreground", false, "start: stay attached instead of leaving a background process")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log debug detail")
 	fs.BoolVar(&o.json, "json", false, "status: print JSON, for scripts")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.IntVar(&o.notifyFD, "notify-fd", -1, "internal: report readiness on this file descriptor")
 	fs.MarkHidden("notify-fd")
+	fs.StringVar(&o.man, "print-man", "", "internal: print manual page 8 or 5 (make man)")
+	fs.MarkHidden("print-man")
 	for _, k := range pppssh.Keys {
 		fs.String(k.Flag(), "", k.Usage+" ("+k.Name+")")
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(o.stderr, "usage: vpn-pppssh [flags] start|stop|restart|status|config|cleanup\n       vpn-pppssh serve   (on the server, run by clients through sudo: see HOWTO.md)\n\nflags (each KEY of the configuration file has one):\n%s", fs.FlagUsages())
-	}
+	// --help is asked for: the usage goes to stdout. A usage error
+	// prints its own short message to stderr (runWith).
+	fs.Usage = func() { printUsage(o.stdout, fs) }
 	return fs
+}
+
+const usageHead = `usage: vpn-pppssh [flags] start|stop|restart|status|config|cleanup
+       vpn-pppssh serve   (on the server, run by clients through sudo)
+
+The link is /etc/vpn-pppssh/vpn.conf, or NAME.conf with -n NAME, or the
+file given with -c.
+
+commands:
+  start     bring the link up; it stays up in a background process
+            (--foreground: stay attached, for systemd and supervisors)
+  stop      take the link down and undo every change it made
+  restart   stop, then start
+  status    the link's state; without -c or -n, one line for every link
+            configured or running (--json: JSON, for scripts)
+  config    print the effective configuration, with its sources
+  cleanup   undo what a link that died (kill -9, power loss) left behind
+  serve     the server half (SERVER_HELPER): clients run it through sudo
+
+exit codes:
+  0  success (also: stop when not running, start when already running)
+  1  the action failed; the message says why
+  2  bad usage or configuration
+  3  status: the link (or one of the links) is not running
+  6  the server's host key is unknown or has changed: an admin must look
+
+`
+
+func printUsage(w io.Writer, fs *pflag.FlagSet) {
+	fmt.Fprintf(w, "%sflags (each KEY of the configuration file has one):\n%s\nSee vpn-pppssh(8), vpn-pppssh.conf(5) and HOWTO.md.\n", usageHead, fs.FlagUsages())
 }
 
 func run(ctx context.Context, args []string) error {
@@ -63,13 +100,22 @@ func runWith(ctx context.Context, o *options, args []string) error {
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil
 		}
-		return usageError(err)
+		return usageError(fmt.Errorf("%w (vpn-pppssh --help lists the commands and flags)", err))
+	}
+	if o.man != "" {
+		return printMan(o.stdout, o.man, o.flags)
+	}
+	if o.version {
+		fmt.Fprintf(o.stdout, "vpn-pppssh %s, helper protocol %d\n", version.Long(), pppssh.RequestVersion)
+		return nil
 	}
 	if o.flags.NArg() != 1 {
-		o.flags.Usage()
-		return &exitError{code: exitUsage}
+		return usageError(errors.New("want one command: start, stop, restart, status, config, cleanup or serve (vpn-pppssh --help says more)"))
 	}
 	command := o.flags.Arg(0)
+	if command == "status" && !o.flags.Changed("config") && !o.flags.Changed("name") {
+		return statusAll(o)
+	}
 	if command == "serve" {
 		return serveCommand(ctx, o)
 	}
@@ -139,7 +185,11 @@ func loadConfig(o *options) (pppssh.Config, error) {
 	path := o.config
 	explicitFile := o.flags.Changed("config")
 	if o.name != "" && !explicitFile {
-		path = filepath.Join(confDir, o.name+".conf")
+		dir := o.confDir
+		if dir == "" {
+			dir = confDir
+		}
+		path = filepath.Join(dir, o.name+".conf")
 		explicitFile = true
 	}
 	cfg.Name = linkName(o)

@@ -46,7 +46,8 @@ func TestUsageAndConfigErrorsExit2(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-c", p}, "usage:"},
+		{[]string{"-c", p}, "want one command"},
+		{[]string{"--no-such-flag", "status"}, "unknown flag: --no-such-flag (vpn-pppssh --help"},
 		{[]string{"-c", p, "frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"-c", p, "--server-port", "x", "config"}, `--server-port: "x" is not a port number`},
 		{[]string{"-c", filepath.Join(t.TempDir(), "missing.conf"), "start"}, "no such file"},

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -292,4 +293,31 @@ func (d Dir) Remove(name string) error {
 		return nil
 	}
 	return err
+}
+
+// Names lists the links that have a lock or a state file here, sorted:
+// running links and dead ones that left state behind. A missing directory
+// lists nothing.
+func (d Dir) Names() ([]string, error) {
+	entries, err := os.ReadDir(string(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".pid")
+		if !ok {
+			name, ok = strings.CutSuffix(e.Name(), ".json")
+		}
+		if ok && ValidName(name) && !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
 }

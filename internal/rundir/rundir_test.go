@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -146,5 +147,24 @@ func TestRefusesNamesThatAreNotLinkNames(t *testing.T) {
 		if !ValidName(name) {
 			t.Errorf("ValidName(%q) = false", name)
 		}
+	}
+}
+
+func TestNamesListsLocksAndStateOnce(t *testing.T) {
+	d := Dir(t.TempDir())
+	for _, f := range []string{"b.pid", "b.json", "a.json", "c.log", "d.json.tmp", ".x.pid", "server.conf"} {
+		if err := os.WriteFile(filepath.Join(string(d), f), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := d.Names()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "a,b" {
+		t.Fatalf("Names() = %q, want [a b]", got)
+	}
+	if got, err := Dir(filepath.Join(string(d), "missing")).Names(); err != nil || len(got) != 0 {
+		t.Fatalf("a missing directory: %q, %v", got, err)
 	}
 }
