@@ -23,6 +23,7 @@ type linkStatus struct {
 	Mode        string `json:"mode"`
 	Iface       string `json:"iface"`
 	ServerIface string `json:"server_iface"`
+	Server      string `json:"server"`
 }
 
 // statusJSON runs status --json; output that is not the status object

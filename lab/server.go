@@ -138,6 +138,49 @@ func (l *Lab) OtherHostKeyLine() (string, error) {
 // startSSHD runs a real OpenSSH sshd in the server namespace and returns
 // once it says it is listening.
 func (l *Lab) startSSHD() error {
+	cmd, done, err := l.runSSHD("sshd", ServerNS, ServerIP, "ssh_host_ed25519_key")
+	if err != nil {
+		return err
+	}
+	l.sshd, l.sshdDone = cmd, done
+	return nil
+}
+
+// InnerSSHD is a second sshd, on BehindServerIP: a server that the client
+// reaches only through the lab's sshd as a jump host.
+type InnerSSHD struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	// KnownHost is its known_hosts line.
+	KnownHost string
+}
+
+// StartInnerSSHD starts an sshd in BehindServerNS with the lab's accounts
+// and keys and a host key of its own (other_host_key).
+func (l *Lab) StartInnerSSHD() (*InnerSSHD, error) {
+	cmd, done, err := l.runSSHD("inner-sshd", BehindServerNS, BehindServerIP, "other_host_key")
+	if err != nil {
+		return nil, err
+	}
+	hk, err := os.ReadFile(filepath.Join(l.Dir, "other_host_key.pub"))
+	if err != nil {
+		cmd.Process.Kill()
+		<-done
+		return nil, err
+	}
+	return &InnerSSHD{cmd: cmd, done: done, KnownHost: BehindServerIP + " " + strings.TrimSpace(string(hk))}, nil
+}
+
+// Stop ends the inner sshd (its pid, which this lab started) and its
+// sessions' listener; sessions end with their clients.
+func (s *InnerSSHD) Stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	<-s.done
+}
+
+// runSSHD starts an sshd named name in namespace ns on addr:22 (and
+// NoTunnelPort), logging to name.log, and waits until it listens.
+func (l *Lab) runSSHD(name, ns, addr, hostKey string) (*exec.Cmd, chan struct{}, error) {
 	conf := fmt.Sprintf(`# vpn-pppssh lab sshd
 ListenAddress %s
 Port 22
@@ -156,25 +199,27 @@ Port %d
 LogLevel VERBOSE
 Match LocalPort %d
 	PermitTunnel no
-`, ServerIP, filepath.Join(l.Dir, "ssh_host_ed25519_key"), filepath.Join(l.Dir, "sshd.pid"),
+`, addr, filepath.Join(l.Dir, hostKey), filepath.Join(l.Dir, name+".pid"),
 		User, OtherUser, PasswordUser, NoTunnelPort, NoTunnelPort)
-	confPath := filepath.Join(l.Dir, "sshd_config")
+	confPath := filepath.Join(l.Dir, name+"_config")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		return err
+		return nil, nil, err
 	}
-	cmd := exec.Command("ip", "netns", "exec", ServerNS, "/usr/sbin/sshd", "-D", "-e", "-f", confPath)
+	cmd := exec.Command("ip", "netns", "exec", ns, "/usr/sbin/sshd", "-D", "-e", "-f", confPath)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	logf, err := os.Create(filepath.Join(l.Dir, "sshd.log"))
+	logPath := filepath.Join(l.Dir, name+".log")
+	logf, err := os.Create(logPath)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting sshd: %w", err)
+		logf.Close()
+		return nil, nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	l.sshd, l.sshdDone = cmd, make(chan struct{})
+	done := make(chan struct{})
 	listening := make(chan struct{})
 	go func() {
 		defer logf.Close()
@@ -188,16 +233,18 @@ Match LocalPort %d
 			}
 		}
 		cmd.Wait()
-		close(l.sshdDone)
+		close(done)
 	}()
 	select {
 	case <-listening:
-		return nil
-	case <-l.sshdDone:
-		log, _ := os.ReadFile(filepath.Join(l.Dir, "sshd.log"))
-		return fmt.Errorf("sshd exited at start: %s", log)
+		return cmd, done, nil
+	case <-done:
+		log, _ := os.ReadFile(logPath)
+		return nil, nil, fmt.Errorf("%s exited at start: %s", name, log)
 	case <-time.After(20 * time.Second):
-		return errors.New("sshd did not report listening within 20s")
+		cmd.Process.Kill()
+		<-done
+		return nil, nil, fmt.Errorf("%s did not report listening within 20s", name)
 	}
 }
 

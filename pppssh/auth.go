@@ -106,3 +106,43 @@ func readKey(path string) (ssh.Signer, error) {
 	}
 	return s, nil
 }
+
+// jumpSigners are the keys for each jump host: its IdentityFile entries
+// from ssh_config alone, as for the server; else the agent's keys and
+// ~/.ssh/id_*, as ssh would offer them, then the link's own SSH_IDENTITY
+// (the admin's key for this VPN, offered only to a host whose key
+// known_hosts confirmed). The closer releases every agent connection.
+func jumpSigners(t Target, home string, log *slog.Logger) ([][]ssh.Signer, func(), error) {
+	var all [][]ssh.Signer
+	var closers []func()
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	var linkKeys []ssh.Signer
+	if t.Explicit {
+		for _, path := range t.Identities {
+			s, err := readKey(path)
+			if err != nil {
+				return nil, func() {}, err
+			}
+			linkKeys = append(linkKeys, s)
+		}
+	}
+	for _, j := range t.Jumps {
+		keys, closer, err := signers(j, home, log)
+		if !j.Explicit {
+			keys = append(keys, linkKeys...)
+			if len(keys) > 0 {
+				err = nil // no default key, but the link's
+			}
+		}
+		if err != nil {
+			closeAll()
+			return nil, func() {}, fmt.Errorf("jump host %s: %w", j.Alias, err)
+		}
+		all, closers = append(all, keys), append(closers, closer)
+	}
+	return all, closeAll, nil
+}

@@ -15,20 +15,22 @@ import (
 type Config struct {
 	Name string // names the link: state files, pppd's linkname
 
-	ServerHostname string // host name, address or ~/.ssh/config Host alias
-	ServerUsername string
-	ServerPort     int
-	ServerIfAddr   netip.Addr // server's end of the link
-	ClientIfAddr   netip.Addr // this host's end of the link
-	ServerIfBits   int        // ethernet mode: the prefix length given with SERVER_IFIPADDR; 0 none
-	ClientIfBits   int        // ethernet mode: the prefix length given with CLIENT_IFIPADDR; 0 none
-	SSHIdentity    string     // private key file; empty: agent, then ~/.ssh/id_*
-	SSHKnownHosts  string     // known_hosts file; empty: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts
-	PPPD           string     // local pppd
-	ServerPPPD     string     // pppd on the server, run through sudo -n
-	ServerPPPDCall string     // /etc/ppp/peers file on the server: sudo -n SERVER_PPPD call NAME
-	IPParam        string     // pppd's ipparam on both ends
-	ConnectTimeout time.Duration
+	ServerHostname  string // host name, address or ~/.ssh/config Host alias
+	ServerUsername  string
+	ServerPort      int
+	ServerIfAddr    netip.Addr // server's end of the link
+	ClientIfAddr    netip.Addr // this host's end of the link
+	ServerIfBits    int        // ethernet mode: the prefix length given with SERVER_IFIPADDR; 0 none
+	ClientIfBits    int        // ethernet mode: the prefix length given with CLIENT_IFIPADDR; 0 none
+	SSHIdentity     string     // private key file; empty: agent, then ~/.ssh/id_*
+	SSHKnownHosts   string     // known_hosts file; empty: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts
+	SSHProxyJump    string     // jump hosts, as ssh's ProxyJump; "none": not ssh_config's either
+	SSHProxyCommand string     // connect through this command, as ssh's ProxyCommand
+	PPPD            string     // local pppd
+	ServerPPPD      string     // pppd on the server, run through sudo -n
+	ServerPPPDCall  string     // /etc/ppp/peers file on the server: sudo -n SERVER_PPPD call NAME
+	IPParam         string     // pppd's ipparam on both ends
+	ConnectTimeout  time.Duration
 
 	ServerNetworks   []netip.Prefix // behind the server: routed here through the link
 	ClientNetworks   []netip.Prefix // behind this host: routed back on the server (needs ServerHelper)
@@ -140,6 +142,12 @@ var Keys = []Key{
 	{"SSH_KNOWN_HOSTS", "known_hosts file (default: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts)",
 		func(c *Config, v string) error { return setPath(&c.SSHKnownHosts, v, true) },
 		func(c *Config) string { return c.SSHKnownHosts }},
+	{"SSH_PROXY_JUMP", "jump hosts to reach the server through, as ssh's ProxyJump: [user@]host[:port], comma separated, each host's key checked against known_hosts; none: not ssh_config's either (default: ProxyJump from ~/.ssh/config)",
+		func(c *Config, v string) error { return setProxyJump(&c.SSHProxyJump, v) },
+		func(c *Config) string { return c.SSHProxyJump }},
+	{"SSH_PROXY_COMMAND", "connect through this command instead of TCP, as ssh's ProxyCommand (run by /bin/sh; %h, %p, %r, %n expanded); none: not ssh_config's either",
+		func(c *Config, v string) error { return setProxyCommand(&c.SSHProxyCommand, v) },
+		func(c *Config) string { return c.SSHProxyCommand }},
 	{"PPPD", "local pppd program",
 		func(c *Config, v string) error { return setPath(&c.PPPD, v, false) },
 		func(c *Config) string { return c.PPPD }},
@@ -195,7 +203,6 @@ var Keys = []Key{
 
 // legacyKeys are accepted from a HOWTO script's settings block and ignored.
 var legacyKeys = map[string]string{
-	"LOCAL_SSH_OPTS": "ssh options do not apply: the SSH client is built in (it always uses an unprivileged source port)",
 	"SSH":            "no ssh program is run: the SSH client is built in",
 }
 

@@ -125,7 +125,7 @@ func TestDialChecksHostKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := dial(ctx, targetFor(t, srv.addr), hk, []ssh.Signer{client}, quiet())
+		c, err := dial(ctx, targetFor(t, srv.addr), hk, []ssh.Signer{client}, nil, quiet())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +134,7 @@ func TestDialChecksHostKey(t *testing.T) {
 	t.Run("unknown", func(t *testing.T) {
 		kh := writeKnownHosts(t, "203.0.113.7:22", srv.hostKey.PublicKey())
 		hk, _ := loadHostKeys(kh, t.TempDir())
-		_, err := dial(ctx, targetFor(t, srv.addr), hk, []ssh.Signer{client}, quiet())
+		_, err := dial(ctx, targetFor(t, srv.addr), hk, []ssh.Signer{client}, nil, quiet())
 		var u *UnknownHostError
 		if !errors.As(err, &u) {
 			t.Fatalf("got %v, want *UnknownHostError", err)
@@ -146,7 +146,7 @@ func TestDialChecksHostKey(t *testing.T) {
 	t.Run("changed", func(t *testing.T) {
 		kh := writeKnownHosts(t, srv.addr, other.PublicKey())
 		hk, _ := loadHostKeys(kh, t.TempDir())
-		_, err := dial(ctx, targetFor(t, srv.addr), hk, []ssh.Signer{client}, quiet())
+		_, err := dial(ctx, targetFor(t, srv.addr), hk, []ssh.Signer{client}, nil, quiet())
 		var ch *HostKeyChangedError
 		if !errors.As(err, &ch) {
 			t.Fatalf("got %v, want *HostKeyChangedError", err)
@@ -157,7 +157,7 @@ func TestDialChecksHostKey(t *testing.T) {
 	})
 	t.Run("key refused", func(t *testing.T) {
 		hk, _ := loadHostKeys(writeKnownHosts(t, srv.addr, srv.hostKey.PublicKey()), t.TempDir())
-		_, err := dial(ctx, targetFor(t, srv.addr), hk, []ssh.Signer{other}, quiet())
+		_, err := dial(ctx, targetFor(t, srv.addr), hk, []ssh.Signer{other}, nil, quiet())
 		if err == nil || !strings.Contains(err.Error(), "as vpn") || !strings.Contains(err.Error(), "unable to authenticate") {
 			t.Fatalf("got %v", err)
 		}
@@ -173,7 +173,7 @@ func TestDialChecksHostKey(t *testing.T) {
 		hk, _ := loadHostKeys(writeKnownHosts(t, ln.Addr().String(), srv.hostKey.PublicKey()), t.TempDir())
 		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
-		_, err = dial(short, targetFor(t, ln.Addr().String()), hk, []ssh.Signer{client}, quiet())
+		_, err = dial(short, targetFor(t, ln.Addr().String()), hk, []ssh.Signer{client}, nil, quiet())
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("got %v, want a deadline error", err)
 		}

@@ -102,6 +102,12 @@ func checkKnownHosts(path string) error {
 
 // check is the ssh.HostKeyCallback; its errors are typed.
 func (h *hostKeys) check(hostname string, remote net.Addr, key ssh.PublicKey) error {
+	if _, ok := remote.(proxyAddr); ok {
+		// Through a proxy command there is no address, only the host
+		// name, which knownhosts prefers anyway (as ssh does with a
+		// ProxyCommand); it still parses the remote address it is given.
+		remote = &net.TCPAddr{}
+	}
 	err := h.callback(hostname, remote, key)
 	var ke *knownhosts.KeyError
 	var re *knownhosts.RevokedError

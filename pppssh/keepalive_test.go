@@ -55,7 +55,7 @@ func keepaliveLink(t *testing.T, answer bool) *Link {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := dial(context.Background(), targetFor(t, addr), hks, []ssh.Signer{key}, quiet())
+	c, err := dial(context.Background(), targetFor(t, addr), hks, []ssh.Signer{key}, nil, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,9 +43,15 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	c, err := l.newCarrierFor()
+	hopKeys, closeHopAgents, err := jumpSigners(l.target, l.home, l.log)
 	if err != nil {
 		closeAgent()
+		return Info{}, err
+	}
+	closeAgents := func() { closeAgent(); closeHopAgents() }
+	c, err := l.newCarrierFor()
+	if err != nil {
+		closeAgents()
 		return Info{}, err
 	}
 	l.carrier = c
@@ -54,8 +60,8 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 	dialCtx, cancelDial := context.WithCancel(ctx)
 	defer cancelDial()
 	go func() {
-		c, err := dial(dialCtx, l.target, hk, keys, l.log)
-		closeAgent()
+		c, err := dial(dialCtx, l.target, hk, keys, hopKeys, l.log)
+		closeAgents()
 		dialed <- dialResult{c, err}
 	}()
 	if err := c.Prepare(ctx); err != nil {
@@ -101,7 +107,7 @@ func (l *Link) up(ctx context.Context, c Carrier, begin time.Time, login any) (I
 	}
 	ci = ci.complete(l.cfg)
 	l.info = Info{Name: l.cfg.Name, CarrierInfo: ci,
-		Server: fmt.Sprintf("%s@%s", l.target.User, l.target.Addr()), Since: time.Now()}
+		Server: l.target.describe(), Since: time.Now()}
 	if ap, err := netip.ParseAddrPort(l.client.RemoteAddr().String()); err == nil {
 		l.info.ServerAddr = ap.Addr().Unmap()
 	}

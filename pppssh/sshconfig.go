@@ -25,6 +25,13 @@ type Target struct {
 	Identities []string // SSH_IDENTITY, or IdentityFile entries
 	Explicit   bool     // Identities came from the link's own SSH_IDENTITY
 	Ciphers    []string // Ciphers; nil: preferredCiphers
+
+	// Jumps are the hosts to go through, first hop first (ProxyJump,
+	// SSH_PROXY_JUMP); each resolved through ssh_config like the server.
+	Jumps []Target
+	// ProxyCommand connects instead of TCP (ProxyCommand,
+	// SSH_PROXY_COMMAND), with %h, %p, %r and %n expanded.
+	ProxyCommand string
 }
 
 // ciphers is the list offered to the server.
@@ -33,6 +40,23 @@ func (t Target) ciphers() []string {
 		return t.Ciphers
 	}
 	return preferredCiphers
+}
+
+// describe is user@host:port, and the way there: "vpn@203.0.113.2:22
+// through jump@192.0.2.2:22", or "... through a proxy command".
+func (t Target) describe() string {
+	s := t.User + "@" + t.Addr()
+	var hops []string
+	for _, j := range t.Jumps {
+		hops = append(hops, j.User+"@"+j.Addr())
+	}
+	switch {
+	case len(hops) > 0:
+		s += " through " + strings.Join(hops, ", ")
+	case t.ProxyCommand != "":
+		s += " through a proxy command"
+	}
+	return s
 }
 
 // Addr is host:port for dialling and for known_hosts.
@@ -68,9 +92,9 @@ func (c *Config) ResolveTarget(home string) (Target, error) {
 			cfgs = append(cfgs, cfg)
 		}
 	}
-	lookup := func(key string) (string, string, error) {
+	lookupFor := func(alias, key string) (string, string, error) {
 		for i, cfg := range cfgs {
-			v, err := cfg.Get(c.ServerHostname, key)
+			v, err := cfg.Get(alias, key)
 			if err != nil {
 				return "", "", fmt.Errorf("%s: %w", sshConfigFiles(home)[i], err)
 			}
@@ -80,6 +104,7 @@ func (c *Config) ResolveTarget(home string) (Target, error) {
 		}
 		return "", "", nil
 	}
+	lookup := func(key string) (string, string, error) { return lookupFor(c.ServerHostname, key) }
 	if v, _, err := lookup("HostName"); err != nil {
 		return t, err
 	} else if v != "" {
@@ -134,6 +159,107 @@ func (c *Config) ResolveTarget(home string) (Target, error) {
 	if err := setHost(&t.Host, t.Host); err != nil {
 		return t, fmt.Errorf("HostName for %s: %w", c.ServerHostname, err)
 	}
+	if err := c.resolveProxy(&t, lookup, func(h hopSpec) (Target, error) { return resolveHop(h, lookupFor, cfgs, home) }); err != nil {
+		return t, err
+	}
+	return t, nil
+}
+
+// resolveProxy fills the target's Jumps or ProxyCommand: the link's keys
+// win over ssh_config's, and "none" in a key turns ssh_config's off. Both
+// at once is refused, rather than one silently winning.
+func (c *Config) resolveProxy(t *Target, lookup func(string) (string, string, error), hop func(hopSpec) (Target, error)) error {
+	jump, jumpFrom := c.SSHProxyJump, "SSH_PROXY_JUMP"
+	if !c.Explicit("SSH_PROXY_JUMP") {
+		v, file, err := lookup("ProxyJump")
+		if err != nil {
+			return err
+		}
+		jump, jumpFrom = v, file+": ProxyJump"
+	}
+	command, commandFrom := c.SSHProxyCommand, "SSH_PROXY_COMMAND"
+	if !c.Explicit("SSH_PROXY_COMMAND") {
+		v, file, err := lookup("ProxyCommand")
+		if err != nil {
+			return err
+		}
+		command, commandFrom = v, file+": ProxyCommand"
+	}
+	if strings.EqualFold(strings.TrimSpace(command), "none") {
+		command = ""
+	}
+	hops, err := parseProxyJump(jump)
+	if err != nil {
+		return fmt.Errorf("%s for %s: %w", jumpFrom, c.ServerHostname, err)
+	}
+	if len(hops) > 0 && command != "" {
+		return fmt.Errorf("both %s (%s) and %s are set for %s: use one", jumpFrom, jump, commandFrom, c.ServerHostname)
+	}
+	if command != "" && c.DefaultRoute {
+		// DEFAULT_ROUTE keeps the path to the first host out of the
+		// tunnel; where a command connects is unknown here.
+		return fmt.Errorf("DEFAULT_ROUTE=yes cannot be used with %s for %s: where the command connects is unknown, so its path cannot be kept out of the tunnel (SSH_PROXY_JUMP can: its first host's route is kept)", commandFrom, c.ServerHostname)
+	}
+	if command != "" {
+		if err := setProxyCommand(&t.ProxyCommand, command); err != nil {
+			return fmt.Errorf("%s for %s: %w", commandFrom, c.ServerHostname, err)
+		}
+	}
+	for _, h := range hops {
+		ht, err := hop(h)
+		if err != nil {
+			return fmt.Errorf("%s for %s: %w", jumpFrom, c.ServerHostname, err)
+		}
+		t.Jumps = append(t.Jumps, ht)
+	}
+	return nil
+}
+
+// resolveHop is a jump host with what ssh_config says for it: HostName,
+// Port, User and IdentityFile, as for the server. A hop's own ProxyJump is
+// not followed: the chain is the one list.
+func resolveHop(h hopSpec, lookupFor func(alias, key string) (string, string, error), cfgs []*sshconfig.Config, home string) (Target, error) {
+	t := Target{Alias: h.host, Host: h.host, Port: h.port, User: h.user}
+	if v, _, err := lookupFor(h.host, "HostName"); err != nil {
+		return t, err
+	} else if v != "" {
+		t.Host = strings.ReplaceAll(v, "%h", h.host)
+	}
+	if err := setHost(&t.Host, t.Host); err != nil {
+		return t, fmt.Errorf("jump host %s: HostName: %w", h, err)
+	}
+	if t.Port == 0 {
+		t.Port = 22
+		if v, file, err := lookupFor(h.host, "Port"); err != nil {
+			return t, err
+		} else if v != "" {
+			if err := setPort(&t.Port, v); err != nil {
+				return t, fmt.Errorf("%s: Port for %s: %w", file, h.host, err)
+			}
+		}
+	}
+	if t.User == "" {
+		if v, file, err := lookupFor(h.host, "User"); err != nil {
+			return t, err
+		} else if v != "" {
+			if err := setUser(&t.User, v); err != nil {
+				return t, fmt.Errorf("%s: User for %s: %w", file, h.host, err)
+			}
+		}
+	}
+	if t.User == "" {
+		t.User = localUser()
+	}
+	for _, cfg := range cfgs {
+		ids, err := cfg.GetAll(h.host, "IdentityFile")
+		if err != nil {
+			return t, err
+		}
+		for _, id := range ids {
+			t.Identities = append(t.Identities, expandHome(id, home))
+		}
+	}
+	t.Explicit = len(t.Identities) > 0
 	return t, nil
 }
 
