@@ -203,7 +203,7 @@ var Keys = []Key{
 
 // legacyKeys are accepted from a HOWTO script's settings block and ignored.
 var legacyKeys = map[string]string{
-	"SSH":            "no ssh program is run: the SSH client is built in",
+	"SSH": "no ssh program is run: the SSH client is built in",
 }
 
 // KeyByName returns the key spelled name in a file.

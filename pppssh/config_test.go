@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The HOWTO script's settings block must load unchanged.
@@ -41,7 +42,9 @@ func TestParseHOWTOBlock(t *testing.T) {
 	if want := "vpn.example.org sshslave 192.0.2.2 192.0.2.1"; got != want {
 		t.Errorf("parsed %q, want %q", got, want)
 	}
-	if len(notices) != 1 || !strings.Contains(notices[0], "vpn.conf:16: LOCAL_SSH_OPTS ignored") {
+	// -P asks ssh for an unprivileged source port: what the built-in
+	// client always does, so there is nothing to say.
+	if len(notices) != 0 {
 		t.Errorf("notices = %q", notices)
 	}
 	if c.ServerPort != 22 || c.PPPD != "/usr/sbin/pppd" || c.ServerPPPD != "/usr/sbin/pppd" || c.IPParam != "vpn" {
@@ -270,4 +273,47 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// LOCAL_SSH_OPTS of a migrated script keeps choosing the port, key, user
+// and path it chose; what has no equivalent is refused by name.
+func TestLocalSSHOpts(t *testing.T) {
+	parse := func(text string) (Config, []string, error) {
+		c := Defaults()
+		notices, err := c.Parse("vpn.conf", []byte(howtoBlock+text))
+		return c, notices, err
+	}
+	c, notices, err := parse("LOCAL_SSH_OPTS=\"-P -p 2222 -i /root/.ssh/id_vpn -o ServerAliveInterval=15 -J jump@192.0.2.9 -o BatchMode=yes\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ServerPort != 2222 || c.SSHIdentity != "/root/.ssh/id_vpn" || c.Keepalive != 15*time.Second || c.SSHProxyJump != "jump@192.0.2.9" {
+		t.Errorf("translated to port %d, identity %q, keepalive %v, jump %q", c.ServerPort, c.SSHIdentity, c.Keepalive, c.SSHProxyJump)
+	}
+	if len(notices) != 1 || !strings.Contains(notices[0], "vpn.conf:17: LOCAL_SSH_OPTS read as SERVER_PORT=2222 SSH_IDENTITY=/root/.ssh/id_vpn SSH_PROXY_JUMP=jump@192.0.2.9 KEEPALIVE=15") {
+		t.Errorf("notices = %q", notices)
+	}
+	// -lUSER in one word, and a file key that agrees.
+	if c, _, err = parse("SERVER_USERNAME=tunnel\nLOCAL_SSH_OPTS=\"-ltunnel -oPort=22\"\n"); err != nil || c.ServerUsername != "tunnel" {
+		t.Errorf("-ltunnel: %v, %q", err, c.ServerUsername)
+	}
+	for opts, want := range map[string]string{
+		"-p 2222\nSERVER_PORT=22":     "vpn.conf:17: LOCAL_SSH_OPTS: says SERVER_PORT=2222, but the file also sets SERVER_PORT=22",
+		"-C":                          "ssh option -C has no equivalent here",
+		"-o StrictHostKeyChecking=no": "never accepts an unknown or changed host key",
+		"-o Compression=yes":          "-o Compression=yes has no equivalent here",
+		"-p 2222 -o Port=2200":        "-o Port=2200 gives SERVER_PORT=2200, and an earlier option 2222",
+		"-p":                          "-p needs a value",
+		"-i relative/key":             "SSH_IDENTITY:",
+		"2222":                        `"2222" is not an ssh option`,
+	} {
+		first, rest, _ := strings.Cut(opts, "\n")
+		text := "LOCAL_SSH_OPTS=\"" + first + "\"\n"
+		if rest != "" {
+			text += rest + "\n"
+		}
+		if _, _, err := parse(text); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", opts, err, want)
+		}
+	}
 }

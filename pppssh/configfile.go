@@ -77,6 +77,8 @@ var assignRE = regexp.MustCompile(`^(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)=(.
 
 // Parse applies the KEY=VALUE lines in data; name is used in errors only.
 func (c *Config) Parse(name string, data []byte) (notices []string, err error) {
+	var sshOpts string
+	var sshOptsLine int
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 4096), maxConfigSize)
 	for n := 1; sc.Scan(); n++ {
@@ -93,6 +95,10 @@ func (c *Config) Parse(name string, data []byte) (notices []string, err error) {
 		if err != nil {
 			return nil, &ConfigError{File: name, Line: n, Key: key, Err: err}
 		}
+		if key == "LOCAL_SSH_OPTS" {
+			sshOpts, sshOptsLine = value, n
+			continue
+		}
 		if why, ok := legacyKeys[key]; ok {
 			notices = append(notices, fmt.Sprintf("%s:%d: %s ignored: %s", name, n, key, why))
 			continue
@@ -106,6 +112,45 @@ func (c *Config) Parse(name string, data []byte) (notices []string, err error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if sshOptsLine > 0 {
+		n, err := c.applySSHOpts(name, sshOptsLine, sshOpts)
+		if err != nil {
+			return nil, err
+		}
+		notices = append(notices, n...)
+	}
+	return notices, nil
+}
+
+// applySSHOpts sets the keys that LOCAL_SSH_OPTS, from the HOWTO's script,
+// stands for. A key the file also sets must agree with it; the notice
+// says what each option became, so the admin can write the keys instead.
+func (c *Config) applySSHOpts(file string, line int, v string) ([]string, error) {
+	keys, err := translateSSHOpts(v)
+	if err != nil {
+		return nil, &ConfigError{File: file, Line: line, Key: "LOCAL_SSH_OPTS", Err: err}
+	}
+	var notices, done []string
+	for _, k := range Keys { // in the order config prints them
+		val, ok := keys[k.Name]
+		if !ok {
+			continue
+		}
+		if c.Explicit(k.Name) {
+			if have := c.Get(k.Name); have != val {
+				return nil, &ConfigError{File: file, Line: line, Key: "LOCAL_SSH_OPTS",
+					Err: fmt.Errorf("says %s=%s, but the file also sets %s=%s: keep one", k.Name, val, k.Name, have)}
+			}
+			continue
+		}
+		if err := c.Set(k.Name, val); err != nil {
+			return nil, &ConfigError{File: file, Line: line, Key: "LOCAL_SSH_OPTS", Err: fmt.Errorf("%s: %w", k.Name, err)}
+		}
+		done = append(done, k.Name+"="+val)
+	}
+	if len(done) > 0 {
+		notices = append(notices, fmt.Sprintf("%s:%d: LOCAL_SSH_OPTS read as %s (write these keys instead)", file, line, strings.Join(done, " ")))
 	}
 	return notices, nil
 }
