@@ -224,5 +224,21 @@ func printConfig(o *options, cfg pppssh.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError(err)
 	}
+	// What the keys leave to ~/.ssh and known_hosts, resolved as start
+	// would, as comments: the output stays a file a link could read. What
+	// start would fail on here is said, but is no configuration error.
+	r, err := cfg.Resolve(pppssh.HomeDir())
+	if err != nil {
+		fmt.Fprintf(o.stdout, "# start would fail: %s\n", safetext.Escape(err.Error()))
+		return nil
+	}
+	fmt.Fprintf(o.stdout, "# resolved as start would (~/.ssh/config, known_hosts):\n")
+	fmt.Fprintf(o.stdout, "#   server       %s\n", safetext.Escape(r.Server))
+	fmt.Fprintf(o.stdout, "#   keys         %s\n", safetext.Escape(strings.Join(r.Identities, ", ")))
+	fmt.Fprintf(o.stdout, "#   ciphers      %s\n", strings.Join(r.Ciphers, ","))
+	fmt.Fprintf(o.stdout, "#   known_hosts  %s\n", safetext.Escape(strings.Join(r.KnownHosts, ", ")))
+	for _, h := range r.Hosts {
+		fmt.Fprintf(o.stdout, "#   %s\n", safetext.Escape(h))
+	}
 	return nil
 }
