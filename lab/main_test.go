@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -74,6 +75,23 @@ func runOutside() int {
 		fmt.Fprintln(os.Stderr, "building vpn-pppssh:", err)
 		return 1
 	}
+	// The Debian package, as make deb lays it out: TestDebianPackage
+	// installs it inside the lab.
+	pkg := exec.Command("make", "-s", "-C", "..", "deb-package")
+	pkg.Stdout, pkg.Stderr = io.Discard, os.Stderr
+	if err := pkg.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the .deb (make deb-package):", err)
+		return 1
+	}
+	debs, err := filepath.Glob("../bin/vpn-pppssh_*.deb")
+	if err != nil || len(debs) != 1 {
+		fmt.Fprintln(os.Stderr, "make deb-package left", debs, "in bin/, want one .deb:", err)
+		return 1
+	}
+	if debPath, err = filepath.Abs(debs[0]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -115,6 +133,11 @@ func runOutside() int {
 	return code
 }
 
+// debEnv names the .deb that make deb-package built, for TestDebianPackage.
+const debEnv = "VPN_LAB_DEB"
+
+var debPath string
+
 type shardResult struct {
 	kind   string
 	output []byte
@@ -135,7 +158,7 @@ func runShard(ctx context.Context, dir, bin, claims string, i int, onHost bool, 
 	if err := os.Mkdir(work, 0o755); err != nil {
 		return shardResult{kind: kind, err: err}
 	}
-	env := []string{"VPN_LAB_DIR=" + work, "VPN_LAB_BIN=" + bin, claimsEnv + "=" + claims}
+	env := []string{"VPN_LAB_DIR=" + work, "VPN_LAB_BIN=" + bin, claimsEnv + "=" + claims, debEnv + "=" + debPath}
 	if os.Getenv("VPN_LAB_SOAK") != "" {
 		env = append(env, "VPN_LAB_SOAK="+os.Getenv("VPN_LAB_SOAK"))
 	}
