@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"log/syslog"
 	"os"
 	"os/signal"
 	"os/user"
@@ -16,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/vpn-pppssh/vpn-pppssh/internal/logsink"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 	"github.com/vpn-pppssh/vpn-pppssh/serve"
 )
@@ -69,12 +69,13 @@ var endSignals = []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, sy
 // dead ones it cleaned): the system log, tagged vpn-pppssh-serve, never
 // the session's stderr, which reaches the client. Without a system log
 // those lines are dropped.
+// The connection stays open for the helper's life.
 func systemLog() *slog.Logger {
-	w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, "vpn-pppssh-serve")
+	h, _, err := logsink.Syslog("", "vpn-pppssh-serve", slog.LevelInfo)
 	if err != nil {
 		return slog.New(slog.DiscardHandler)
 	}
-	return slog.New(slog.NewTextHandler(w, nil)).With("component", "serve")
+	return slog.New(h).With("component", "serve")
 }
 
 // sessionAccount is the account the session runs for. Through sudo it is

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/logsink"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rootfile"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
@@ -173,7 +174,21 @@ func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err erro
 	if o.verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: level}))
+	var h slog.Handler = logsink.Text(o.stderr, level)
+	if f, ok := o.stderr.(*os.File); ok && logsink.UnderJournal(f, o.getenv) {
+		// systemd's unit: the journal's own form, with priorities.
+		h = logsink.Journal(o.stderr, level)
+	}
+	if o.notifyFD >= 0 {
+		// The background process, which no service manager watches
+		// (the init script, a hook, a shell): its bounded file, and
+		// the system log beside it when there is one.
+		if sh, c, err := logsink.Syslog("", "vpn-pppssh-"+cfg.Name, level); err == nil {
+			defer c.Close()
+			h = slog.NewMultiHandler(h, sh)
+		}
+	}
+	log := slog.New(h)
 	if err := checkProgram(cfg); err != nil {
 		return usageError(err)
 	}
