@@ -102,6 +102,25 @@ func Run(ctx context.Context, dir string, e Env, limit time.Duration, log *slog.
 	return err
 }
 
+// Count is how many hooks dir may hold (the names run-parts would
+// consider), for a caller that must bound how long Run takes: at most
+// Count times the limit. A missing or unreadable folder counts 0.
+func Count(dir string) int {
+	if dir == "" {
+		return 0
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return 0
+	}
+	defer d.Close()
+	names, err := list(d)
+	if err != nil {
+		return 0
+	}
+	return len(names)
+}
+
 // runAll opens, checks and runs each named hook in turn.
 func runAll(ctx context.Context, d *os.File, dir string, names []string, e Env, limit time.Duration, log *slog.Logger) error {
 	var errs []error

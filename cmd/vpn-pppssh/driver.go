@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/vpn-pppssh/vpn-pppssh/hooks"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
@@ -27,6 +28,7 @@ type driver struct {
 	st     rundir.State
 	server string      // host:port, probed while waiting
 	info   pppssh.Info // of the last session that came up
+	wasUp  bool        // a session came up: systemd has had READY=1
 	kept   *ssh.Client // the last session's connection, for the next Dial
 }
 
@@ -94,12 +96,26 @@ func (d *driver) Publish(s supervise.Status) {
 	// is escaped to one line, so that no text of an error (a joined error,
 	// something the server said) can add READY=, MAINPID= or the like.
 	status := "STATUS=" + d.st.Phase
+	if s.Phase == supervise.Connecting && !d.wasUp {
+		// Until the first READY, a Type=notify unit's start is timed
+		// by TimeoutStartSec (90 s by default); the first dial may take
+		// CONNECT_TIMEOUT and then the ip-up hooks: extend it to that.
+		status += fmt.Sprintf("\nEXTEND_TIMEOUT_USEC=%d", startBudget(d.cfg).Microseconds())
+	}
 	if s.Phase == supervise.Up {
+		d.wasUp = true
 		status = "READY=1\nSTATUS=up: " + safetext.Escape(d.st.Iface+" "+d.st.Local+" -> "+d.st.Remote)
 	} else if d.st.LastError != "" {
 		status += " (last error: " + safetext.Escape(d.st.LastError) + ")"
 	}
 	sdNotify(status)
+}
+
+// startBudget is how long a first start may take: the dial within
+// CONNECT_TIMEOUT, then the ip-up hooks in turn (hooks.Limit each), and
+// ten seconds for the rest.
+func startBudget(cfg pppssh.Config) time.Duration {
+	return cfg.ConnectTimeout + time.Duration(hooks.Count(cfg.IPUpDir))*hooks.Limit + 10*time.Second
 }
 
 // Server is the SSH server, once a dial has resolved it.
