@@ -458,3 +458,45 @@ func firewallRules(t *testing.T, ns string) string {
 	}
 	return rules
 }
+
+// TestRetryFirstDial: at boot the server may not answer yet. With
+// RETRY_FIRST_DIAL=yes, start says the first dial failed and returns 0,
+// the background process keeps dialling, and the link is up soon after
+// the server's sshd listens again (the wait ends when its port answers).
+func TestRetryFirstDial(t *testing.T) {
+	l := needLab(t)
+	l.StopSSHD()
+	started := false
+	defer func() {
+		if !started {
+			if err := l.StartSSHD(); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	conf := l.Config("vpn", 1, "RETRY_FIRST_DIAL=yes")
+	defer client(t, "-c", conf, "stop") // a failure below must not leave it dialling for the next test
+	out, code := client(t, "-c", conf, "start")
+	if code != 0 || !strings.Contains(out, "the first dial failed (connecting to "+lab.ServerIP+":22") || !strings.Contains(out, "redialling in the background") {
+		t.Fatalf("start with the server down: exit %d: %s", code, out)
+	}
+	if s := statusJSON(t, conf); !s.Running || (s.Phase != "waiting" && s.Phase != "connecting") || !strings.Contains(s.LastError, "connection refused") {
+		t.Errorf("status while the server is down: %+v", s)
+	}
+	begin := time.Now()
+	started = true
+	if err := l.StartSSHD(); err != nil {
+		t.Fatal(err)
+	}
+	wantRedialed(t, conf)
+	t.Logf("up %v after sshd listened again", time.Since(begin).Round(time.Millisecond))
+	if out, code := client(t, "-c", conf, "stop"); code != 0 {
+		t.Fatalf("stop: exit %d: %s", code, out)
+	}
+	wantClean(t, 5*time.Second)
+
+	// Without it, the same start fails and leaves nothing running.
+	l.StopSSHD()
+	started = false
+	wantFailure(t, l.Config("vpn", 1), 1, 20*time.Second, "connecting to "+lab.ServerIP+":22")
+}

@@ -23,6 +23,9 @@ const (
 	OtherUser    = "vpn2"
 	PasswordUser = "vpnpw"
 	ServerPPPD   = "/usr/sbin/pppd"
+	// SetupUser is an account the lab does not create: sshd lets it in
+	// once vpn-pppssh server-setup has made it (TestServerSetup).
+	SetupUser = "vpnsetup"
 )
 
 // NoTunnelPort is a second port of the lab's sshd where PermitTunnel is
@@ -190,7 +193,7 @@ UsePAM no
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
-AllowUsers %s %s %s root
+AllowUsers %s %s %s %s root
 PermitTunnel yes
 # TestManyLinks logs 64 clients in at once; the default, 10:30:100, drops
 # unauthenticated connections from the 11th on.
@@ -200,7 +203,7 @@ LogLevel VERBOSE
 Match LocalPort %d
 	PermitTunnel no
 `, addr, filepath.Join(l.Dir, hostKey), filepath.Join(l.Dir, name+".pid"),
-		User, OtherUser, PasswordUser, NoTunnelPort, NoTunnelPort)
+		User, OtherUser, PasswordUser, SetupUser, NoTunnelPort, NoTunnelPort)
 	confPath := filepath.Join(l.Dir, name+"_config")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return nil, nil, err
@@ -368,6 +371,13 @@ func (l *Lab) KillSessions() error {
 	}
 	return nil
 }
+
+// StopSSHD stops the lab's sshd (its listener; sessions go on) until
+// StartSSHD: a server that is not there yet.
+func (l *Lab) StopSSHD() { l.stopSSHD() }
+
+// StartSSHD starts the lab's sshd again after StopSSHD.
+func (l *Lab) StartSSHD() error { return l.startSSHD() }
 
 // RestartSSHD kills every sshd process of the lab, sessions included, and
 // starts the listener again.

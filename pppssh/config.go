@@ -50,6 +50,7 @@ type Config struct {
 
 	Keepalive  time.Duration // SSH keepalive and LCP echo interval
 	Persist    bool          // redial a link that died
+	RetryFirst bool          // redial a first dial that failed, instead of failing start
 	HoldoffMax time.Duration // longest wait between redials
 	MaxFail    int           // failed redials in a row before giving up; 0: never
 
@@ -193,6 +194,9 @@ var Keys = []Key{
 	{"PERSIST", "yes: redial a link that died, with backoff, in the same background process",
 		func(c *Config, v string) error { return setBool(&c.Persist, v) },
 		func(c *Config) string { return boolString(c.Persist) }},
+	{"RETRY_FIRST_DIAL", "yes: a first dial that fails is redialled as a dropped link is (backoff, MAXFAIL), and start returns at once saying so; for boot without systemd, when the network may not be up yet",
+		func(c *Config, v string) error { return setBool(&c.RetryFirst, v) },
+		func(c *Config) string { return boolString(c.RetryFirst) }},
 	{"HOLDOFF_MAX", "longest wait between redials, in seconds (the wait doubles from 1 s)",
 		func(c *Config, v string) error { return setSeconds(&c.HoldoffMax, v) },
 		func(c *Config) string { return strconv.Itoa(int(c.HoldoffMax / time.Second)) }},
@@ -300,6 +304,9 @@ func alnum(b byte) bool { return chars(string(b), 1, "") }
 func validName(s string) bool { return chars(s, 32, "._-") && alnum(s[0]) }
 func validHost(s string) bool { return chars(s, 253, "._:-") }
 func validUser(s string) bool { return chars(s, 32, "._-") }
+
+// ValidUser reports whether s is a user name the configuration accepts.
+func ValidUser(s string) bool { return validUser(s) }
 func validWord(s string) bool { return chars(s, 64, "._-") }
 func validPath(s string) bool { return chars(s, 1000, "/._+@-") && s[0] == '/' }
 

@@ -59,6 +59,18 @@ func (t Target) describe() string {
 	return s
 }
 
+// FirstAddr is the host:port this host connects to itself: the first jump
+// host's, else the server's; "" through a proxy command.
+func (t Target) FirstAddr() string {
+	switch {
+	case t.ProxyCommand != "":
+		return ""
+	case len(t.Jumps) > 0:
+		return t.Jumps[0].Addr()
+	}
+	return t.Addr()
+}
+
 // Addr is host:port for dialling and for known_hosts.
 func (t Target) Addr() string { return joinHostPort(t.Host, t.Port) }
 

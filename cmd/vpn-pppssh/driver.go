@@ -26,7 +26,7 @@ type driver struct {
 	cfg    pppssh.Config
 	log    *slog.Logger
 	st     rundir.State
-	server string      // host:port, probed while waiting
+	server string      // host:port this host connects to (the first hop), probed while waiting
 	info   pppssh.Info // of the last session that came up
 	wasUp  bool        // a session came up: systemd has had READY=1
 	kept   *ssh.Client // the last session's connection, for the next Dial
@@ -133,7 +133,7 @@ func (d *driver) Dial(ctx context.Context, connecting func()) (supervise.Session
 		return nil, usageError(err) // before anything is published
 	}
 	connecting()
-	d.server = link.Target().Addr()
+	d.server = link.Target().FirstAddr()
 	if kept != nil {
 		d.log.Info("starting again on the kept SSH connection", "link", d.cfg.Name, "server", d.server)
 	} else {

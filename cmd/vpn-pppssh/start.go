@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,9 +27,10 @@ import (
 // readiness is what the background process reports on its notify pipe:
 // one JSON line, once, when the link is up or has failed.
 type readiness struct {
-	Info  *pppssh.Info `json:"info,omitempty"`
-	Error string       `json:"error,omitempty"`
-	Code  int          `json:"code,omitempty"` // exit code for the error
+	Info     *pppssh.Info `json:"info,omitempty"`
+	Retrying string       `json:"retrying,omitempty"` // RETRY_FIRST_DIAL: why the first dial failed
+	Error    string       `json:"error,omitempty"`
+	Code     int          `json:"code,omitempty"` // exit code for the error
 }
 
 // startBackground starts a copy of this program in the background, in its
@@ -94,6 +96,13 @@ func startBackground(o *options, cfg pppssh.Config) error {
 	if readErr == nil && rd.Info != nil {
 		cmd.Process.Release()
 		printUp(o, *rd.Info)
+		return nil
+	}
+	if readErr == nil && rd.Retrying != "" {
+		cmd.Process.Release()
+		why := strings.TrimPrefix(rd.Retrying, "link "+cfg.Name+": ")
+		fmt.Fprintf(o.stdout, "vpn-pppssh: link %s: the first dial failed (%s); redialling in the background (RETRY_FIRST_DIAL): vpn-pppssh -n %s status\n",
+			cfg.Name, safetext.Escape(why), cfg.Name)
 		return nil
 	}
 	// Failed: the child cleans up and exits; wait for it.
@@ -207,7 +216,21 @@ func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err erro
 	sup := supervise.New(d, supervise.Config{Persist: cfg.Persist, HoldoffMax: cfg.HoldoffMax, MaxFail: cfg.MaxFail}, hup, log)
 	defer o.runDir.Remove(cfg.Name)
 	sess, err := sup.Connect(ctx)
-	if err != nil {
+	if err != nil && cfg.RetryFirst && ctx.Err() == nil && !d.Permanent(err) {
+		// At boot the network or the server may not be there yet: say
+		// so to whoever started us, and keep dialling as after a drop.
+		log.Warn("first dial failed: redialling (RETRY_FIRST_DIAL)", "err", err)
+		if o.notifyFD >= 0 {
+			notify(readiness{Retrying: err.Error()})
+			notify = func(readiness) {} // told once; a later end is in the log and status
+		}
+		if sess, err = sup.Retry(ctx, err); sess == nil {
+			if err != nil {
+				log.Error("giving up", "err", err)
+			}
+			return err
+		}
+	} else if err != nil {
 		log.Error("start failed", "err", err)
 		return err
 	}

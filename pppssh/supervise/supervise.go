@@ -124,6 +124,23 @@ func (s *Supervisor) Connect(ctx context.Context) (Session, error) {
 	return sess, nil
 }
 
+// Retry redials after a first dial failed with first, as after a drop:
+// with backoff from one second, up to MaxFail failures in a row, and not
+// past a permanent error. It returns the session once one is up, or nil
+// and why it gave up (nil when ctx ended).
+func (s *Supervisor) Retry(ctx context.Context, first error) (Session, error) {
+	s.failed(first)
+	if s.d.Permanent(first) {
+		return nil, first
+	}
+	fails := 1
+	if s.cfg.MaxFail > 0 && fails >= s.cfg.MaxFail {
+		return nil, fmt.Errorf("giving up after %d failed dials (MAXFAIL): %w", fails, first)
+	}
+	sess, _, err := s.redialLoop(ctx, time.Second, &fails)
+	return sess, err
+}
+
 // Run supervises a session that is up until ctx ends (nil) or the link
 // ends for good: Persist off, MaxFail failed redials in a row, or a
 // permanent error.

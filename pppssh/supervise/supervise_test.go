@@ -469,3 +469,36 @@ func TestKeptConnectionRedialsAtOnce(t *testing.T) {
 		"waiting 1s (last error: the helper exited)", "connecting", "up (redials 2)",
 		"connecting", "up (redials 3)")
 }
+
+// TestRetryAfterAFailedFirstDial: RETRY_FIRST_DIAL redials a first dial
+// that failed as it would a dropped link (backoff, MAXFAIL in a row), and
+// a permanent error is not retried at all.
+func TestRetryAfterAFailedFirstDial(t *testing.T) {
+	refused := errors.New("connecting to 192.0.2.2:22: network is unreachable")
+	s1 := newSession("s1")
+	s, d, clock, _ := newSupervisor(t, Config{Persist: true, HoldoffMax: 30 * time.Second, MaxFail: 5}, refused, refused, s1)
+	_, err := s.Connect(context.Background())
+	if !errors.Is(err, refused) {
+		t.Fatalf("Connect = %v", err)
+	}
+	sess, err := s.Retry(context.Background(), err)
+	if sess != s1 || err != nil {
+		t.Fatalf("Retry = %v, %v; want s1", sess, err)
+	}
+	if fmt.Sprint(clock.waits) != "[1s 2s]" {
+		t.Errorf("waits %v, want [1s 2s]", clock.waits)
+	}
+	wantLog(t, d, "connecting", "waiting 1s (last error: "+refused.Error()+")", "connecting",
+		"waiting 2s (last error: "+refused.Error()+")", "connecting", "up (redials 1)")
+
+	s, _, _, _ = newSupervisor(t, Config{Persist: true, HoldoffMax: 30 * time.Second, MaxFail: 2}, refused, refused)
+	_, err = s.Connect(context.Background())
+	if sess, err = s.Retry(context.Background(), err); sess != nil || err == nil || !strings.HasPrefix(err.Error(), "giving up after 2 failed redials (MAXFAIL)") {
+		t.Errorf("Retry with MAXFAIL=2: %v, %v", sess, err)
+	}
+	s, d, _, _ = newSupervisor(t, Config{Persist: true}, errPermanent)
+	_, err = s.Connect(context.Background())
+	if sess, err = s.Retry(context.Background(), err); sess != nil || !errors.Is(err, errPermanent) || d.dials != 1 {
+		t.Errorf("Retry after a permanent error: %v, %v, %d dials", sess, err, d.dials)
+	}
+}
