@@ -61,6 +61,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 
 const usageHead = `usage: vpn-pppssh [flags] start|stop|restart|status|config|cleanup
        vpn-pppssh serve   (on the server, run by clients through sudo)
+       vpn-pppssh server-setup [--apply] --key CLIENT.pub ...   (on the server, as root)
 
 The link is /etc/vpn-pppssh/vpn.conf, or NAME.conf with -n NAME, or the
 file given with -c.
@@ -75,6 +76,9 @@ commands:
   config    print the effective configuration, with its sources
   cleanup   undo what a link that died (kill -9, power loss) left behind
   serve     the server half (SERVER_HELPER): clients run it through sudo
+  server-setup
+            on the server: the account, its key, sudoers and a policy for
+            clients of the server half (--help; --apply makes the changes)
 
 exit codes:
   0  success (also: stop when not running, start when already running)
@@ -95,6 +99,9 @@ func run(ctx context.Context, args []string) error {
 
 // runWith is run with its outputs and state directory chosen by the caller.
 func runWith(ctx context.Context, o *options, args []string) error {
+	if len(args) > 0 && args[0] == "server-setup" {
+		return serverSetup(o, args[1:])
+	}
 	o.flags = newFlagSet(o)
 	if err := o.flags.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
