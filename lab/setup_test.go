@@ -74,6 +74,26 @@ func TestServerSetup(t *testing.T) {
 			t.Errorf("%s changed on the second run: %v %q", f, err, b)
 		}
 	}
+	// An account whose ~/.ssh is a link to /etc: root must not follow it
+	// (the account would get a file of /etc as its own).
+	const trap = "vpntrap"
+	if _, err := lab.Sh("useradd", "--create-home", "--shell", "/bin/sh", trap); err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Sh("userdel", "--remove", trap)
+	if err := os.Symlink("/etc", "/home/"+trap+"/.ssh"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := lab.InNS(lab.ServerNS, l.Bin, "server-setup", "--account", trap, "--key", l.Identity+".pub", "--helper", l.Bin, "--apply")
+	if err == nil || !strings.Contains(out, "/home/"+trap+"/.ssh (not a folder, or a link)") {
+		t.Errorf("a linked ~/.ssh: %v\n%s", err, out)
+	}
+	if _, err := os.Stat("/etc/authorized_keys"); !os.IsNotExist(err) {
+		t.Errorf("server-setup wrote through the link: /etc/authorized_keys: %v", err)
+	}
+	if _, err := os.Stat("/etc/sudoers.d/vpn-pppssh-" + trap); !os.IsNotExist(err) {
+		t.Errorf("the sudoers rule was written although the key step failed: %v", err)
+	}
 	// A bad key file is refused before anything is looked at.
 	bad := filepath.Join(l.Dir, "bad.pub")
 	if err := os.WriteFile(bad, []byte("command=\"x\" ssh-ed25519 AAAA"), 0o644); err != nil {

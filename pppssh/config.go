@@ -307,6 +307,12 @@ func validUser(s string) bool { return chars(s, 32, "._-") }
 
 // ValidUser reports whether s is a user name the configuration accepts.
 func ValidUser(s string) bool { return validUser(s) }
+
+// ValidPath reports whether s is a path the configuration accepts: absolute,
+// of letters, digits and ._+@-/ only, without "..".
+func ValidPath(s string) bool {
+	return validPath(s) && !strings.Contains(s, "/../") && !strings.HasSuffix(s, "/..")
+}
 func validWord(s string) bool { return chars(s, 64, "._-") }
 func validPath(s string) bool { return chars(s, 1000, "/._+@-") && s[0] == '/' }
 

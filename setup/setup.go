@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
 
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rootfile"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
@@ -62,8 +63,10 @@ func Plan(c Config) ([]Step, error) {
 	if !pppssh.ValidUser(c.Account) {
 		return nil, fmt.Errorf("account %q: not a user name", c.Account)
 	}
-	if !filepath.IsAbs(c.Helper) {
-		return nil, fmt.Errorf("helper %q: an absolute path", c.Helper)
+	if !pppssh.ValidPath(c.Helper) {
+		// It goes into a sudoers rule and a forced command: a space, a
+		// comma or a quote would change what they grant.
+		return nil, fmt.Errorf("helper %q: an absolute path of letters, digits and ._+@-/ only", c.Helper)
 	}
 	key, comment, opts, rest, err := ssh.ParseAuthorizedKey(c.Key)
 	if err != nil || len(opts) > 0 || len(bytes.TrimSpace(rest)) > 0 {
@@ -125,17 +128,17 @@ func keyStep(name, command string, key ssh.PublicKey, comment string) Step {
 	if comment != "" {
 		line += " " + comment
 	}
-	u, err := user.Lookup(name)
-	home := filepath.Join("/home", name)
-	if err == nil {
-		home = u.HomeDir
-	}
-	path := filepath.Join(home, ".ssh", "authorized_keys")
-	s := Step{What: path, Detail: line + " (" + ssh.FingerprintSHA256(key) + ")"}
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.Action, s.Detail = Missing, err.Error()
-		return s
+	s := Step{What: "~" + name + "/.ssh/authorized_keys", Detail: line + " (" + ssh.FingerprintSHA256(key) + ")"}
+	var data []byte
+	if u, err := user.Lookup(name); err == nil {
+		// An account made by the step before is looked up when the
+		// key is added: its home is what useradd chose.
+		s.What = filepath.Join(u.HomeDir, ".ssh", "authorized_keys")
+		data, err = os.ReadFile(s.What)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.Action, s.Detail = Missing, err.Error()
+			return s
+		}
 	}
 	for rest := data; len(rest) > 0; {
 		k, _, opts, next, err := ssh.ParseAuthorizedKey(rest)
@@ -153,50 +156,85 @@ func keyStep(name, command string, key ssh.PublicKey, comment string) Step {
 		}
 	}
 	s.Action = Change
-	s.apply = func() error { return appendKey(name, path, line) }
+	s.apply = func() error { return appendKey(name, line) }
 	return s
 }
 
-// appendKey appends line to the account's authorized_keys, creating
-// ~/.ssh (0700) and the file (0600) owned by the account, as sshd's
-// StrictModes wants.
-func appendKey(name, path, line string) error {
+// appendKey appends line to the account's ~/.ssh/authorized_keys,
+// creating ~/.ssh (0700) and the file (0600) owned by the account, as
+// sshd's StrictModes wants. Root does this in a folder the account owns:
+// nothing on the way is followed if it is a symbolic link (the account
+// could point ~/.ssh at /etc), the file must be a regular file of the
+// account's or root's, and ownership and mode are set on what was
+// opened, never by path.
+func appendKey(name, line string) error {
 	u, err := user.Lookup(name)
 	if err != nil {
 		return err
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	if err := os.Chown(dir, uid, gid); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	home, err := unix.Open(u.HomeDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
+		return fmt.Errorf("home %s: %w", u.HomeDir, err)
+	}
+	defer unix.Close(home)
+	if err := unix.Mkdirat(home, ".ssh", 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("%s/.ssh: %w", u.HomeDir, err)
+	}
+	dir, err := unix.Openat(home, ".ssh", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("%s/.ssh (not a folder, or a link): %w", u.HomeDir, err)
+	}
+	defer unix.Close(dir)
+	if err := ownedBy(dir, uid, unix.S_IFDIR); err != nil {
+		return fmt.Errorf("%s/.ssh: %w", u.HomeDir, err)
+	}
+	if err := unix.Fchown(dir, uid, gid); err != nil {
 		return err
 	}
+	if err := unix.Fchmod(dir, 0o700); err != nil {
+		return err
+	}
+	fd, err := unix.Openat(dir, "authorized_keys", unix.O_RDWR|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("%s/.ssh/authorized_keys (a link?): %w", u.HomeDir, err)
+	}
+	f := os.NewFile(uintptr(fd), filepath.Join(u.HomeDir, ".ssh", "authorized_keys"))
 	defer f.Close()
+	if err := ownedBy(fd, uid, unix.S_IFREG); err != nil {
+		return fmt.Errorf("%s: %w", f.Name(), err)
+	}
 	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
 		// A file that does not end in a newline gets one first.
 		b := make([]byte, 1)
-		if r, err := os.Open(path); err == nil {
-			r.ReadAt(b, fi.Size()-1)
-			r.Close()
-		}
-		if b[0] != '\n' {
+		if _, err := f.ReadAt(b, fi.Size()-1); err == nil && b[0] != '\n' {
 			line = "\n" + line
 		}
 	}
 	if _, err := f.WriteString(line + "\n"); err != nil {
 		return err
 	}
-	if err := f.Chown(uid, gid); err != nil {
+	if err := unix.Fchown(fd, uid, gid); err != nil {
 		return err
 	}
-	return f.Chmod(0o600)
+	return unix.Fchmod(fd, 0o600)
+}
+
+// ownedBy checks that fd is of the given type (unix.S_IFDIR or S_IFREG)
+// and belongs to uid or root.
+func ownedBy(fd, uid int, kind uint32) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != kind {
+		return errors.New("not what it should be (a folder, or a regular file)")
+	}
+	if int(st.Uid) != uid && st.Uid != 0 {
+		return fmt.Errorf("belongs to uid %d, neither the account nor root", st.Uid)
+	}
+	return nil
 }
 
 // sudoersStep writes /etc/sudoers.d/vpn-pppssh-ACCOUNT: the one command
@@ -204,7 +242,8 @@ func appendKey(name, path, line string) error {
 // before it is put in place; a file there with other content is the
 // admin's.
 func sudoersStep(c Config, command string) (Step, error) {
-	path := filepath.Join(c.SudoersDir, "vpn-pppssh-"+c.Account)
+	// sudo's includedir skips a file with a '.' in its name.
+	path := filepath.Join(c.SudoersDir, "vpn-pppssh-"+strings.ReplaceAll(c.Account, ".", "_"))
 	want := "# written by vpn-pppssh server-setup: " + c.Account + " may run the server half, and nothing else, as root\n" +
 		c.Account + " ALL=(root) NOPASSWD: " + c.Helper + " serve\n"
 	s := Step{What: path, Detail: strings.TrimSpace(strings.SplitN(want, "\n", 2)[1])}

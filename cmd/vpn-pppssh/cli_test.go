@@ -111,3 +111,13 @@ func TestStatusWithoutAnyLink(t *testing.T) {
 		t.Fatalf("status with nothing configured: exit %d, %q", code, out)
 	}
 }
+
+// server-setup writes sudoers and authorized_keys: an account that a
+// sudo rule for this program lets in must not run it.
+func TestServerSetupRefusedThroughSudo(t *testing.T) {
+	out, code := runIn(t, rundir.Dir(t.TempDir()), map[string]string{"SUDO_UID": "1000"},
+		"server-setup", "--apply", "--account", "root", "--key", "/nonexistent.pub", "--helper", "/tmp/x")
+	if code != exitUsage || !strings.Contains(out, "server-setup is for root itself, not through sudo (SUDO_UID=1000)") {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+}

@@ -100,6 +100,15 @@ func run(ctx context.Context, args []string) error {
 // runWith is run with its outputs and state directory chosen by the caller.
 func runWith(ctx context.Context, o *options, args []string) error {
 	if len(args) > 0 && args[0] == "server-setup" {
+		if o.getenv == nil {
+			o.getenv = os.Getenv
+		}
+		// It writes sudoers and authorized_keys: only root itself may
+		// run it, never an account that a sudo rule for this program
+		// lets in (which would name its own helper and key).
+		if by := delegatedBy(o.getenv); by != "" {
+			return usageError(fmt.Errorf("server-setup is for root itself, not through %s", by))
+		}
 		return serverSetup(o, args[1:])
 	}
 	o.flags = newFlagSet(o)
@@ -223,10 +232,21 @@ func loadConfig(o *options) (pppssh.Config, error) {
 }
 
 // printConfig prints the effective configuration in the file's own syntax.
+// fileQuote writes v as the configuration file reads it back: quoted for
+// a shell, or, for a value with a single quote (SSH_PROXY_COMMAND="sh -c
+// '...'"), in double quotes, which the file takes when nothing in them
+// would expand.
+func fileQuote(v string) string {
+	if !strings.Contains(v, "'") || strings.ContainsAny(v, "\"$`\\") {
+		return pppssh.ShellQuote(v)
+	}
+	return `"` + v + `"`
+}
+
 func printConfig(o *options, cfg pppssh.Config) error {
 	fmt.Fprintf(o.stdout, "# link %s\n", cfg.Name)
 	for _, k := range pppssh.Keys {
-		fmt.Fprintf(o.stdout, "%s=%s\n", k.Name, pppssh.ShellQuote(cfg.Get(k.Name)))
+		fmt.Fprintf(o.stdout, "%s=%s\n", k.Name, fileQuote(cfg.Get(k.Name)))
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageError(err)

@@ -69,14 +69,17 @@ func serverSetup(o *options, args []string) error {
 			missing++
 		}
 	}
-	if *apply && changes > 0 {
+	// Nothing is changed while something is missing: a sudoers rule for
+	// a helper others may replace, or for a server with no policy, would
+	// be worse than none.
+	if *apply && changes > 0 && missing == 0 {
 		if err := setup.Apply(steps); err != nil {
 			return fmt.Errorf("server-setup: %w", err)
 		}
 	}
 	for _, s := range steps {
 		action := string(s.Action)
-		if s.Action == setup.Change && *apply {
+		if s.Action == setup.Change && *apply && missing == 0 {
 			action = "done"
 		}
 		fmt.Fprintf(o.stdout, "%-12s %s: %s\n", "["+action+"]", safetext.Escape(s.What), safetext.Escape(s.Detail))
@@ -88,7 +91,7 @@ func serverSetup(o *options, args []string) error {
 		fmt.Fprintf(o.stdout, "%d change(s): run again with --apply to make them\n", changes)
 	}
 	if missing > 0 {
-		return fmt.Errorf("server-setup: %d thing(s) MISSING above: the server half cannot work until they are fixed", missing)
+		return fmt.Errorf("server-setup: %d thing(s) MISSING above: nothing was changed; the server half cannot work until they are fixed", missing)
 	}
 	return nil
 }
