@@ -8,12 +8,14 @@ package logsink
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"log/syslog"
 	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -51,7 +53,10 @@ func Journal(w io.Writer, level slog.Leveler) slog.Handler {
 // Syslog sends each record to the syslog daemon at the unix datagram
 // socket addr ("": the local one, /dev/log) under tag, facility daemon,
 // at the priority of its level, without time and level (syslog adds
-// them). It fails when there is no daemon listening.
+// them). It fails when there is no daemon listening. A daemon that stops
+// reading must not stop the link: lines go through a queue of
+// syslogQueue, and what does not fit is dropped (and counted in the next
+// line that goes). Close sends what is queued and ends the sender.
 func Syslog(addr, tag string, level slog.Leveler) (slog.Handler, io.Closer, error) {
 	var sw *syslog.Writer
 	var err error
@@ -63,20 +68,84 @@ func Syslog(addr, tag string, level slog.Leveler) (slog.Handler, io.Closer, erro
 	if err != nil {
 		return nil, nil, err
 	}
+	q := &syslogQueue{w: sw, lines: make(chan syslogLine, syslogQueueLen), done: make(chan struct{})}
+	go q.run()
 	h := newPrefixed(level, func(r slog.Record, line []byte) error {
-		msg := string(bytes.TrimRight(line, "\n"))
-		switch p := priority(r.Level); {
-		case p <= 3:
-			return sw.Err(msg)
-		case p == 4:
-			return sw.Warning(msg)
-		case p == 6:
-			return sw.Info(msg)
-		default:
-			return sw.Debug(msg)
-		}
+		q.put(priority(r.Level), string(bytes.TrimRight(line, "\n")))
+		return nil
 	})
-	return h, sw, nil
+	return h, q, nil
+}
+
+const syslogQueueLen = 256
+
+type syslogLine struct {
+	prio int
+	msg  string
+}
+
+type syslogQueue struct {
+	w       *syslog.Writer
+	lines   chan syslogLine
+	done    chan struct{}
+	mu      sync.Mutex
+	dropped int
+	closed  bool
+}
+
+// put queues a line without waiting; a full queue drops it.
+func (q *syslogQueue) put(prio int, msg string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	if q.dropped > 0 {
+		msg = fmt.Sprintf("%s (%d earlier lines dropped: syslog did not keep up)", msg, q.dropped)
+	}
+	select {
+	case q.lines <- syslogLine{prio, msg}:
+		q.dropped = 0
+	default:
+		q.dropped++
+	}
+}
+
+func (q *syslogQueue) run() {
+	defer close(q.done)
+	for l := range q.lines {
+		switch {
+		case l.prio <= 3:
+			q.w.Err(l.msg)
+		case l.prio == 4:
+			q.w.Warning(l.msg)
+		case l.prio == 6:
+			q.w.Info(l.msg)
+		default:
+			q.w.Debug(l.msg)
+		}
+	}
+}
+
+// Close sends what is queued, then closes the connection. A daemon that
+// does not read is waited for one second only: the sender is then left
+// blocked in its write (log/syslog cannot interrupt it), which ends with
+// the process, the one caller of Close being its exit.
+func (q *syslogQueue) Close() error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return nil
+	}
+	q.closed = true
+	close(q.lines)
+	q.mu.Unlock()
+	select {
+	case <-q.done:
+		return q.w.Close()
+	case <-time.After(time.Second):
+		return errors.New("syslog: the daemon did not take the last lines within a second")
+	}
 }
 
 // priority maps a level to syslog's: error 3, warning 4, info 6, debug 7.

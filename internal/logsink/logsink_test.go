@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -97,5 +98,47 @@ func TestSyslogPriorities(t *testing.T) {
 		if !strings.HasPrefix(got, want) || !strings.Contains(got, "vpn-pppssh[") || strings.Contains(got, "level=") || strings.Contains(got, "time=") {
 			t.Errorf("syslog message %q, want %s, the tag, no level or time", got, want)
 		}
+	}
+}
+
+// A syslog daemon that stops reading must not stop the logger: lines are
+// dropped, and the next one that goes says how many.
+func TestSyslogNeverBlocksTheLogger(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "log")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close() // never read from: its queue fills
+	h, c, err := Syslog(sock, "vpn-pppssh", slog.LevelInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(h)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 5000 {
+			log.Info("line", "i", i)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("logging blocked behind a syslog daemon that does not read")
+	}
+	q := c.(*syslogQueue)
+	q.mu.Lock()
+	dropped := q.dropped
+	q.mu.Unlock()
+	if dropped == 0 {
+		t.Error("5000 lines to a daemon that does not read, and none dropped")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for the daemon")
 	}
 }
