@@ -52,6 +52,9 @@ func startProxyCommand(command string, t Target, log *slog.Logger) (*cmdConn, er
 	c.cmd = exec.Command("/bin/sh", "-c", "exec "+expanded)
 	c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = inR, outW, c.stderr
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A descendant that left the group and keeps stderr open must not
+	// hold Close: Wait gives up on the copy after this.
+	c.cmd.WaitDelay = 2 * time.Second
 	err = c.cmd.Start()
 	inR.Close()
 	outW.Close()

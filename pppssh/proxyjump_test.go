@@ -332,6 +332,10 @@ func TestResolveProxyJumpFromSSHConfigAndKeys(t *testing.T) {
 	if _, err = resolve("SERVER_HOSTNAME=both\n"); err == nil || !strings.Contains(err.Error(), "ProxyJump (bastion) and") {
 		t.Errorf("ProxyJump and ProxyCommand together: %v", err)
 	}
+	// The link's key beats ssh_config's other kind.
+	if tg, err = resolve("SERVER_HOSTNAME=piped\nSSH_PROXY_JUMP=bastion\n"); err != nil || len(tg.Jumps) != 1 || tg.ProxyCommand != "" {
+		t.Errorf("SSH_PROXY_JUMP beside ssh_config's ProxyCommand: %+v, %v", tg, err)
+	}
 	if _, err = resolve("SERVER_HOSTNAME=piped\nDEFAULT_ROUTE=yes\n"); err == nil || !strings.Contains(err.Error(), "DEFAULT_ROUTE=yes cannot be used with") {
 		t.Errorf("DEFAULT_ROUTE through a proxy command: %v", err)
 	}

@@ -205,7 +205,17 @@ func (c *Config) resolveProxy(t *Target, lookup func(string) (string, string, er
 		return fmt.Errorf("%s for %s: %w", jumpFrom, c.ServerHostname, err)
 	}
 	if len(hops) > 0 && command != "" {
-		return fmt.Errorf("both %s (%s) and %s are set for %s: use one", jumpFrom, jump, commandFrom, c.ServerHostname)
+		// The link's own key wins over ssh_config, as ssh's -J over a
+		// ProxyCommand of a Host block; two at the same level are
+		// refused rather than one silently winning.
+		switch jumpKey, commandKey := c.Explicit("SSH_PROXY_JUMP"), c.Explicit("SSH_PROXY_COMMAND"); {
+		case jumpKey && !commandKey:
+			command = ""
+		case commandKey && !jumpKey:
+			hops = nil
+		default:
+			return fmt.Errorf("both %s (%s) and %s are set for %s: use one", jumpFrom, jump, commandFrom, c.ServerHostname)
+		}
 	}
 	if command != "" && c.DefaultRoute {
 		// DEFAULT_ROUTE keeps the path to the first host out of the

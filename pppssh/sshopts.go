@@ -67,7 +67,8 @@ func translateSSHOpts(v string) (map[string]string, error) {
 	return out, nil
 }
 
-// translateOption is one -o Key=Value (or "Key Value" in one word).
+// translateOption is one -o Key=Value (the script's shell split the
+// value at white space, so "-o Key Value" never reached ssh as one).
 func translateOption(o string, set func(key, val, opt string) error) error {
 	name, val, ok := strings.Cut(o, "=")
 	if !ok {

@@ -110,3 +110,21 @@ func TestRotateLog(t *testing.T) {
 		t.Errorf("small log moved")
 	}
 }
+
+// What config prints reads back as the same configuration, a proxy
+// command with single quotes included.
+func TestConfigOutputReadsBack(t *testing.T) {
+	p := writeConf(t, conf+"SSH_PROXY_COMMAND=\"sh -c 'exec nc %h %p'\"\nSERVER_NETWORKS='203.0.113.0/24 198.18.0.0/24'\n")
+	out, code := runCmd(t, "-c", p, "config")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	again := writeConf(t, out)
+	out2, code := runCmd(t, "-c", again, "config")
+	if code != 0 || out2 != out {
+		t.Fatalf("config of config's output: exit %d\n%s\nwant\n%s", code, out2, out)
+	}
+	if !strings.Contains(out, `SSH_PROXY_COMMAND="sh -c 'exec nc %h %p'"`) {
+		t.Errorf("proxy command printed as %q", out)
+	}
+}

@@ -224,6 +224,10 @@ func runForeground(ctx context.Context, o *options, cfg pppssh.Config) (err erro
 			notify(readiness{Retrying: err.Error()})
 			notify = func(readiness) {} // told once; a later end is in the log and status
 		}
+		// Under systemd the start is over too: the unit is active, and
+		// its start timeout no longer applies to the redials.
+		d.wasUp = true
+		sdNotify("READY=1\nSTATUS=redialling: the first dial failed (" + safetext.Escape(err.Error()) + ")")
 		if sess, err = sup.Retry(ctx, err); sess == nil {
 			if err != nil {
 				log.Error("giving up", "err", err)
