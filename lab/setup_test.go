@@ -38,7 +38,7 @@ func TestServerSetup(t *testing.T) {
 		t.Fatal("the dry run created the account")
 	}
 	out := run("--apply")
-	for _, want := range []string{"[done]       account " + lab.SetupUser, "[done]       /home/" + lab.SetupUser + "/.ssh/authorized_keys",
+	for _, want := range []string{"[done]       account " + lab.SetupUser, "[done]       ~" + lab.SetupUser + "/.ssh/authorized_keys",
 		"[done]       " + sudoers, "[keep]       " + lab.PolicyFile} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--apply lacks %q", want)
