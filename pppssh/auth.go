@@ -112,7 +112,8 @@ func readKey(path string) (ssh.Signer, error) {
 // ~/.ssh/id_*, as ssh would offer them, then the link's own SSH_IDENTITY
 // (the admin's key for this VPN, offered only to a host whose key
 // known_hosts confirmed). The closer releases every agent connection.
-func jumpSigners(t Target, home string, log *slog.Logger) ([][]ssh.Signer, func(), error) {
+// linkKeys are the keys signers returned for t: read once, for both.
+func jumpSigners(t Target, linkKeys []ssh.Signer, home string, log *slog.Logger) ([][]ssh.Signer, func(), error) {
 	var all [][]ssh.Signer
 	var closers []func()
 	closeAll := func() {
@@ -120,15 +121,8 @@ func jumpSigners(t Target, home string, log *slog.Logger) ([][]ssh.Signer, func(
 			c()
 		}
 	}
-	var linkKeys []ssh.Signer
-	if t.Explicit {
-		for _, path := range t.Identities {
-			s, err := readKey(path)
-			if err != nil {
-				return nil, func() {}, err
-			}
-			linkKeys = append(linkKeys, s)
-		}
+	if !t.Explicit {
+		linkKeys = nil // the agent's and ~/.ssh's: signers(j) offers them already
 	}
 	for _, j := range t.Jumps {
 		keys, closer, err := signers(j, home, log)

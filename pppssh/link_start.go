@@ -43,7 +43,7 @@ func (l *Link) start(ctx context.Context) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	hopKeys, closeHopAgents, err := jumpSigners(l.target, l.home, l.log)
+	hopKeys, closeHopAgents, err := jumpSigners(l.target, keys, l.home, l.log)
 	if err != nil {
 		closeAgent()
 		return Info{}, err
