@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -184,6 +185,10 @@ func runWith(ctx context.Context, o *options, args []string) error {
 	}
 }
 
+// configDir is where --name and status look: confDir unless a test set
+// another.
+func (o *options) configDir() string { return cmp.Or(o.confDir, confDir) }
+
 // linkName is the link's name: --name, else the configuration file's
 // name without ".conf".
 func linkName(o *options) string {
@@ -201,11 +206,7 @@ func loadConfig(o *options) (pppssh.Config, error) {
 	path := o.config
 	explicitFile := o.flags.Changed("config")
 	if o.name != "" && !explicitFile {
-		dir := o.confDir
-		if dir == "" {
-			dir = confDir
-		}
-		path = filepath.Join(dir, o.name+".conf")
+		path = filepath.Join(o.configDir(), o.name+".conf")
 		explicitFile = true
 	}
 	cfg.Name = linkName(o)

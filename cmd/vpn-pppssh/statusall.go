@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -18,7 +17,7 @@ import (
 // configuration directory (not the server's policy file) and each link
 // with a lock or state in the run directory, sorted.
 func allLinks(o *options) ([]string, error) {
-	files, err := filepath.Glob(filepath.Join(cmp.Or(o.confDir, confDir), "*.conf"))
+	files, err := filepath.Glob(filepath.Join(o.configDir(), "*.conf"))
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +60,7 @@ func statusAll(o *options) error {
 		b, _ := json.MarshalIndent(reports, "", "  ")
 		fmt.Fprintln(o.stdout, string(b))
 	} else if len(reports) == 0 {
-		fmt.Fprintf(o.stdout, "no links: none configured in %s and none running\n", cmp.Or(o.confDir, confDir))
+		fmt.Fprintf(o.stdout, "no links: none configured in %s and none running\n", o.configDir())
 	} else {
 		printStatusLines(o, reports)
 	}
