@@ -63,7 +63,7 @@ func dial(ctx context.Context, t Target, hk *hostKeys, keys []ssh.Signer, hopKey
 		conn = onward
 	}
 	if len(hops) > 0 {
-		conn = &jumpedConn{Conn: conn, hops: hops, first: raw.RemoteAddr()}
+		conn = &jumpedConn{Conn: conn, hops: hops, first: raw.RemoteAddr(), from: raw.LocalAddr()}
 	}
 	c, err := login(conn, t, hk, keys)
 	if err != nil {
@@ -127,11 +127,13 @@ func proxyError(raw net.Conn, err error) error {
 // jumpedConn is the connection to the server through jump hosts: closing
 // it closes the jump hosts' connections too, last hop first, and its
 // remote address is the first host's, the one this host routes to (the
-// carrier route that DEFAULT_ROUTE keeps).
+// carrier route that DEFAULT_ROUTE keeps), and its local address the one
+// this host's connection to that first host leaves from.
 type jumpedConn struct {
 	net.Conn
 	hops  []*ssh.Client
 	first net.Addr
+	from  net.Addr
 	once  sync.Once
 }
 
@@ -146,6 +148,7 @@ func (j *jumpedConn) Close() error {
 }
 
 func (j *jumpedConn) RemoteAddr() net.Addr { return j.first }
+func (j *jumpedConn) LocalAddr() net.Addr  { return j.from }
 
 // loginError keeps typed host key errors intact and names the account.
 func loginError(addr, user string, err error) error {

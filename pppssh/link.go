@@ -23,7 +23,10 @@ type Info struct {
 	CarrierInfo
 	Server     string     `json:"server"`      // user@host:port
 	ServerAddr netip.Addr `json:"server_addr"` // the SSH server's address, as connected
-	Since      time.Time  `json:"since"`
+	// Via is this host's address that the SSH connection leaves from
+	// (to the first jump host, if any); invalid through a proxy command.
+	Via   netip.Addr `json:"via"`
+	Since time.Time  `json:"since"`
 }
 
 // Options are the parts of a Link's environment that tests replace.

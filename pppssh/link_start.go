@@ -111,6 +111,9 @@ func (l *Link) up(ctx context.Context, c Carrier, begin time.Time, login any) (I
 	if ap, err := netip.ParseAddrPort(l.client.RemoteAddr().String()); err == nil {
 		l.info.ServerAddr = ap.Addr().Unmap()
 	}
+	if ap, err := netip.ParseAddrPort(l.client.LocalAddr().String()); err == nil {
+		l.info.Via = ap.Addr().Unmap()
+	}
 	attrs := []any{"mode", ci.Mode, "iface", ci.Iface}
 	if ci.ServerIface != "" {
 		attrs = append(attrs, "server_iface", ci.ServerIface)

@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/version"
@@ -119,5 +122,45 @@ func TestServerSetupRefusedThroughSudo(t *testing.T) {
 		"server-setup", "--apply", "--account", "root", "--key", "/nonexistent.pub", "--helper", "/tmp/x")
 	if code != exitUsage || !strings.Contains(out, "server-setup is for root itself, not through sudo (SUDO_UID=1000)") {
 		t.Fatalf("exit %d: %s", code, out)
+	}
+}
+
+// redial signals the running link (here: this test, which holds its lock),
+// and with --via only when the link's SSH connection leaves from there.
+func TestRedialOnlyTheLinkThatLeftFromTheAddress(t *testing.T) {
+	run := rundir.Dir(t.TempDir())
+	conf := t.TempDir()
+	if err := os.WriteFile(filepath.Join(conf, "office.conf"), []byte("SERVER_HOSTNAME=192.0.2.2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code := runSplit(t, run, conf, "-n", "office", "redial"); code != exitNotRunning {
+		t.Fatalf("redial of a link that is not running: exit %d, want 3", code)
+	}
+	l, err := run.Lock("office")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if err := run.Write(rundir.State{Name: "office", Phase: "up", Via: "198.19.1.2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := runSplit(t, run, conf, "-n", "office", "redial", "--via", "uplink0"); code != exitUsage || !strings.Contains(errOut, `--via "uplink0"`) {
+		t.Fatalf("--via that is no address: exit %d, %q", code, errOut)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	out, errOut, code := runSplit(t, run, conf, "-n", "office", "redial", "--via", "198.19.2.2")
+	if code != exitOK || !strings.Contains(out, "leaves from 198.19.1.2, not 198.19.2.2: not redialled") {
+		t.Fatalf("redial --via another address: exit %d, %q %q", code, out, errOut)
+	}
+	out, errOut, code = runSplit(t, run, conf, "-n", "office", "redial", "--via", "::ffff:198.19.1.2")
+	if code != exitOK || !strings.Contains(out, "is dialling again") {
+		t.Fatalf("redial --via its address: exit %d, %q %q", code, out, errOut)
+	}
+	select {
+	case <-hup:
+	case <-time.After(10 * time.Second):
+		t.Fatal("redial --via the link's address sent no SIGHUP to the link's process")
 	}
 }

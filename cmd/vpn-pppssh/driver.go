@@ -151,7 +151,7 @@ func (d *driver) Dial(ctx context.Context, connecting func()) (supervise.Session
 		return nil, err
 	}
 	d.st.Iface, d.st.Local, d.st.Remote = info.Iface, info.Local.String(), info.Remote.String()
-	d.st.Server, d.st.UpSince = info.Server, info.Since
+	d.st.Server, d.st.Via, d.st.UpSince = info.Server, addrOrEmpty(info.Via), info.Since
 	d.st.Mode, d.st.CarrierPid, d.st.ServerIface = info.Mode, info.Pid, info.ServerIface
 	d.st.Firewall, d.st.Changes = nets.router.Firewall(), changeList(nets.router)
 	d.info = info

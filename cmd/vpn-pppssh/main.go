@@ -1,7 +1,7 @@
 // Command vpn-pppssh builds a VPN from pppd and SSH: it joins a local pppd
 // to a pppd that the SSH server runs through sudo.
 //
-//	vpn-pppssh [flags] start|stop|restart|status|config|cleanup
+//	vpn-pppssh [flags] start|stop|restart|redial|status|config|cleanup
 //
 // Exit codes (LSB init-script conventions):
 //

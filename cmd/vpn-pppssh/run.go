@@ -30,6 +30,7 @@ type options struct {
 	man        string
 	verbose    bool
 	json       bool
+	via        string
 	notifyFD   int
 	stdout     io.Writer
 	stderr     io.Writer
@@ -46,6 +47,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.foreground, "foreground", false, "start: stay attached instead of leaving a background process")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log debug detail")
 	fs.BoolVar(&o.json, "json", false, "status: print JSON, for scripts")
+	fs.StringVar(&o.via, "via", "", "redial: only when the link's SSH connection leaves from this local `address`")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.IntVar(&o.notifyFD, "notify-fd", -1, "internal: report readiness on this file descriptor")
 	fs.MarkHidden("notify-fd")
@@ -60,7 +62,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	return fs
 }
 
-const usageHead = `usage: vpn-pppssh [flags] start|stop|restart|status|config|cleanup
+const usageHead = `usage: vpn-pppssh [flags] start|stop|restart|redial|status|config|cleanup
        vpn-pppssh serve   (on the server, run by clients through sudo)
        vpn-pppssh server-setup [--apply] --key CLIENT.pub ...   (on the server, as root)
 
@@ -72,6 +74,8 @@ commands:
             (--foreground: stay attached, for systemd and supervisors)
   stop      take the link down and undo every change it made
   restart   stop, then start
+  redial    take the link down and dial again now (its SIGHUP); --via
+            ADDR: only when its SSH connection leaves from ADDR
   status    the link's state; without -c or -n, one line for every link
             configured or running (--json: JSON, for scripts)
   config    print the effective configuration, with its sources
@@ -127,7 +131,7 @@ func runWith(ctx context.Context, o *options, args []string) error {
 		return nil
 	}
 	if o.flags.NArg() != 1 {
-		return usageError(errors.New("want one command: start, stop, restart, status, config, cleanup or serve (vpn-pppssh --help says more)"))
+		return usageError(errors.New("want one command: start, stop, restart, redial, status, config, cleanup or serve (vpn-pppssh --help says more)"))
 	}
 	command := o.flags.Arg(0)
 	if command == "status" && !o.flags.Changed("config") && !o.flags.Changed("name") {
@@ -156,7 +160,7 @@ func runWith(ctx context.Context, o *options, args []string) error {
 	if err != nil {
 		// A link that is running can be stopped, queried and cleaned up
 		// by its name even after its file was broken.
-		if command != "stop" && command != "status" && command != "cleanup" {
+		if command != "stop" && command != "status" && command != "cleanup" && command != "redial" {
 			return usageError(err)
 		}
 		fmt.Fprintf(o.stderr, "vpn-pppssh: warning: %s\n", safetext.Lines(err.Error()))
@@ -174,6 +178,8 @@ func runWith(ctx context.Context, o *options, args []string) error {
 			return err
 		}
 		return startBackground(o, cfg)
+	case "redial":
+		return redial(o, cfg)
 	case "status":
 		return status(o, cfg)
 	case "config":
@@ -181,7 +187,7 @@ func runWith(ctx context.Context, o *options, args []string) error {
 	case "cleanup":
 		return cleanupStale(o, cfg.Name, true)
 	default:
-		return usageError(fmt.Errorf("unknown command %q (want start, stop, restart, status, config or cleanup)", command))
+		return usageError(fmt.Errorf("unknown command %q (want start, stop, restart, redial, status, config or cleanup)", command))
 	}
 }
 

@@ -86,7 +86,7 @@ func collectStatus(o *options, name string) (statusReport, error) {
 // would escape C0 controls but not DEL, C1 controls such as U+009B (CSI)
 // or U+202E, so the text is escaped for both outputs.
 func (r *statusReport) escape() {
-	for _, s := range []*string{&r.Name, &r.Phase, &r.Iface, &r.Local, &r.Remote, &r.Server, &r.LastError, &r.Firewall, &r.Mode, &r.ServerIface} {
+	for _, s := range []*string{&r.Name, &r.Phase, &r.Iface, &r.Local, &r.Remote, &r.Server, &r.Via, &r.LastError, &r.Firewall, &r.Mode, &r.ServerIface} {
 		*s = safetext.Escape(*s)
 	}
 	for i := range r.Changes {
@@ -126,6 +126,9 @@ func printStatus(o *options, r statusReport) {
 		fmt.Fprintf(w, "  local      %s\n", r.Local)
 		fmt.Fprintf(w, "  remote     %s\n", r.Remote)
 		fmt.Fprintf(w, "  server     %s\n", r.Server)
+		if r.Via != "" {
+			fmt.Fprintf(w, "  ssh from   %s\n", r.Via)
+		}
 		fmt.Fprintf(w, "  uptime     %s\n", (time.Duration(r.UptimeSeconds) * time.Second).String())
 		fmt.Fprintf(w, "  received   %d bytes, %d packets\n", r.RxBytes, r.RxPackets)
 		fmt.Fprintf(w, "  sent       %d bytes, %d packets\n", r.TxBytes, r.TxPackets)

@@ -222,6 +222,7 @@ type State struct {
 	Local       string    `json:"local,omitempty"`
 	Remote      string    `json:"remote,omitempty"`
 	Server      string    `json:"server,omitempty"`
+	Via         string    `json:"via,omitempty"`          // this host's address the SSH connection leaves from
 	Mode        string    `json:"mode,omitempty"`         // ppp, tun or ethernet
 	CarrierPid  int       `json:"carrier_pid,omitempty"`  // the local process carrying the link (ppp: pppd); 0 none
 	ServerIface string    `json:"server_iface,omitempty"` // tun and ethernet modes: the server's device
