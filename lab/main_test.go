@@ -136,6 +136,10 @@ func runOutside() int {
 // debEnv names the .deb that make deb-package built, for TestDebianPackage.
 const debEnv = "VPN_LAB_DEB"
 
+// scriptsEnv names the repository's scripts directory (the ppp hooks), as
+// an absolute path: inside a lab the working directory is the shard's.
+const scriptsEnv = "VPN_LAB_SCRIPTS"
+
 var debPath string
 
 type shardResult struct {
@@ -159,6 +163,9 @@ func runShard(ctx context.Context, dir, bin, claims string, i int, onHost bool, 
 		return shardResult{kind: kind, err: err}
 	}
 	env := []string{"VPN_LAB_DIR=" + work, "VPN_LAB_BIN=" + bin, claimsEnv + "=" + claims, debEnv + "=" + debPath}
+	if scripts, err := filepath.Abs("../scripts"); err == nil {
+		env = append(env, scriptsEnv+"="+scripts)
+	}
 	if os.Getenv("VPN_LAB_SOAK") != "" {
 		env = append(env, "VPN_LAB_SOAK="+os.Getenv("VPN_LAB_SOAK"))
 	}

@@ -24,6 +24,7 @@ type linkStatus struct {
 	Iface       string `json:"iface"`
 	ServerIface string `json:"server_iface"`
 	Server      string `json:"server"`
+	Via         string `json:"via"`
 }
 
 // statusJSON runs status --json; output that is not the status object

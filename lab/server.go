@@ -175,10 +175,27 @@ func (l *Lab) StartInnerSSHD() (*InnerSSHD, error) {
 }
 
 // Stop ends the inner sshd (its pid, which this lab started) and its
-// sessions' listener; sessions end with their clients.
+// sessions (its children): a session whose client vanished with its path
+// would otherwise keep sshd's stderr, and Stop waiting, for ever.
 func (s *InnerSSHD) Stop() {
+	listener := s.cmd.Process.Pid
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, _, _, err := statOf(pid); err == nil && ppid == listener {
+			syscall.Kill(pid, syscall.SIGTERM)
+		}
+	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
-	<-s.done
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
 }
 
 // runSSHD starts an sshd named name in namespace ns on addr:22 (and
