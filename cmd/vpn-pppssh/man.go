@@ -36,7 +36,7 @@ func manHead(w io.Writer, name, section, title string) {
 
 func man8(w io.Writer, fs *pflag.FlagSet) {
 	manHead(w, "vpn-pppssh", "8", "System Manager's Manual")
-	fmt.Fprint(w, ".SH SYNOPSIS\n.B vpn-pppssh\n[\\fIflags\\fR] \\fBstart\\fR|\\fBstop\\fR|\\fBrestart\\fR|\\fBstatus\\fR|\\fBconfig\\fR|\\fBcleanup\\fR\n.br\n.B vpn-pppssh serve\n.SH DESCRIPTION\n")
+	fmt.Fprint(w, ".SH SYNOPSIS\n.B vpn-pppssh\n[\\fIflags\\fR] \\fBstart\\fR|\\fBstop\\fR|\\fBrestart\\fR|\\fBredial\\fR|\\fBstatus\\fR|\\fBconfig\\fR|\\fBcleanup\\fR\n.br\n.B vpn-pppssh serve\n.SH DESCRIPTION\n")
 	para(w, "vpn-pppssh joins a local pppd (or a tun or tap device) to the SSH server's, over one SSH connection it makes itself, then applies routes, forwarding and masquerade and runs the ip-up and ip-down hooks. It keeps the link up: keepalives notice a dead path, and a dropped link is dialled again. Each link is configured in /etc/vpn-pppssh/NAME.conf; see vpn-pppssh.conf(5).")
 	fmt.Fprint(w, ".SH COMMANDS\n")
 	_, rest, _ := strings.Cut(usageHead, "commands:\n")
@@ -67,6 +67,7 @@ func man8(w io.Writer, fs *pflag.FlagSet) {
 		{"/etc/default/vpn-pppssh", "links the init script and the ppp hooks handle"},
 		{"/run/vpn-pppssh/NAME.pid, NAME.json, NAME.log", "the running link's lock, state and log"},
 		{"/etc/ppp/ip-up.d/vpn-pppssh, /etc/ppp/ip-down.d/vpn-pppssh", "start and stop links with a dial-up uplink"},
+		{"/run/vpn-pppssh-uplinks/IFACE", "the ppp hooks' record of an uplink that is up"},
 	} {
 		fmt.Fprintf(w, ".TP\n.I %s\n%s\n", roffEscape(f[0]), roffEscape(f[1]))
 	}
