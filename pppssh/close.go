@@ -85,7 +85,8 @@ func (l *Link) closeWith(reason error) error {
 
 // teardown takes down what start built, in this order:
 //
-//  1. closing: monitor and keepalive return (the keepalive stops sending).
+//  1. closing: monitor and keepalive return (the keepalive stops sending);
+//     the port forwards stop listening and their connections close.
 //  2. The carrier, which says goodbye to the server's end where it can
 //     (PPP: pppd's LCP Terminate-Request, then the session's EOF; see
 //     pppCarrier.Close) and joins its goroutines.
@@ -94,6 +95,16 @@ func (l *Link) closeWith(reason error) error {
 //  4. Every goroutine the link started is joined.
 func (l *Link) teardown() error {
 	close(l.closing)
+	// The forwards close first; closing a remote one asks the server to
+	// stop listening and waits for its answer, which a dead connection
+	// never gives: closing the connection below ends that wait.
+	forwardsClosed := make(chan struct{})
+	go func() {
+		defer close(forwardsClosed)
+		if l.forwards != nil {
+			l.forwards.Close()
+		}
+	}()
 	var err error
 	if l.carrier != nil {
 		err = l.carrier.Close()
@@ -103,6 +114,7 @@ func (l *Link) teardown() error {
 			l.log.Debug("closing SSH connection", "err", cerr)
 		}
 	}
+	<-forwardsClosed
 	l.wg.Wait()
 	return err
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vpn-pppssh/vpn-pppssh/forward"
 )
 
 // Config is one link's configuration. The zero value is not useful: start
@@ -41,12 +43,17 @@ type Config struct {
 	IPDownDir        string         // hooks run before teardown, while the interface exists
 	ServerHelper     string         // vpn-pppssh on the server, run as sudo -n SERVER_HELPER serve
 
-	Mode          string // ModePPP, ModeTUN or ModeEthernet
+	Mode          string // ModePPP, ModeTUN, ModeEthernet or ModeNone
 	MTU           int    // tun and ethernet modes: the devices' MTU; 0: the kernel's (1500)
 	ServerTunUnit int    // OpenSSH's forwarding: the server's device unit; -1: any free one
 	ClientBridge  string // ethernet mode: the client's tap joins this bridge
 	ServerBridge  string // ethernet mode: the server's tap joins this bridge
 	Offload       bool   // tun and ethernet modes through the helper: TSO and checksum offload on both devices
+
+	// Port forwards on the link's SSH connection (OpenSSH's -L, -R, -D).
+	LocalForwards   []forward.Spec
+	RemoteForwards  []forward.Spec
+	DynamicForwards []forward.Spec
 
 	Keepalive  time.Duration // SSH keepalive and LCP echo interval
 	Persist    bool          // redial a link that died
@@ -84,6 +91,7 @@ const (
 	ModePPP      = "ppp"      // pppd on a pty at each end
 	ModeTUN      = "tun"      // a tun device at each end (layer 3)
 	ModeEthernet = "ethernet" // a tap device at each end (layer 2)
+	ModeNone     = "none"     // no tunnel: only the port forwards, kept up
 )
 
 // defaultEthernetBits is the prefix length of an ethernet-mode address
@@ -113,7 +121,7 @@ var Keys = []Key{
 	{"SERVER_PORT", "SSH port on the server",
 		func(c *Config, v string) error { return setPort(&c.ServerPort, v) },
 		func(c *Config) string { return strconv.Itoa(c.ServerPort) }},
-	{"MODE", "ppp (pppd at each end), tun (a tun device at each end, layer 3) or ethernet (a tap device at each end, layer 2)",
+	{"MODE", "ppp (pppd at each end), tun (a tun device at each end, layer 3), ethernet (a tap device at each end, layer 2) or none (only the port forwards, kept up)",
 		func(c *Config, v string) error { return setMode(&c.Mode, v) },
 		func(c *Config) string { return c.Mode }},
 	{"SERVER_IFIPADDR", "IPv4 address of the server's end of the link; in ethernet mode with a prefix length (203.0.113.1/24)",
@@ -188,6 +196,15 @@ var Keys = []Key{
 	{"SERVER_HELPER", "vpn-pppssh on the server; run as sudo -n SERVER_HELPER serve instead of bare pppd",
 		func(c *Config, v string) error { return setPath(&c.ServerHelper, v, true) },
 		func(c *Config) string { return c.ServerHelper }},
+	{"LOCAL_FORWARDS", "port forwards as ssh -L takes them, separated by spaces: [bind_address:]port:host:hostport, [bind_address:]port:socket, socket:host:hostport or socket:socket",
+		func(c *Config, v string) error { return setForwards(&c.LocalForwards, forward.Local, v) },
+		func(c *Config) string { return forwardsString(c.LocalForwards) }},
+	{"REMOTE_FORWARDS", "port forwards as ssh -R takes them (the server listens, this host connects), separated by spaces",
+		func(c *Config, v string) error { return setForwards(&c.RemoteForwards, forward.Remote, v) },
+		func(c *Config) string { return forwardsString(c.RemoteForwards) }},
+	{"DYNAMIC_FORWARDS", "SOCKS 4/5 proxies as ssh -D takes them, [bind_address:]port, separated by spaces",
+		func(c *Config, v string) error { return setForwards(&c.DynamicForwards, forward.Dynamic, v) },
+		func(c *Config) string { return forwardsString(c.DynamicForwards) }},
 	{"KEEPALIVE", "seconds between SSH keepalives and LCP echo requests; a silent link is dead after about 3 of them",
 		func(c *Config, v string) error { return setSeconds(&c.Keepalive, v) },
 		func(c *Config) string { return strconv.Itoa(int(c.Keepalive / time.Second)) }},
@@ -255,6 +272,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateMode(); err != nil {
 		return err
+	}
+	if c.Mode == ModeNone {
+		return c.validateNone()
 	}
 	var missing []string
 	for _, k := range []string{"SERVER_HOSTNAME", "SERVER_IFIPADDR", "CLIENT_IFIPADDR"} {
@@ -458,11 +478,35 @@ func boolString(b bool) string {
 
 func setMode(dst *string, v string) error {
 	switch v {
-	case ModePPP, ModeTUN, ModeEthernet:
+	case ModePPP, ModeTUN, ModeEthernet, ModeNone:
 		*dst = v
 		return nil
 	}
-	return fmt.Errorf("%q is not a mode: use ppp, tun or ethernet", v)
+	return fmt.Errorf("%q is not a mode: use ppp, tun, ethernet or none", v)
+}
+
+// setForwards takes one key's forwards; the error names the key and the
+// forward (forward.Parse does).
+func setForwards(dst *[]forward.Spec, k forward.Kind, v string) error {
+	specs, err := forward.Parse(k, v)
+	if err != nil {
+		return err
+	}
+	*dst = specs
+	return nil
+}
+
+func forwardsString(specs []forward.Spec) string {
+	texts := make([]string, len(specs))
+	for i, s := range specs {
+		texts[i] = s.Text
+	}
+	return strings.Join(texts, " ")
+}
+
+// Forwards are the link's port forwards, local, remote and dynamic.
+func (c *Config) Forwards() []forward.Spec {
+	return slices.Concat(c.LocalForwards, c.RemoteForwards, c.DynamicForwards)
 }
 
 // setAddrBits takes an address with an optional prefix length.

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vpn-pppssh/vpn-pppssh/forward"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -25,8 +26,10 @@ type Info struct {
 	ServerAddr netip.Addr `json:"server_addr"` // the SSH server's address, as connected
 	// Via is this host's address that the SSH connection leaves from
 	// (to the first jump host, if any); invalid through a proxy command.
-	Via   netip.Addr `json:"via"`
-	Since time.Time  `json:"since"`
+	Via netip.Addr `json:"via"`
+	// Forwards are the port forwards listening, one line each.
+	Forwards []string  `json:"forwards,omitempty"`
+	Since    time.Time `json:"since"`
 }
 
 // Options are the parts of a Link's environment that tests replace.
@@ -53,7 +56,8 @@ type Link struct {
 	carrier    Carrier    // made by start: pppCarrier, or newCarrier's
 	newCarrier NewCarrier // tun and ethernet modes
 	client     *ssh.Client
-	reused     bool // client came from Options.Client: no dial
+	reused     bool         // client came from Options.Client: no dial
+	forwards   *forward.Set // the port forwards, once up
 
 	// Handing the connection over (detach.go).
 	sshDied    atomic.Bool   // the keepalive gave up: nothing to hand over

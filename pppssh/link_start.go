@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/vpn-pppssh/vpn-pppssh/forward"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -18,8 +19,11 @@ type dialResult struct {
 // newCarrierFor makes the carrier of the link's mode: the PPP carrier of
 // this package, or the one Options.Carrier makes for tun and ethernet.
 func (l *Link) newCarrierFor() (Carrier, error) {
-	if l.cfg.Mode == ModePPP || l.cfg.Mode == "" {
+	switch l.cfg.Mode {
+	case ModePPP, "":
 		return newPPPCarrier(l.cfg, l.log), nil
+	case ModeNone:
+		return newNoneCarrier(), nil
 	}
 	if l.newCarrier == nil {
 		return nil, fmt.Errorf("MODE=%s is not available in this build", l.cfg.Mode)
@@ -106,8 +110,18 @@ func (l *Link) up(ctx context.Context, c Carrier, begin time.Time, login any) (I
 		return Info{}, err
 	}
 	ci = ci.complete(l.cfg)
+	if specs := l.cfg.Forwards(); len(specs) > 0 {
+		fw, err := forward.Start(l.client, specs, l.log.With("component", "forward"))
+		if err != nil {
+			return Info{}, err
+		}
+		l.forwards = fw
+	}
 	l.info = Info{Name: l.cfg.Name, CarrierInfo: ci,
 		Server: l.target.describe(), Since: time.Now()}
+	if l.forwards != nil {
+		l.info.Forwards = l.forwards.Listening()
+	}
 	if ap, err := netip.ParseAddrPort(l.client.RemoteAddr().String()); err == nil {
 		l.info.ServerAddr = ap.Addr().Unmap()
 	}

@@ -53,6 +53,25 @@ func (c *Config) validateMode() error {
 	return nil
 }
 
+// validateNone checks MODE=none, a connection for its port forwards only:
+// at least one forward, and none of the keys that need a tunnel.
+func (c *Config) validateNone() error {
+	if c.ServerHostname == "" {
+		return fmt.Errorf("missing required key SERVER_HOSTNAME")
+	}
+	if len(c.Forwards()) == 0 {
+		return fmt.Errorf("MODE=none carries only port forwards: set LOCAL_FORWARDS, REMOTE_FORWARDS or DYNAMIC_FORWARDS")
+	}
+	def := Defaults()
+	for _, k := range []string{"SERVER_IFIPADDR", "CLIENT_IFIPADDR", "SERVER_NETWORKS", "CLIENT_NETWORKS",
+		"SERVER_MASQUERADE", "CLIENT_MASQUERADE", "DEFAULT_ROUTE", "SERVER_HELPER"} {
+		if c.Get(k) != def.Get(k) {
+			return fmt.Errorf("%s needs a tunnel: MODE=none carries only port forwards", k)
+		}
+	}
+	return nil
+}
+
 // ethernetBits is the prefix length of the ethernet subnet.
 func (c *Config) ethernetBits() int {
 	switch {

@@ -20,7 +20,7 @@ func TestModeRules(t *testing.T) {
 		{"ethernet, default /24", base + "MODE=ethernet\n", ""},
 		{"ethernet with prefixes", "SERVER_HOSTNAME=h\nMODE=ethernet\nSERVER_IFIPADDR=203.0.113.1/24\nCLIENT_IFIPADDR=203.0.113.50/24\n", ""},
 		{"ethernet, server bridged without an address", "SERVER_HOSTNAME=h\nMODE=ethernet\nSERVER_BRIDGE=br0\nCLIENT_IFIPADDR=203.0.113.50/24\n", ""},
-		{"unknown mode", base + "MODE=gre\n", `"gre" is not a mode: use ppp, tun or ethernet`},
+		{"unknown mode", base + "MODE=gre\n", `"gre" is not a mode: use ppp, tun, ethernet or none`},
 		{"MTU in ppp", base + "MTU=1400\n", "MTU applies to MODE=tun and MODE=ethernet, not MODE=ppp"},
 		{"pppd in tun", base + "MODE=tun\nPPPD=/usr/sbin/pppd\n", "PPPD applies to MODE=ppp, not MODE=tun"},
 		{"call in ethernet", base + "MODE=ethernet\nSERVER_PPPD_CALL=vpn\n", "SERVER_PPPD_CALL applies to MODE=ppp, not MODE=ethernet"},
@@ -38,6 +38,12 @@ func TestModeRules(t *testing.T) {
 		{"unit in ppp", base + "SERVER_TUN_UNIT=3\n", "SERVER_TUN_UNIT applies to MODE=tun and MODE=ethernet, not MODE=ppp"},
 		{"prefix in ppp", "SERVER_HOSTNAME=h\nSERVER_IFIPADDR=198.51.100.2/24\nCLIENT_IFIPADDR=198.51.100.1\n", "MODE=ppp links a pair of addresses"},
 		{"server pppd in tun", base + "MODE=tun\nSERVER_PPPD=/usr/sbin/pppd\n", "SERVER_PPPD applies to MODE=ppp, not MODE=tun"},
+		{"none: forwards only", "SERVER_HOSTNAME=h\nMODE=none\nREMOTE_FORWARDS=2222:localhost:22\n", ""},
+		{"none: forwards and addresses", base + "MODE=none\nLOCAL_FORWARDS=8080:intranet:80\n", "SERVER_IFIPADDR needs a tunnel: MODE=none carries only port forwards"},
+		{"none without forwards", "SERVER_HOSTNAME=h\nMODE=none\n", "MODE=none carries only port forwards: set LOCAL_FORWARDS"},
+		{"none with a default route", "SERVER_HOSTNAME=h\nMODE=none\nDYNAMIC_FORWARDS=1080\nDEFAULT_ROUTE=yes\n", "DEFAULT_ROUTE needs a tunnel"},
+		{"none with pppd", "SERVER_HOSTNAME=h\nMODE=none\nDYNAMIC_FORWARDS=1080\nPPPD=/usr/sbin/pppd\n", "PPPD applies to MODE=ppp, not MODE=none"},
+		{"a bad forward names its key and line", base + "LOCAL_FORWARDS=8080:intranet\n", `f:4: LOCAL_FORWARDS: "8080:intranet": want`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,7 +69,7 @@ func TestUnknownModeNamesTheLine(t *testing.T) {
 	_, err := c.Parse("links/a.conf", []byte("SERVER_HOSTNAME=h\n\nMODE=tap\n"))
 	var ce *ConfigError
 	if !errors.As(err, &ce) || ce.Line != 3 || ce.Key != "MODE" ||
-		err.Error() != `links/a.conf:3: MODE: "tap" is not a mode: use ppp, tun or ethernet` {
+		err.Error() != `links/a.conf:3: MODE: "tap" is not a mode: use ppp, tun, ethernet or none` {
 		t.Errorf("got %v", err)
 	}
 	c = Defaults()

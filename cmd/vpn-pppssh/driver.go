@@ -105,6 +105,9 @@ func (d *driver) Publish(s supervise.Status) {
 	if s.Phase == supervise.Up {
 		d.wasUp = true
 		status = "READY=1\nSTATUS=up: " + safetext.Escape(d.st.Iface+" "+d.st.Local+" -> "+d.st.Remote)
+		if d.st.Mode == pppssh.ModeNone {
+			status = fmt.Sprintf("READY=1\nSTATUS=up: %d port forwards", len(d.st.Forwards))
+		}
 	} else if d.st.LastError != "" {
 		status += " (last error: " + safetext.Escape(d.st.LastError) + ")"
 	}
@@ -153,7 +156,7 @@ func (d *driver) Dial(ctx context.Context, connecting func()) (supervise.Session
 	d.st.Iface, d.st.Local, d.st.Remote = info.Iface, info.Local.String(), info.Remote.String()
 	d.st.Server, d.st.Via, d.st.UpSince = info.Server, addrOrEmpty(info.Via), info.Since
 	d.st.Mode, d.st.CarrierPid, d.st.ServerIface = info.Mode, info.Pid, info.ServerIface
-	d.st.Firewall, d.st.Changes = nets.router.Firewall(), changeList(nets.router)
+	d.st.Firewall, d.st.Changes, d.st.Forwards = nets.firewall(), nets.changes(), info.Forwards
 	d.info = info
 	return &session{link: link, net: nets, d: d}, nil
 }

@@ -24,6 +24,9 @@ type linkNetworks struct {
 // joinNetworks applies the client's side of the configuration and runs the
 // ip-up hooks. On failure what it applied is undone.
 func joinNetworks(ctx context.Context, o *options, cfg pppssh.Config, info pppssh.Info, log *slog.Logger) (*linkNetworks, error) {
+	if info.Mode == pppssh.ModeNone {
+		return &linkNetworks{cfg: cfg, log: log}, nil // no interface: no routes, no hooks
+	}
 	for _, n := range cfg.ServerNetworks {
 		if n.Contains(info.ServerAddr) && !cfg.DefaultRoute {
 			return nil, fmt.Errorf("SERVER_NETWORKS %s contains the SSH server %s itself: its route would swallow the tunnel's own packets", n, info.ServerAddr)
@@ -68,6 +71,9 @@ func joinNetworks(ctx context.Context, o *options, cfg pppssh.Config, info pppss
 // undoes the routes and rules, newest first. A failing hook is logged (as
 // at ip-up); what could not be undone is returned, and stays in the journal.
 func (n *linkNetworks) close(ctx context.Context) error {
+	if n.router == nil {
+		return nil
+	}
 	if n.cfg.IPDownDir != "" {
 		hooks.Run(context.WithoutCancel(ctx), n.cfg.IPDownDir, n.env, hooks.Limit, n.log)
 	}
@@ -87,12 +93,24 @@ func hookEnv(cfg pppssh.Config, info pppssh.Info) hooks.Env {
 	}
 }
 
-func changeList(r *routing.Router) []string {
+// changes lists what the link changed on the host, for status.
+func (n *linkNetworks) changes() []string {
+	if n.router == nil {
+		return nil
+	}
 	var out []string
-	for _, c := range r.Applied() {
+	for _, c := range n.router.Applied() {
 		out = append(out, c.String())
 	}
 	return out
+}
+
+// firewall names the masquerade backend in use, if any.
+func (n *linkNetworks) firewall() string {
+	if n.router == nil {
+		return ""
+	}
+	return n.router.Firewall()
 }
 
 // addrOrEmpty is an address for a hook; a bridge port has none.

@@ -135,8 +135,15 @@ func childArgs(fs *pflag.FlagSet) []string {
 }
 
 func printUp(o *options, info pppssh.Info) {
-	fmt.Fprintf(o.stdout, "vpn-pppssh: link %s up: %s %s -> %s (via %s)\n",
-		safetext.Escape(info.Name), safetext.Escape(info.Iface), info.Local, info.Remote, safetext.Escape(info.Server))
+	if info.Mode == pppssh.ModeNone {
+		fmt.Fprintf(o.stdout, "vpn-pppssh: link %s up: port forwards only (via %s)\n", safetext.Escape(info.Name), safetext.Escape(info.Server))
+	} else {
+		fmt.Fprintf(o.stdout, "vpn-pppssh: link %s up: %s %s -> %s (via %s)\n",
+			safetext.Escape(info.Name), safetext.Escape(info.Iface), info.Local, info.Remote, safetext.Escape(info.Server))
+	}
+	for _, f := range info.Forwards {
+		fmt.Fprintf(o.stdout, "  forward %s\n", safetext.Escape(f))
+	}
 }
 
 // runForeground owns the link until a signal, or until the link ends for

@@ -92,6 +92,9 @@ func (r *statusReport) escape() {
 	for i := range r.Changes {
 		r.Changes[i] = safetext.Escape(r.Changes[i])
 	}
+	for i := range r.Forwards {
+		r.Forwards[i] = safetext.Escape(r.Forwards[i])
+	}
 }
 
 func printStatus(o *options, r statusReport) {
@@ -110,28 +113,35 @@ func printStatus(o *options, r statusReport) {
 		if r.Mode != "" {
 			fmt.Fprintf(w, "  mode       %s\n", r.Mode)
 		}
-		fmt.Fprintf(w, "  interface  %s\n", r.Iface)
-		if r.CarrierPid > 0 {
-			// The local process that carries the link: pppd in ppp
-			// mode; a tun or ethernet link is carried by this one.
-			if r.Mode == pppssh.ModePPP || r.Mode == "" {
-				fmt.Fprintf(w, "  pppd pid   %d\n", r.CarrierPid)
-			} else {
-				fmt.Fprintf(w, "  carrier    pid %d\n", r.CarrierPid)
+		if r.Mode != pppssh.ModeNone {
+			fmt.Fprintf(w, "  interface  %s\n", r.Iface)
+			if r.CarrierPid > 0 {
+				// The local process that carries the link: pppd in ppp
+				// mode; a tun or ethernet link is carried by this one.
+				if r.Mode == pppssh.ModePPP || r.Mode == "" {
+					fmt.Fprintf(w, "  pppd pid   %d\n", r.CarrierPid)
+				} else {
+					fmt.Fprintf(w, "  carrier    pid %d\n", r.CarrierPid)
+				}
 			}
+			if r.ServerIface != "" {
+				fmt.Fprintf(w, "  server if  %s\n", r.ServerIface)
+			}
+			fmt.Fprintf(w, "  local      %s\n", r.Local)
+			fmt.Fprintf(w, "  remote     %s\n", r.Remote)
 		}
-		if r.ServerIface != "" {
-			fmt.Fprintf(w, "  server if  %s\n", r.ServerIface)
-		}
-		fmt.Fprintf(w, "  local      %s\n", r.Local)
-		fmt.Fprintf(w, "  remote     %s\n", r.Remote)
 		fmt.Fprintf(w, "  server     %s\n", r.Server)
 		if r.Via != "" {
 			fmt.Fprintf(w, "  ssh from   %s\n", r.Via)
 		}
 		fmt.Fprintf(w, "  uptime     %s\n", (time.Duration(r.UptimeSeconds) * time.Second).String())
-		fmt.Fprintf(w, "  received   %d bytes, %d packets\n", r.RxBytes, r.RxPackets)
-		fmt.Fprintf(w, "  sent       %d bytes, %d packets\n", r.TxBytes, r.TxPackets)
+		if r.Mode != pppssh.ModeNone {
+			fmt.Fprintf(w, "  received   %d bytes, %d packets\n", r.RxBytes, r.RxPackets)
+			fmt.Fprintf(w, "  sent       %d bytes, %d packets\n", r.TxBytes, r.TxPackets)
+		}
+		for _, f := range r.Forwards {
+			fmt.Fprintf(w, "  forward    %s\n", f)
+		}
 		if r.Firewall != "" {
 			fmt.Fprintf(w, "  firewall   %s\n", r.Firewall)
 		}

@@ -232,6 +232,7 @@ type State struct {
 	Redials     int       `json:"redials"`
 	NextAttempt time.Time `json:"next_attempt,omitzero"` // when waiting
 	Goroutines  int       `json:"goroutines,omitempty"`  // of the owner, at the last change of phase: a leak shows here
+	Forwards    []string  `json:"forwards,omitempty"`    // port forwards listening, one line each
 	Firewall    string    `json:"firewall,omitempty"`    // masquerade backend: nftables or iptables-legacy
 	Changes     []string  `json:"changes,omitempty"`     // what the link changed on the host
 }
