@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/crypto/ssh"
@@ -58,30 +59,46 @@ func StartFakePeer(dir string) (*FakePeer, error) {
 
 // listenInNS opens a listening socket inside a named network namespace;
 // the socket stays there whichever thread accepts on it.
-func listenInNS(ns, addr string) (net.Listener, error) {
-	type result struct {
-		ln  net.Listener
-		err error
-	}
-	got := make(chan result, 1)
+func listenInNS(ns, addr string) (net.Listener, error) { return ListenInNS(ns, "tcp", addr) }
+
+// ListenInNS listens on addr inside the named network namespace.
+func ListenInNS(ns, network, addr string) (ln net.Listener, err error) {
+	err = inNamespace(ns, func() error {
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	return ln, err
+}
+
+// DialInNS connects to addr from inside the named network namespace; the
+// connection stays there whichever thread uses it.
+func DialInNS(ns, network, addr string) (c net.Conn, err error) {
+	err = inNamespace(ns, func() error {
+		c, err = net.DialTimeout(network, addr, 20*time.Second)
+		return err
+	})
+	return c, err
+}
+
+// inNamespace runs f on a thread of its own inside namespace ns. The
+// thread is left in the namespace and dies with its goroutine.
+func inNamespace(ns string, f func() error) error {
+	got := make(chan error, 1)
 	go func() {
-		// This thread is left in the namespace and dies with the goroutine.
 		runtime.LockOSThread()
 		h, err := netns.GetFromName(ns)
 		if err != nil {
-			got <- result{nil, err}
+			got <- err
 			return
 		}
 		defer h.Close()
 		if err := netns.Set(h); err != nil {
-			got <- result{nil, err}
+			got <- err
 			return
 		}
-		ln, err := net.Listen("tcp", addr)
-		got <- result{ln, err}
+		got <- f()
 	}()
-	r := <-got
-	return r.ln, r.err
+	return <-got
 }
 
 // Close stops listening.

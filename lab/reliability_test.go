@@ -14,17 +14,18 @@ import (
 )
 
 type linkStatus struct {
-	Running     bool   `json:"running"`
-	Pid         int    `json:"pid"`
-	Phase       string `json:"phase"`
-	Redials     int    `json:"redials"`
-	Goroutines  int    `json:"goroutines"`
-	LastError   string `json:"last_error"`
-	Mode        string `json:"mode"`
-	Iface       string `json:"iface"`
-	ServerIface string `json:"server_iface"`
-	Server      string `json:"server"`
-	Via         string `json:"via"`
+	Running     bool     `json:"running"`
+	Pid         int      `json:"pid"`
+	Phase       string   `json:"phase"`
+	Redials     int      `json:"redials"`
+	Goroutines  int      `json:"goroutines"`
+	LastError   string   `json:"last_error"`
+	Mode        string   `json:"mode"`
+	Iface       string   `json:"iface"`
+	ServerIface string   `json:"server_iface"`
+	Server      string   `json:"server"`
+	Via         string   `json:"via"`
+	Forwards    []string `json:"forwards"`
 }
 
 // statusJSON runs status --json; output that is not the status object

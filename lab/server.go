@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,8 +29,9 @@ const (
 	SetupUser = "vpnsetup"
 )
 
-// NoTunnelPort is a second port of the lab's sshd where PermitTunnel is
-// off; on port 22 it is on, for root and for devices made for an account.
+// NoTunnelPort is a second port of the lab's sshd where PermitTunnel,
+// AllowTcpForwarding and AllowStreamLocalForwarding are off; on port 22
+// they are on, tunnels for root and for devices made for an account.
 const NoTunnelPort = 2022
 
 // PolicyFile is the server half's policy; /etc is an overlay inside the
@@ -219,6 +221,8 @@ Port %d
 LogLevel VERBOSE
 Match LocalPort %d
 	PermitTunnel no
+	AllowTcpForwarding no
+	AllowStreamLocalForwarding no
 `, addr, filepath.Join(l.Dir, hostKey), filepath.Join(l.Dir, name+".pid"),
 		User, OtherUser, PasswordUser, SetupUser, NoTunnelPort, NoTunnelPort)
 	confPath := filepath.Join(l.Dir, name+"_config")
@@ -305,10 +309,11 @@ func (l *Lab) writeConfig(name string, n int, extra ...string) (string, error) {
 		"# written by the vpn-pppssh lab",
 		"SERVER_HOSTNAME=" + ServerIP,
 		"SERVER_USERNAME=" + User,
-		fmt.Sprintf("CLIENT_IFIPADDR=198.51.100.%d", n),
-		fmt.Sprintf("SERVER_IFIPADDR=198.51.100.%d", n+1),
 		"SSH_IDENTITY=" + l.Identity,
 		"SSH_KNOWN_HOSTS=" + l.KnownHosts(),
+	}
+	if !slices.Contains(extra, "MODE=none") { // no tunnel, no addresses
+		lines = append(lines, fmt.Sprintf("CLIENT_IFIPADDR=198.51.100.%d", n), fmt.Sprintf("SERVER_IFIPADDR=198.51.100.%d", n+1))
 	}
 	lines = append(lines, extra...)
 	path := filepath.Join(l.Dir, name+".conf")
