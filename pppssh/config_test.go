@@ -293,6 +293,14 @@ func TestLocalSSHOpts(t *testing.T) {
 	if len(notices) != 1 || !strings.Contains(notices[0], "vpn.conf:17: LOCAL_SSH_OPTS read as SERVER_PORT=2222 SSH_IDENTITY=/root/.ssh/id_vpn SSH_PROXY_JUMP=jump@192.0.2.9 KEEPALIVE=15") {
 		t.Errorf("notices = %q", notices)
 	}
+	// The script's forwards become the forward keys, several adding up.
+	if c, _, err = parse("LOCAL_SSH_OPTS=\"-L 8080:intranet:80 -L5432:db:5432 -R 2222:localhost:22 -D 1080\"\n"); err != nil ||
+		forwardsString(c.LocalForwards) != "8080:intranet:80 5432:db:5432" || forwardsString(c.RemoteForwards) != "2222:localhost:22" || forwardsString(c.DynamicForwards) != "1080" {
+		t.Errorf("-L -R -D: %v, %q %q %q", err, forwardsString(c.LocalForwards), forwardsString(c.RemoteForwards), forwardsString(c.DynamicForwards))
+	}
+	if _, _, err = parse("LOCAL_SSH_OPTS=\"-L 8080:intranet\"\n"); err == nil || !strings.Contains(err.Error(), `LOCAL_FORWARDS: "8080:intranet": want`) {
+		t.Errorf("a bad -L: %v", err)
+	}
 	// -lUSER in one word, and a file key that agrees.
 	if c, _, err = parse("SERVER_USERNAME=tunnel\nLOCAL_SSH_OPTS=\"-ltunnel -oPort=22\"\n"); err != nil || c.ServerUsername != "tunnel" {
 		t.Errorf("-ltunnel: %v, %q", err, c.ServerUsername)

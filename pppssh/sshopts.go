@@ -27,7 +27,7 @@ func translateSSHOpts(v string) (map[string]string, error) {
 			return nil, fmt.Errorf("%q is not an ssh option", w)
 		}
 		flag, arg := w[:2], w[2:]
-		needArg := strings.ContainsRune("pilJoc", rune(flag[1]))
+		needArg := strings.ContainsRune("pilJocLRD", rune(flag[1]))
 		if needArg && arg == "" {
 			if i+1 == len(words) {
 				return nil, fmt.Errorf("%s needs a value", flag)
@@ -45,6 +45,10 @@ func translateSSHOpts(v string) (map[string]string, error) {
 			err = set("SERVER_USERNAME", arg, "-l "+arg)
 		case "-J":
 			err = set("SSH_PROXY_JUMP", arg, "-J "+arg)
+		case "-L", "-R", "-D":
+			// Forwards add up, as several -L do for ssh.
+			key := map[string]string{"-L": "LOCAL_FORWARDS", "-R": "REMOTE_FORWARDS", "-D": "DYNAMIC_FORWARDS"}[flag]
+			out[key] = strings.TrimSpace(out[key] + " " + arg)
 		case "-o":
 			err = translateOption(arg, set)
 		default:
