@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -116,7 +117,10 @@ func listenUnix(path string) (net.Listener, error) {
 }
 
 // listenRemote asks the server to listen: tcpip-forward, or
-// streamlocal-forward@openssh.com for a socket.
+// streamlocal-forward@openssh.com for a socket. The bind address goes as
+// OpenSSH's client sends it: "localhost" when none was given (sshd then
+// listens on its loopback addresses), "" for every address, and a name
+// unresolved, for the server to resolve.
 func (s *Set) listenRemote(sp Spec) (net.Listener, error) {
 	var l net.Listener
 	var err error
@@ -125,21 +129,16 @@ func (s *Set) listenRemote(sp Spec) (net.Listener, error) {
 		l, err = s.client.ListenUnix(sp.Bind.Path)
 	} else {
 		host := sp.Bind.Host
-		switch {
-		case sp.Loopback:
-			host = "127.0.0.1"
-		case host == "":
-			host = "0.0.0.0"
+		if sp.Loopback {
+			host = "localhost"
 		}
-		var addr *net.TCPAddr
 		where = net.JoinHostPort(host, strconv.Itoa(sp.Bind.Port))
-		addr, err = net.ResolveTCPAddr("tcp", where)
-		if err == nil {
-			l, err = s.client.ListenTCP(addr)
-		}
+		l, err = s.client.Listen("tcp", where)
 	}
 	if err != nil && strings.Contains(err.Error(), "request denied by peer") {
-		return nil, fmt.Errorf("the server refused to listen on %s (sshd_config: AllowTcpForwarding, AllowStreamLocalForwarding, GatewayPorts or PermitListen; or the port is taken there): %w", where, err)
+		// x/crypto/ssh says only this when the server answers
+		// SSH_MSG_REQUEST_FAILURE: the reason is sshd's to log.
+		return nil, fmt.Errorf("the server refused to listen on %s (sshd_config: AllowTcpForwarding, AllowStreamLocalForwarding, GatewayPorts or PermitListen; authorized_keys: restrict without port-forwarding; or the port is taken there): %w", where, err)
 	}
 	return l, err
 }
@@ -150,14 +149,26 @@ func (s *Set) serve(sp Spec, l net.Listener) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
-			if !s.isClosed() && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
-				s.log.Warn("forward stopped accepting", "forward", sp.String(), "err", err)
+			if s.isClosed() || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) {
+				return
 			}
-			return
+			// Out of descriptors or memory, say: the forward stays,
+			// and tries again shortly.
+			s.log.Warn("forward could not accept a connection", "forward", sp.String(), "err", err)
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
 		}
 		if !s.track(c) {
+			// Close has begun. Go on accepting (and closing) until it
+			// closes the listener: a remote listener that nobody takes
+			// from would block x/crypto/ssh's handling of the whole
+			// connection, and with it that Close.
 			c.Close()
-			return
+			continue
 		}
 		s.wg.Add(1)
 		go func() {
@@ -262,9 +273,18 @@ func (s *Set) Listening() []string {
 	for _, l := range s.listeners {
 		where := l.Addr().String()
 		if l.spec.Kind == Remote {
-			where = "the server's " + l.spec.Bind.String()
-			if l.spec.Loopback {
-				where = "the server's loopback port " + strconv.Itoa(l.spec.Bind.Port)
+			// x/crypto/ssh's Addr has the port the server chose (for
+			// port 0), but not a host it was given by name.
+			where = "the server's " + l.spec.Bind.Path
+			if a, ok := l.Addr().(*net.TCPAddr); ok {
+				host := l.spec.Bind.Host
+				switch {
+				case l.spec.Loopback:
+					host = "localhost"
+				case host == "":
+					host = "*"
+				}
+				where = "the server's " + net.JoinHostPort(host, strconv.Itoa(a.Port))
 			}
 		}
 		out = append(out, l.spec.String()+" on "+where)

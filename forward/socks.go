@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // socksHandshake bounds a client's SOCKS request.
@@ -174,11 +176,14 @@ func socks5(c net.Conn, dial func(string) (net.Conn, error)) (net.Conn, error) {
 	to, err := dial(net.JoinHostPort(host, strconv.Itoa(int(binary.BigEndian.Uint16(p[:])))))
 	if err != nil {
 		code := byte(socks5Failure)
-		switch {
-		case strings.Contains(err.Error(), "administratively prohibited"):
-			code = socks5NotAllowed
-		case strings.Contains(err.Error(), "connect failed"):
-			code = socks5Refused
+		var oc *ssh.OpenChannelError
+		if errors.As(err, &oc) {
+			switch oc.Reason {
+			case ssh.Prohibited:
+				code = socks5NotAllowed
+			case ssh.ConnectionFailed:
+				code = socks5Refused
+			}
 		}
 		reply(code)
 		return nil, err

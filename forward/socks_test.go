@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // socksExchange runs socks on one end of a pipe, writes req from the
@@ -62,9 +64,13 @@ func TestSOCKS5IPv6AndRefusals(t *testing.T) {
 	}
 	// The server refuses (AllowTcpForwarding no): reply 2, not allowed.
 	req = []byte{5, 1, 0, 5, 1, 0, 1, 192, 0, 2, 9, 0, 22}
-	reply, _, err := socksExchange(t, req, 12, errors.New("ssh: rejected: administratively prohibited (open failed)"))
+	reply, _, err := socksExchange(t, req, 12, &ssh.OpenChannelError{Reason: ssh.Prohibited, Message: "open failed"})
 	if err == nil || reply[3] != socks5NotAllowed {
 		t.Fatalf("reply % x, %v", reply, err)
+	}
+	// The far host refuses: reply 5, connection refused.
+	if reply, _, err := socksExchange(t, req, 12, &ssh.OpenChannelError{Reason: ssh.ConnectionFailed}); err == nil || reply[3] != socks5Refused {
+		t.Fatalf("refused: reply % x, %v", reply, err)
 	}
 	// BIND is not offered; a name with a shell in it is not dialled.
 	req = []byte{5, 1, 0, 5, 2, 0, 1, 192, 0, 2, 9, 0, 22}
@@ -91,9 +97,14 @@ func TestSOCKS4And4a(t *testing.T) {
 	if err != nil || dialled != "intranet:80" || reply[1] != 0x5a {
 		t.Fatalf("SOCKS4a: reply % x, dialled %q, %v", reply, dialled, err)
 	}
-	reply, _, err = socksExchange(t, []byte{4, 1, 0, 80, 192, 0, 2, 7, 0}, 8, errors.New("connect failed"))
+	reply, _, err = socksExchange(t, []byte{4, 1, 0, 80, 192, 0, 2, 7, 0}, 8, &ssh.OpenChannelError{Reason: ssh.ConnectionFailed})
 	if err == nil || reply[1] != 0x5b {
 		t.Fatalf("SOCKS4 refused: reply % x, %v", reply, err)
+	}
+	// 4a with an empty name: refused, not a crash of the whole process.
+	reply, dialled, err = socksExchange(t, []byte{4, 1, 0, 80, 0, 0, 0, 1, 0, 0}, 8, nil)
+	if err == nil || reply[1] != 0x5b || dialled != "" {
+		t.Fatalf("SOCKS4a without a name: reply % x, dialled %q, %v", reply, dialled, err)
 	}
 	if _, _, err := socksExchange(t, []byte{6}, 0, nil); err == nil {
 		t.Fatal("SOCKS version 6 accepted")

@@ -111,6 +111,9 @@ func ParseOne(k Kind, text string) (Spec, error) {
 		if err != nil {
 			return bad("%v", err)
 		}
+		if s.Bind.Port == 0 {
+			return bad("port 0")
+		}
 		return s, nil
 	}
 	isPath := func(x string) bool { return strings.Contains(x, "/") }
@@ -143,6 +146,9 @@ func ParseOne(k Kind, text string) (Spec, error) {
 	if s.Bind, s.Loopback, err = endpoint(listen, true); err != nil {
 		return bad("listening side: %v", err)
 	}
+	if !s.Bind.Unix() && s.Bind.Port == 0 && k != Remote {
+		return bad("port 0: only a remote forward lets the server choose its port")
+	}
 	if s.To, _, err = endpoint(to, false); err != nil {
 		return bad("destination: %v", err)
 	}
@@ -154,8 +160,8 @@ func ParseOne(k Kind, text string) (Spec, error) {
 func endpoint(f []string, bind bool) (Endpoint, bool, error) {
 	if len(f) == 1 && strings.Contains(f[0], "/") {
 		p := f[0]
-		if !strings.HasPrefix(p, "/") || len(p) > 104 {
-			return Endpoint{}, false, fmt.Errorf("socket %q: give an absolute path of at most 104 bytes", p)
+		if !strings.HasPrefix(p, "/") || len(p) > 107 {
+			return Endpoint{}, false, fmt.Errorf("socket %q: give an absolute path of at most 107 bytes", p)
 		}
 		return Endpoint{Path: p}, false, nil
 	}
@@ -207,7 +213,7 @@ func port(s string) (int, error) {
 // validHost accepts a host name or an IP address: letters, digits and
 // ".-_:%" (a zone), nothing a resolver or a log would take for more.
 func validHost(h string) bool {
-	if len(h) > 253 || h[0] == '-' {
+	if h == "" || len(h) > 253 || h[0] == '-' {
 		return false
 	}
 	for _, r := range h {

@@ -23,6 +23,7 @@ func TestParseOpenSSHSyntax(t *testing.T) {
 		{Local, "/tmp/db.sock:db:5432", "/tmp/db.sock", "db:5432", false},
 		{Local, "/tmp/a.sock:/run/b.sock", "/tmp/a.sock", "/run/b.sock", false},
 		{Remote, "2222:localhost:22", ":2222", "localhost:22", true},
+		{Remote, "0:localhost:22", ":0", "localhost:22", true},
 		{Remote, "0.0.0.0:2222:192.0.2.1:22", "0.0.0.0:2222", "192.0.2.1:22", false},
 		{Dynamic, "1080", ":1080", ":0", true},
 		{Dynamic, "192.0.2.1:1080", "192.0.2.1:1080", ":0", false},
@@ -57,6 +58,8 @@ func TestParseRefusesNamingTheForward(t *testing.T) {
 		{Local, "tmp/x.sock:h:80", "absolute path"},
 		{Local, "-1:h:80", "is not a port"},
 		{Dynamic, "a:b:c", "want [bind_address:]port"},
+		{Dynamic, "0", "port 0"},
+		{Local, "0:intranet:80", "port 0"},
 		{Dynamic, "bad host!:1080", "control characters"},
 	} {
 		_, err := ParseOne(c.kind, c.in)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -97,7 +98,7 @@ func TestLinkRunsAnyCarrier(t *testing.T) {
 	}
 	want := CarrierInfo{Mode: ModeTUN, Iface: "tun9", ServerIface: "tun3", TTY: DeviceTTY, Speed: NoSpeed,
 		Local: netip.MustParseAddr("198.51.100.1"), Remote: netip.MustParseAddr("198.51.100.2")}
-	if info.CarrierInfo != want || info.Name != "vpn" || info.ServerAddr != netip.MustParseAddr("127.0.0.1") ||
+	if !reflect.DeepEqual(info.CarrierInfo, want) || info.Name != "vpn" || info.ServerAddr != netip.MustParseAddr("127.0.0.1") ||
 		!strings.HasPrefix(info.Server, "vpn@127.0.0.1:") {
 		t.Errorf("info %+v,\nwant carrier %+v", info, want)
 	}

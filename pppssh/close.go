@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"time"
 )
 
 // monitor ends the link when its carrier ends by itself or the keepalive
@@ -83,6 +84,10 @@ func (l *Link) closeWith(reason error) error {
 	return l.closeErr
 }
 
+// forwardsCloseWait bounds the closing of the forwards when the connection
+// is handed on (Detach) and so not closed here.
+const forwardsCloseWait = 5 * time.Second
+
 // teardown takes down what start built, in this order:
 //
 //  1. closing: monitor and keepalive return (the keepalive stops sending);
@@ -114,7 +119,17 @@ func (l *Link) teardown() error {
 			l.log.Debug("closing SSH connection", "err", cerr)
 		}
 	}
-	<-forwardsClosed
+	if l.detached.Load() {
+		// The connection lives on in the next link: nothing here ends
+		// the wait of a server that does not answer, so it is bounded.
+		select {
+		case <-forwardsClosed:
+		case <-time.After(forwardsCloseWait):
+			l.log.Warn("the server did not answer the cancelling of the remote forwards; going on")
+		}
+	} else {
+		<-forwardsClosed
+	}
 	l.wg.Wait()
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vpn-pppssh/vpn-pppssh/dnsconf"
 	"github.com/vpn-pppssh/vpn-pppssh/forward"
 )
 
@@ -49,6 +50,10 @@ type Config struct {
 	ClientBridge  string // ethernet mode: the client's tap joins this bridge
 	ServerBridge  string // ethernet mode: the server's tap joins this bridge
 	Offload       bool   // tun and ethernet modes through the helper: TSO and checksum offload on both devices
+
+	DNSServers []netip.Addr // DNS: this host's name servers while the link is up
+	DNSPeer    bool         // DNS=peer: the ones the server's pppd offers
+	DNSSearch  []string     // DNS_SEARCH: search domains while the link is up
 
 	// Port forwards on the link's SSH connection (OpenSSH's -L, -R, -D).
 	LocalForwards   []forward.Spec
@@ -196,6 +201,18 @@ var Keys = []Key{
 	{"SERVER_HELPER", "vpn-pppssh on the server; run as sudo -n SERVER_HELPER serve instead of bare pppd",
 		func(c *Config, v string) error { return setPath(&c.ServerHelper, v, true) },
 		func(c *Config) string { return c.ServerHelper }},
+	{"DNS", "name servers for this host while the link is up, reachable through it: addresses, or peer (those the server's pppd offers, MODE=ppp); set through systemd-resolved, resolvconf or /etc/resolv.conf, and undone at stop",
+		func(c *Config, v string) error { return setDNS(c, v) },
+		func(c *Config) string { return dnsString(c) }},
+	{"DNS_SEARCH", "search domains while the link is up (with DNS), separated by spaces",
+		func(c *Config, v string) error {
+			d, err := dnsconf.ParseSearch(v)
+			if err == nil {
+				c.DNSSearch = d
+			}
+			return err
+		},
+		func(c *Config) string { return strings.Join(c.DNSSearch, " ") }},
 	{"LOCAL_FORWARDS", "port forwards as ssh -L takes them, separated by spaces: [bind_address:]port:host:hostport, [bind_address:]port:socket, socket:host:hostport or socket:socket",
 		func(c *Config, v string) error { return setForwards(&c.LocalForwards, forward.Local, v) },
 		func(c *Config) string { return forwardsString(c.LocalForwards) }},
@@ -296,6 +313,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ServerPPPDCall != "" && c.ServerHelper != "" {
 		return errors.New("SERVER_PPPD_CALL and SERVER_HELPER exclude each other: the server half runs pppd itself, with options of its own")
+	}
+	if len(c.DNSSearch) > 0 && len(c.DNSServers) == 0 && !c.DNSPeer {
+		return errors.New("DNS_SEARCH needs DNS: search domains without the servers that know them")
+	}
+	if c.DNSPeer && c.Mode != ModePPP {
+		return fmt.Errorf("DNS=peer applies to MODE=ppp (the server's pppd offers its name servers), not MODE=%s: give the addresses", c.Mode)
 	}
 	if c.ServerIfAddr.IsValid() && c.ServerIfAddr == c.ClientIfAddr {
 		return fmt.Errorf("SERVER_IFIPADDR and CLIENT_IFIPADDR are both %s: the two ends need different addresses", c.ServerIfAddr)
@@ -483,6 +506,27 @@ func setMode(dst *string, v string) error {
 		return nil
 	}
 	return fmt.Errorf("%q is not a mode: use ppp, tun, ethernet or none", v)
+}
+
+// setDNS takes DNS: addresses, or peer.
+func setDNS(c *Config, v string) error {
+	servers, peer, err := dnsconf.ParseServers(v)
+	if err != nil {
+		return err
+	}
+	c.DNSServers, c.DNSPeer = servers, peer
+	return nil
+}
+
+func dnsString(c *Config) string {
+	if c.DNSPeer {
+		return "peer"
+	}
+	texts := make([]string, len(c.DNSServers))
+	for i, a := range c.DNSServers {
+		texts[i] = a.String()
+	}
+	return strings.Join(texts, " ")
 }
 
 // setForwards takes one key's forwards; the error names the key and the
