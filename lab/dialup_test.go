@@ -75,6 +75,9 @@ func TestDialUpHooks(t *testing.T) {
 		if syslog.WaitFor(from, 30*time.Second, hook, ` down (linkname "vpn-pppssh-manual", ipparam "vpn"): one of vpn-pppssh's own`) < 0 {
 			t.Fatal("the hook never ran for the manual link's ip-down")
 		}
+		if syslog.WaitFor(from, 30*time.Second, hook, ` down (linkname "", ipparam "vpn"): one of vpn-pppssh's own`) < 0 {
+			t.Fatal("the hook never ran for the ip-down of the manual link's server pppd")
+		}
 		if i := syslog.WaitFor(from, 0, hook, "vpn-pppssh link"); i >= 0 {
 			t.Fatalf("our own link made the hook act: %s", syslog.Lines()[i])
 		}
@@ -118,6 +121,11 @@ func TestDialUpHooks(t *testing.T) {
 	if syslog.WaitFor(from, 30*time.Second, hook, fmt.Sprintf("link office (pid %d) is dialling again", up.Pid)) < 0 {
 		t.Fatal("office was not told to dial again")
 	}
+	// The link went down for the hook's SIGHUP, not later for its
+	// unanswered keepalives.
+	if syslog.WaitFor(from, 30*time.Second, "vpn-pppssh-office[", `msg="link down" reason="redial requested (SIGHUP)"`) < 0 {
+		t.Fatal("office did not go down for the hook's redial")
+	}
 	moved := waitOffice(t, office, "after uplinkA went down", func(s linkStatus) bool {
 		return s.Phase == "up" && s.Redials > 0 && s.Via == "198.19.2.2"
 	})
@@ -137,8 +145,8 @@ func TestDialUpHooks(t *testing.T) {
 	// its LCP echoes go unanswered (3 x 10 s in the lab's server half).
 	wantInterfaces(t, lab.BehindServerNS, 60*time.Second)
 	wantClean(t, 15*time.Second)
-	if _, err := os.Stat("/run/vpn-pppssh-uplinks"); !os.IsNotExist(err) {
-		t.Errorf("the hooks' record of uplinks outlived the uplinks: %v", err)
+	if left, err := filepath.Glob("/run/vpn-pppssh-uplinks/*"); err != nil || len(left) > 0 {
+		t.Errorf("the hooks' record of uplinks outlived the uplinks: %v %v", left, err)
 	}
 }
 

@@ -109,7 +109,7 @@ func TestPortForwards(t *testing.T) {
 	t.Run("the server's AllowTcpForwarding no is named", func(t *testing.T) {
 		other := l.Config("fw3", 3, "MODE=none", fmt.Sprintf("SERVER_PORT=%d", lab.NoTunnelPort),
 			"REMOTE_FORWARDS=17023:"+behindClient)
-		wantFailure(t, other, 1, 20*time.Second, "REMOTE_FORWARDS 17023:"+behindClient+": the server refused to listen on 127.0.0.1:17023 (sshd_config: AllowTcpForwarding")
+		wantFailure(t, other, 1, 20*time.Second, "REMOTE_FORWARDS 17023:"+behindClient+": the server refused to listen on localhost:17023 (sshd_config: AllowTcpForwarding")
 	})
 
 }
