@@ -3,7 +3,8 @@
 
 GO      ?= go
 DEBS    := ppp openssh-server openssh-client sudo user-mode-linux kmod iproute2 \
-           iputils-ping iperf3 procps iptables nftables shellcheck systemd lintian
+           iputils-ping iperf3 procps iptables nftables shellcheck systemd lintian \
+           dnsmasq-base
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 # A count, not a duration: Go 1.26's fuzz coordinator can report "context
 # deadline exceeded" at the end of a -fuzztime duration without any failing

@@ -32,7 +32,7 @@ func TestPortForwards(t *testing.T) {
 		"REMOTE_FORWARDS=17022:"+behindClient)
 	out := mustStart(t, conf)
 	for _, want := range []string{"link fw up: port forwards only", "forward LOCAL_FORWARDS 127.0.0.1:17000:" + behindServer + " on 127.0.0.1:17000",
-		"forward REMOTE_FORWARDS 17022:" + behindClient + " on the server's loopback port 17022", "forward DYNAMIC_FORWARDS 17080 on 127.0.0.1:17080"} {
+		"forward REMOTE_FORWARDS 17022:" + behindClient + " on the server's localhost:17022", "forward DYNAMIC_FORWARDS 17080 on 127.0.0.1:17080"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("start's output lacks %q:\n%s", want, out)
 		}

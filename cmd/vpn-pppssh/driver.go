@@ -156,7 +156,7 @@ func (d *driver) Dial(ctx context.Context, connecting func()) (supervise.Session
 	d.st.Iface, d.st.Local, d.st.Remote = info.Iface, info.Local.String(), info.Remote.String()
 	d.st.Server, d.st.Via, d.st.UpSince = info.Server, addrOrEmpty(info.Via), info.Since
 	d.st.Mode, d.st.CarrierPid, d.st.ServerIface = info.Mode, info.Pid, info.ServerIface
-	d.st.Firewall, d.st.Changes, d.st.Forwards = nets.firewall(), nets.changes(), info.Forwards
+	d.st.Firewall, d.st.Changes, d.st.Forwards, d.st.DNS = nets.firewall(), nets.changes(), info.Forwards, nets.dnsLine()
 	d.info = info
 	return &session{link: link, net: nets, d: d}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 
+	"github.com/vpn-pppssh/vpn-pppssh/dnsconf"
 	"github.com/vpn-pppssh/vpn-pppssh/hooks"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 	"github.com/vpn-pppssh/vpn-pppssh/routing"
@@ -18,6 +19,7 @@ type linkNetworks struct {
 	cfg    pppssh.Config
 	env    hooks.Env
 	router *routing.Router
+	dns    *dnsconf.Settings // nil without DNS
 	log    *slog.Logger
 }
 
@@ -60,6 +62,17 @@ func joinNetworks(ctx context.Context, o *options, cfg pppssh.Config, info pppss
 	for _, c := range r.Applied() {
 		log.Info("applied", "change", c.String())
 	}
+	if len(cfg.DNSServers) > 0 {
+		dns, err := setDNS(ctx, o, cfg, info, log)
+		if err != nil {
+			if cerr := r.Close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("undoing what was applied: %w", cerr))
+			}
+			return nil, err
+		}
+		n.dns = dns
+		log.Info("applied", "change", dns.String())
+	}
 	if cfg.IPUpDir != "" {
 		// A failing hook is logged and never takes the link down.
 		hooks.Run(ctx, cfg.IPUpDir, n.env, hooks.Limit, n.log)
@@ -77,10 +90,39 @@ func (n *linkNetworks) close(ctx context.Context) error {
 	if n.cfg.IPDownDir != "" {
 		hooks.Run(context.WithoutCancel(ctx), n.cfg.IPDownDir, n.env, hooks.Limit, n.log)
 	}
-	if err := n.router.Close(); err != nil {
-		return fmt.Errorf("undoing routes and rules: %w", err)
+	var dnsErr error
+	if n.dns != nil {
+		if err := n.dns.Close(); errors.Is(err, dnsconf.ErrChanged) {
+			n.log.Warn("DNS left as it is", "err", err)
+		} else if err != nil {
+			dnsErr = fmt.Errorf("undoing DNS settings: %w", err)
+		}
 	}
-	return nil
+	if err := n.router.Close(); err != nil {
+		return errors.Join(dnsErr, fmt.Errorf("undoing routes and rules: %w", err))
+	}
+	return dnsErr
+}
+
+// setDNS gives this host the link's name servers (DNS, DNS_SEARCH).
+func setDNS(ctx context.Context, o *options, cfg pppssh.Config, info pppssh.Info, log *slog.Logger) (*dnsconf.Settings, error) {
+	s, err := dnsconf.New(dnsconf.Config{Link: cfg.Name, Iface: info.Iface, Servers: cfg.DNSServers, Search: cfg.DNSSearch},
+		dnsconf.Options{RunDir: string(o.runDir), Logger: log.With("component", "dns")})
+	if err == nil {
+		err = s.Apply(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("setting DNS: %w", err)
+	}
+	return s, nil
+}
+
+// dnsLine describes the DNS settings for status, "" without.
+func (n *linkNetworks) dnsLine() string {
+	if n.dns == nil {
+		return ""
+	}
+	return n.dns.String()
 }
 
 // hookEnv is what the hooks are told: pppd's ip-up arguments as the

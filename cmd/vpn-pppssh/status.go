@@ -86,7 +86,7 @@ func collectStatus(o *options, name string) (statusReport, error) {
 // would escape C0 controls but not DEL, C1 controls such as U+009B (CSI)
 // or U+202E, so the text is escaped for both outputs.
 func (r *statusReport) escape() {
-	for _, s := range []*string{&r.Name, &r.Phase, &r.Iface, &r.Local, &r.Remote, &r.Server, &r.Via, &r.LastError, &r.Firewall, &r.Mode, &r.ServerIface} {
+	for _, s := range []*string{&r.Name, &r.Phase, &r.Iface, &r.Local, &r.Remote, &r.Server, &r.Via, &r.DNS, &r.LastError, &r.Firewall, &r.Mode, &r.ServerIface} {
 		*s = safetext.Escape(*s)
 	}
 	for i := range r.Changes {
@@ -141,6 +141,9 @@ func printStatus(o *options, r statusReport) {
 		}
 		for _, f := range r.Forwards {
 			fmt.Fprintf(w, "  forward    %s\n", f)
+		}
+		if r.DNS != "" {
+			fmt.Fprintf(w, "  dns        %s\n", r.DNS)
 		}
 		if r.Firewall != "" {
 			fmt.Fprintf(w, "  firewall   %s\n", r.Firewall)

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vpn-pppssh/vpn-pppssh/dnsconf"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 	"github.com/vpn-pppssh/vpn-pppssh/routing"
@@ -95,6 +96,12 @@ func removeLeftovers(o *options, name string, report bool) error {
 				waitGone(pid, 2*time.Second)
 			}
 		}
+	}
+	if dnsconf.Leftovers(string(o.runDir), name) {
+		if err := dnsconf.Cleanup(string(o.runDir), name); err != nil && !errors.Is(err, dnsconf.ErrChanged) {
+			return fmt.Errorf("undoing the DNS settings of a dead process: %w", err)
+		}
+		found = append(found, "DNS settings")
 	}
 	if routing.Leftovers(string(o.runDir), name) {
 		r, err := routing.New(name, string(o.runDir))

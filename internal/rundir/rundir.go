@@ -233,6 +233,7 @@ type State struct {
 	NextAttempt time.Time `json:"next_attempt,omitzero"` // when waiting
 	Goroutines  int       `json:"goroutines,omitempty"`  // of the owner, at the last change of phase: a leak shows here
 	Forwards    []string  `json:"forwards,omitempty"`    // port forwards listening, one line each
+	DNS         string    `json:"dns,omitempty"`         // name servers set for the link, and how
 	Firewall    string    `json:"firewall,omitempty"`    // masquerade backend: nftables or iptables-legacy
 	Changes     []string  `json:"changes,omitempty"`     // what the link changed on the host
 }
