@@ -9,8 +9,9 @@
 // AllowTcpForwarding, AllowStreamLocalForwarding, GatewayPorts or
 // PermitListen). Close closes the listeners and every forwarded
 // connection, and returns once each goroutine of the Set has returned.
-// A Set lives as long as one SSH connection: the link makes a new one on
-// each redial, which is how the forwards follow the link's keepalives and
+// A Set lives as long as one link's run on its SSH connection: the link
+// makes a new one on each redial (and on a connection it reuses when only
+// pppd died), which is how the forwards follow the link's keepalives and
 // redials (autossh's job).
 //
 // Why not a SOCKS library: the proxy must take its connections from the

@@ -64,7 +64,8 @@ func (c *Config) validateNone() error {
 	}
 	def := Defaults()
 	for _, k := range []string{"SERVER_IFIPADDR", "CLIENT_IFIPADDR", "SERVER_NETWORKS", "CLIENT_NETWORKS",
-		"SERVER_MASQUERADE", "CLIENT_MASQUERADE", "DEFAULT_ROUTE", "SERVER_HELPER", "DNS", "DNS_SEARCH"} {
+		"SERVER_MASQUERADE", "CLIENT_MASQUERADE", "DEFAULT_ROUTE", "SERVER_HELPER", "DNS", "DNS_SEARCH",
+		"IP_UP_DIR", "IP_DOWN_DIR", "IPPARAM", "MTU", "SERVER_TUN_UNIT", "OFFLOAD"} {
 		if c.Get(k) != def.Get(k) {
 			return fmt.Errorf("%s needs a tunnel: MODE=none carries only port forwards", k)
 		}
