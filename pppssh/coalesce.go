@@ -33,7 +33,7 @@ const idleGap = 500 * time.Microsecond
 type coalescingConn struct {
 	net.Conn
 	mu      sync.Mutex
-	drained *sync.Cond // signalled after each write(2)
+	drained *sync.Cond // signalled after each write(2), the writer's or a caller's
 	pending []byte
 	spare   []byte
 	err     error
@@ -98,6 +98,7 @@ func (w *coalescingConn) writeInline(p []byte) (int, error) {
 	if err != nil {
 		w.fail(err)
 	}
+	w.drained.Broadcast()
 	queued := len(w.pending) > 0
 	w.mu.Unlock()
 	if queued {

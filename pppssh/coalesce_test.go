@@ -115,9 +115,11 @@ func TestCoalescingKeepsOrderThroughARealSocket(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Every byte is sent before the last Write's successor would be.
+	// Every byte has reached the socket: nothing queued, and no write(2)
+	// in progress (the writer takes the queue before it writes, so an
+	// empty queue alone is not enough: Close would cut that last write).
 	w.mu.Lock()
-	for len(w.pending) > 0 && w.err == nil {
+	for (len(w.pending) > 0 || w.busy) && w.err == nil {
 		w.drained.Wait()
 	}
 	w.mu.Unlock()
