@@ -20,14 +20,19 @@ import (
 // `ip route show proto 158` lists them).
 const RouteProtocol = 158
 
-// Route is a route to Dst through Dev, via Gw when it is set.
+// Route is a route to Dst through Dev, via Gw when it is set; or, when
+// Unreachable, a route that refuses Dst (no Dev: "Network unreachable").
 type Route struct {
-	Dst netip.Prefix `json:"dst"`
-	Gw  netip.Addr   `json:"gw,omitzero"`
-	Dev string       `json:"dev"`
+	Dst         netip.Prefix `json:"dst"`
+	Gw          netip.Addr   `json:"gw,omitzero"`
+	Dev         string       `json:"dev"`
+	Unreachable bool         `json:"unreachable,omitempty"`
 }
 
 func (r Route) String() string {
+	if r.Unreachable {
+		return "unreachable " + r.Dst.String()
+	}
 	if r.Gw.IsValid() {
 		return fmt.Sprintf("%s via %s dev %s", r.Dst, r.Gw, r.Dev)
 	}
@@ -51,6 +56,7 @@ type host interface {
 	delMasquerade(firewall.Masquerade) error
 	firewallName() string
 	netns() uint64 // identifies the network namespace the changes apply to
+	hasIPv6() bool // the kernel speaks IPv6 here (else there is none to block)
 }
 
 const forwardingPath = "/proc/sys/net/ipv4/ip_forward"
@@ -66,13 +72,17 @@ type netlinkHost struct {
 func newNetlinkHost() *netlinkHost { return &netlinkHost{} }
 
 func (h *netlinkHost) nlRoute(r Route) (*netlink.Route, error) {
+	dst := &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), r.Dst.Addr().BitLen())}
+	if r.Unreachable {
+		return &netlink.Route{Dst: dst, Type: unix.RTN_UNREACHABLE, Protocol: RouteProtocol, Table: unix.RT_TABLE_MAIN}, nil
+	}
 	l, err := nldump.Retry(func() (netlink.Link, error) { return netlink.LinkByName(r.Dev) })
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: %w", r.Dev, err)
 	}
 	nr := &netlink.Route{
 		LinkIndex: l.Attrs().Index,
-		Dst:       &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), 32)},
+		Dst:       dst,
 		Protocol:  RouteProtocol,
 		Scope:     netlink.SCOPE_LINK,
 	}
@@ -128,6 +138,13 @@ func (h *netlinkHost) routeTo(dst netip.Addr) (Route, error) {
 		r.Gw = gw.Unmap()
 	}
 	return r, nil
+}
+
+// hasIPv6: /proc/net/if_inet6 exists when this network namespace's kernel
+// has IPv6 (built in or loaded, and not disabled with ipv6.disable=1).
+func (h *netlinkHost) hasIPv6() bool {
+	_, err := os.Stat("/proc/net/if_inet6")
+	return err == nil
 }
 
 func (h *netlinkHost) forwarding() (string, error) {

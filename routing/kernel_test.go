@@ -81,6 +81,11 @@ func snapshot(ns string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("routes of %s: %w: %s", ns, err, routes)
 	}
+	routes6, err := exec.Command("ip", "-n", ns, "-6", "route", "show", "table", "all").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("IPv6 routes of %s: %w: %s", ns, err, routes6)
+	}
+	routes = append(routes, routes6...)
 	fwd, err := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv4/ip_forward").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("forwarding of %s: %w: %s", ns, err, fwd)
@@ -143,6 +148,8 @@ func TestRouterOnTheKernel(t *testing.T) {
 			"0.0.0.0/1 dev tun0 proto 158 scope link",
 			"128.0.0.0/1 dev tun0 proto 158 scope link",
 			"192.0.2.2 dev eth0 proto 158 scope link",
+			"unreachable ::/1 dev lo proto 158",
+			"unreachable 8000::/1 dev lo proto 158",
 			"forward=1",
 		} {
 			if !strings.Contains(during, want) {

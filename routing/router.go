@@ -22,7 +22,7 @@ type Config struct {
 	Networks     []netip.Prefix // reached through Iface
 	Masquerade   []netip.Prefix // sources masqueraded when leaving by other interfaces
 	Forwarding   bool           // this host routes for the peer
-	DefaultRoute bool           // everything through Iface (two /1 routes, as OpenVPN's def1)
+	DefaultRoute bool           // everything through Iface (two /1 routes, as OpenVPN's def1), and IPv6 refused beyond this host's own links
 	Carrier      netip.Addr     // with DefaultRoute: the SSH server, kept on its current path
 	// SourceCheck drops packets arriving on Iface whose source address
 	// this host would not route back through Iface (strict reverse-path
@@ -162,6 +162,14 @@ func (r *Router) plan(cfg Config) ([]Change, error) {
 			Change{Kind: "route", Route: &keep},
 			Change{Kind: "route", Route: &Route{Dst: netip.MustParsePrefix("0.0.0.0/1"), Dev: cfg.Iface}},
 			Change{Kind: "route", Route: &Route{Dst: netip.MustParsePrefix("128.0.0.0/1"), Dev: cfg.Iface}})
+		if r.host.hasIPv6() {
+			// The link carries IPv4 only: IPv6 must not go around it.
+			// Every destination beyond the networks on a link of this
+			// host (more specific routes) is refused while it is up.
+			want = append(want,
+				Change{Kind: "route", Route: &Route{Dst: netip.MustParsePrefix("::/1"), Unreachable: true}},
+				Change{Kind: "route", Route: &Route{Dst: netip.MustParsePrefix("8000::/1"), Unreachable: true}})
+		}
 	}
 	return want, nil
 }
@@ -170,7 +178,7 @@ func (r *Router) plan(cfg Config) ([]Change, error) {
 // now, so that the default route through the tunnel does not swallow the
 // tunnel's own packets. A route we made earlier is reused as it is.
 func (r *Router) carrierRoute(carrier netip.Addr, iface string) (Route, error) {
-	dst := netip.PrefixFrom(carrier, 32)
+	dst := netip.PrefixFrom(carrier, carrier.BitLen())
 	for _, c := range r.j.changes {
 		if c.Route != nil && c.Route.Dst == dst {
 			return *c.Route, nil

@@ -22,6 +22,7 @@ type fakeHost struct {
 	index   map[string]int    // interface: its index
 	failOn  string            // a change whose String() contains this fails
 	ns      uint64
+	noIPv6  bool // the kernel has no IPv6
 }
 
 func (f *fakeHost) fail(what string) error {
@@ -55,6 +56,7 @@ func (f *fakeHost) routeTo(a netip.Addr) (Route, error) {
 }
 
 func (f *fakeHost) forwarding() (string, error) { return f.forward, nil }
+func (f *fakeHost) hasIPv6() bool                { return !f.noIPv6 }
 func (f *fakeHost) setForwarding(v string) error {
 	if err := f.fail("forwarding " + v); err != nil {
 		return err
@@ -145,9 +147,11 @@ func TestRouterSequence(t *testing.T) {
 			Masquerade: prefixes("198.51.100.2/32")},
 			"forward=1 routes=[198.18.0.0/15 dev ppp0] masq=[masq vpn 198.51.100.2/32 !ppp0]"},
 		{"default route", Config{Iface: "ppp0", DefaultRoute: true, Carrier: carrier},
-			"forward=0 routes=[0.0.0.0/1 dev ppp0; 128.0.0.0/1 dev ppp0; 192.0.2.2/32 via 192.0.2.254 dev eth0] masq=[]"},
+			"forward=0 routes=[0.0.0.0/1 dev ppp0; 128.0.0.0/1 dev ppp0; 192.0.2.2/32 via 192.0.2.254 dev eth0; unreachable 8000::/1; unreachable ::/1] masq=[]"},
 		{"default route again", Config{Iface: "ppp0", DefaultRoute: true, Carrier: carrier},
-			"forward=0 routes=[0.0.0.0/1 dev ppp0; 128.0.0.0/1 dev ppp0; 192.0.2.2/32 via 192.0.2.254 dev eth0] masq=[]"},
+			"forward=0 routes=[0.0.0.0/1 dev ppp0; 128.0.0.0/1 dev ppp0; 192.0.2.2/32 via 192.0.2.254 dev eth0; unreachable 8000::/1; unreachable ::/1] masq=[]"},
+		{"default route, an SSH server on IPv6", Config{Iface: "ppp0", DefaultRoute: true, Carrier: netip.MustParseAddr("2001:db8::2")},
+			"forward=0 routes=[0.0.0.0/1 dev ppp0; 128.0.0.0/1 dev ppp0; 2001:db8::2/128 via 192.0.2.254 dev eth0; unreachable 8000::/1; unreachable ::/1] masq=[]"},
 		{"nothing", Config{Iface: "ppp0"}, clean},
 	}
 	dir := t.TempDir()
@@ -181,6 +185,23 @@ func TestRouterSequence(t *testing.T) {
 	}
 	if _, err := os.Stat(JournalPath(dir, "vpn")); !os.IsNotExist(err) {
 		t.Errorf("journal left after Close: %v", err)
+	}
+}
+
+// Without IPv6 in the kernel there is nothing to block, and a default
+// route does not fail for want of it.
+func TestDefaultRouteWithoutIPv6(t *testing.T) {
+	h := &fakeHost{forward: "0", noIPv6: true}
+	r, err := newRouter("vpn", t.TempDir(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, r, Config{Iface: "ppp0", DefaultRoute: true, Carrier: netip.MustParseAddr("192.0.2.2")})
+	if got, want := h.String(), "forward=0 routes=[0.0.0.0/1 dev ppp0; 128.0.0.0/1 dev ppp0; 192.0.2.2/32 via 192.0.2.254 dev eth0] masq=[]"; got != want {
+		t.Errorf("got %s\nwant %s", got, want)
+	}
+	if err := r.Close(); err != nil || h.String() != clean {
+		t.Fatalf("Close: %v, %s", err, h.String())
 	}
 }
 
