@@ -65,9 +65,44 @@ func TestClientNetworkReachedFromServer(t *testing.T) {
 }
 
 func TestDefaultRouteKeepsTheCarrier(t *testing.T) {
+	needLab(t)
+	// IPv6 between client and server, and an IPv6 default route on the
+	// client through the server (as a router's advertisement gives it):
+	// the way an IPv6 leak around the tunnel would go.
+	v6 := [][]string{
+		{"-n", lab.ClientNS, "addr", "add", "2001:db8:1::1/64", "dev", "vpnlab0", "nodad"},
+		{"-n", lab.ServerNS, "addr", "add", "2001:db8:1::2/64", "dev", "vpnlab1", "nodad"},
+		{"-n", lab.ServerNS, "addr", "add", "2001:db8:2::1/128", "dev", "lo"},
+		{"-n", lab.ClientNS, "-6", "route", "add", "default", "via", "2001:db8:1::2"},
+	}
+	t.Cleanup(func() {
+		lab.Sh("ip", "-n", lab.ClientNS, "-6", "route", "del", "default", "via", "2001:db8:1::2")
+		lab.Sh("ip", "-n", lab.ServerNS, "addr", "del", "2001:db8:2::1/128", "dev", "lo")
+		lab.Sh("ip", "-n", lab.ServerNS, "addr", "del", "2001:db8:1::2/64", "dev", "vpnlab1")
+		lab.Sh("ip", "-n", lab.ClientNS, "addr", "del", "2001:db8:1::1/64", "dev", "vpnlab0")
+	})
+	for _, a := range v6 {
+		if _, err := lab.Sh("ip", a...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ping6 := func() (string, error) { return lab.InNS(lab.ClientNS, "ping", "-6", "-c", "1", "-W", "3", "2001:db8:2::1") }
+	if out, err := ping6(); err != nil {
+		t.Fatalf("IPv6 beyond the server before the link: %v\n%s", err, out)
+	}
 	before := snapshots()
 	conf := helperConf(t, "vpn", "DEFAULT_ROUTE=yes", "SERVER_MASQUERADE=yes")
 	mustStart(t, conf)
+	// The link carries IPv4 only: IPv6 that only the default route would
+	// carry is refused while it is up, not sent around it; the prefix of
+	// the client's own link stays reachable.
+	// An unreachable route answers connect(2) with EHOSTUNREACH.
+	if out, err := ping6(); err == nil || !strings.Contains(err.Error(), "No route to host") {
+		t.Errorf("IPv6 went around the link (or failed otherwise): %v\n%s", err, out)
+	}
+	if out, err := lab.InNS(lab.ClientNS, "ping", "-6", "-c", "1", "-W", "3", "2001:db8:1::2"); err != nil {
+		t.Errorf("IPv6 on the client's own link refused too: %v\n%s", err, out)
+	}
 	// 203.0.113.2 has no route of its own on the client: only the default
 	// route through the tunnel reaches it.
 	ping(t, lab.ClientNS, lab.BehindServerIP)
@@ -84,6 +119,9 @@ func TestDefaultRouteKeepsTheCarrier(t *testing.T) {
 	}
 	client(t, "-c", conf, "stop")
 	wantSnapshots(t, before, 5*time.Second)
+	if out, err := ping6(); err != nil {
+		t.Errorf("IPv6 beyond the server after stop: %v\n%s", err, out)
+	}
 }
 
 func TestHooksSeeTheLink(t *testing.T) {
