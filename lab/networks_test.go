@@ -86,7 +86,9 @@ func TestDefaultRouteKeepsTheCarrier(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ping6 := func() (string, error) { return lab.InNS(lab.ClientNS, "ping", "-6", "-c", "1", "-W", "3", "2001:db8:2::1") }
+	ping6 := func() (string, error) {
+		return lab.InNS(lab.ClientNS, "ping", "-6", "-c", "1", "-W", "3", "2001:db8:2::1")
+	}
 	if out, err := ping6(); err != nil {
 		t.Fatalf("IPv6 beyond the server before the link: %v\n%s", err, out)
 	}

@@ -56,7 +56,7 @@ func (f *fakeHost) routeTo(a netip.Addr) (Route, error) {
 }
 
 func (f *fakeHost) forwarding() (string, error) { return f.forward, nil }
-func (f *fakeHost) hasIPv6() bool                { return !f.noIPv6 }
+func (f *fakeHost) hasIPv6() bool               { return !f.noIPv6 }
 func (f *fakeHost) setForwarding(v string) error {
 	if err := f.fail("forwarding " + v); err != nil {
 		return err
