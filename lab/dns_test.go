@@ -87,6 +87,51 @@ func TestDNSThroughTheLink(t *testing.T) {
 	wantClean(t, 10*time.Second)
 }
 
+// DNS=peer: the server half's pppd offers OFFER_DNS (ms-dns) from its
+// policy, the client's asks for it (usepeerdns) and sets what it got; the
+// ip-up scripts never see USEPEERDNS, so Debian's 0000usepeerdns leaves
+// resolv.conf alone.
+func TestDNSFromThePeer(t *testing.T) {
+	l := needLab(t)
+	startDNSMasq(t, l)
+	if err := lab.WritePolicy(lab.Policy + "OFFER_DNS=" + lab.BehindServerIP + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := lab.WritePolicy(lab.Policy); err != nil {
+			t.Error(err)
+		}
+	})
+	const resolv = "/etc/resolv.conf"
+	before, err := os.ReadFile(resolv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := helperConf(t, "dns", "SERVER_NETWORKS="+lab.BehindServerNet, "SERVER_MASQUERADE=yes", "DNS=peer", "DNS_SEARCH=lab.example")
+	mustStart(t, conf)
+	if s := statusText(t, conf); !strings.Contains(s, "dns        dns "+lab.BehindServerIP+" search lab.example via ") {
+		t.Errorf("status does not show the peer's name server:\n%s", s)
+	}
+	if out, err := lab.InNS(lab.ClientNS, "getent", "hosts", "secret"); err != nil || !strings.HasPrefix(out, "198.51.100.77 ") {
+		t.Fatalf("getent hosts secret with the peer's name server: %v %q", err, out)
+	}
+	if backups, _ := filepath.Glob(resolv + ".pppd-backup.*"); len(backups) > 0 {
+		t.Errorf("Debian's 0000usepeerdns ran (%v): USEPEERDNS reached the ip-up scripts", backups)
+	}
+	if out, code := client(t, "-c", conf, "stop"); code != 0 {
+		t.Fatalf("stop: exit %d: %s", code, out)
+	}
+	wantResolv(t, resolv, before)
+	wantClean(t, 10*time.Second)
+
+	// A server that offers none: the start fails, naming what is missing.
+	if err := lab.WritePolicy(lab.Policy); err != nil {
+		t.Fatal(err)
+	}
+	wantFailure(t, conf, 1, 30*time.Second, "DNS=peer: the server's pppd offered no name server")
+	wantResolv(t, resolv, before)
+}
+
 func wantResolv(t *testing.T, path string, want []byte) {
 	t.Helper()
 	got, err := os.ReadFile(path)

@@ -48,10 +48,12 @@ type Carrier interface {
 // from MODE and the addresses, TTY and Speed with DeviceTTY and NoSpeed
 // outside ppp mode.
 type CarrierInfo struct {
-	Mode   string     `json:"mode"`  // ModePPP, ModeTUN, ModeEthernet or ModeNone
-	Iface  string     `json:"iface"` // the client's interface
-	Local  netip.Addr `json:"local"`
-	Remote netip.Addr `json:"remote"`
+	Mode  string `json:"mode"`  // ModePPP, ModeTUN, ModeEthernet or ModeNone
+	Iface string `json:"iface"` // the client's interface
+	// PeerDNS are the name servers the server's pppd offered (DNS=peer).
+	PeerDNS []netip.Addr `json:"peer_dns,omitempty"`
+	Local   netip.Addr   `json:"local"`
+	Remote  netip.Addr   `json:"remote"`
 	// Pid is the local process that carries the link (pppd), 0 when the
 	// carrier is this process itself.
 	Pid int `json:"carrier_pid,omitempty"`

@@ -52,6 +52,7 @@ type Config struct {
 	Offload       bool   // tun and ethernet modes through the helper: TSO and checksum offload on both devices
 
 	DNSServers []netip.Addr // DNS: this host's name servers while the link is up
+	DNSPeer    bool         // DNS=peer: the ones the server's pppd offers
 	DNSSearch  []string     // DNS_SEARCH: search domains while the link is up
 
 	// Port forwards on the link's SSH connection (OpenSSH's -L, -R, -D).
@@ -200,7 +201,7 @@ var Keys = []Key{
 	{"SERVER_HELPER", "vpn-pppssh on the server; run as sudo -n SERVER_HELPER serve instead of bare pppd",
 		func(c *Config, v string) error { return setPath(&c.ServerHelper, v, true) },
 		func(c *Config) string { return c.ServerHelper }},
-	{"DNS", "name servers for this host while the link is up, reachable through it (addresses, separated by spaces); set through systemd-resolved, resolvconf or /etc/resolv.conf, and undone at stop",
+	{"DNS", "name servers for this host while the link is up, reachable through it: addresses, or peer (those the server's pppd offers, MODE=ppp); set through systemd-resolved, resolvconf or /etc/resolv.conf, and undone at stop",
 		func(c *Config, v string) error { return setDNS(c, v) },
 		func(c *Config) string { return dnsString(c) }},
 	{"DNS_SEARCH", "search domains while the link is up (with DNS), separated by spaces",
@@ -313,8 +314,11 @@ func (c *Config) Validate() error {
 	if c.ServerPPPDCall != "" && c.ServerHelper != "" {
 		return errors.New("SERVER_PPPD_CALL and SERVER_HELPER exclude each other: the server half runs pppd itself, with options of its own")
 	}
-	if len(c.DNSSearch) > 0 && len(c.DNSServers) == 0 {
+	if len(c.DNSSearch) > 0 && len(c.DNSServers) == 0 && !c.DNSPeer {
 		return errors.New("DNS_SEARCH needs DNS: search domains without the servers that know them")
+	}
+	if c.DNSPeer && c.Mode != ModePPP {
+		return fmt.Errorf("DNS=peer applies to MODE=ppp (the server's pppd offers its name servers), not MODE=%s: give the addresses", c.Mode)
 	}
 	if c.ServerIfAddr.IsValid() && c.ServerIfAddr == c.ClientIfAddr {
 		return fmt.Errorf("SERVER_IFIPADDR and CLIENT_IFIPADDR are both %s: the two ends need different addresses", c.ServerIfAddr)
@@ -510,16 +514,14 @@ func setDNS(c *Config, v string) error {
 	if err != nil {
 		return err
 	}
-	if peer {
-		// pppd's usepeerdns would also run Debian's ip-up.d/0000usepeerdns,
-		// which rewrites resolv.conf behind this tool's back.
-		return errors.New("peer (the server pppd's ms-dns) is not available yet: give the addresses")
-	}
-	c.DNSServers = servers
+	c.DNSServers, c.DNSPeer = servers, peer
 	return nil
 }
 
 func dnsString(c *Config) string {
+	if c.DNSPeer {
+		return "peer"
+	}
 	texts := make([]string, len(c.DNSServers))
 	for i, a := range c.DNSServers {
 		texts[i] = a.String()

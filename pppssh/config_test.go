@@ -195,6 +195,14 @@ func TestLocalPPPDArgs(t *testing.T) {
 	if got != want {
 		t.Errorf("args:\n got %s\nwant %s", got, want)
 	}
+	// DNS=peer asks for the peer's name servers, and keeps USEPEERDNS
+	// from the ip-up scripts.
+	if err := c.Set("DNS", "peer"); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.localPPPDArgs("/dev/pts/7"), " "); !strings.Contains(got, " lcp-echo-failure 3 usepeerdns unset USEPEERDNS ipparam vpn ") {
+		t.Errorf("DNS=peer args: %s", got)
+	}
 }
 
 // Neither pppd authenticates itself to its peer, with any protocol: a

@@ -46,6 +46,9 @@ const PolicyPath = "/etc/vpn-pppssh/server.conf"
 //	                 run at once (1-MAX_SESSIONS, 8 or MAX_SESSIONS if
 //	                 that is less)
 //	PPPD             the pppd the server half runs
+//	OFFER_DNS        name servers (IPv4, at most two) the server half's
+//	                 pppd offers its clients (pppd's ms-dns), for links
+//	                 with DNS=peer; unset: none
 //
 // Whatever the file says, CheckHost also refuses tunnel addresses and
 // networks that would take traffic the server sends elsewhere.
@@ -58,7 +61,8 @@ type Policy struct {
 	MaxSessions     int
 	// MaxSessionsPerAccount bounds the sessions of one account.
 	MaxSessionsPerAccount int
-	PPPD                  string // the pppd the server half runs
+	PPPD                  string       // the pppd the server half runs
+	OfferDNS              []netip.Addr // ms-dns for the clients' pppd
 
 	path   string          // the file the policy came from
 	exists bool            // whether that file exists
@@ -171,6 +175,19 @@ func (p *Policy) setKey(key, v string) error {
 		return nil
 	case "PPPD":
 		return setPath(&p.PPPD, v, false)
+	case "OFFER_DNS":
+		p.OfferDNS = nil
+		for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+			a, err := netip.ParseAddr(f)
+			if err != nil || !a.Is4() || !a.IsGlobalUnicast() && !a.IsPrivate() {
+				return fmt.Errorf("%q is not an IPv4 unicast address (pppd offers IPv4 name servers only)", f)
+			}
+			p.OfferDNS = append(p.OfferDNS, a)
+		}
+		if len(p.OfferDNS) > 2 {
+			return errors.New("at most two name servers: IPCP has a primary and a secondary")
+		}
+		return nil
 	case "ALLOW_BRIDGES":
 		p.AllowBridges = nil
 		for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
@@ -182,7 +199,7 @@ func (p *Policy) setKey(key, v string) error {
 		}
 		return nil
 	}
-	return errors.New("unknown key (ALLOW_NETWORKS, ALLOW_PEERS, ALLOW_MASQUERADE, ALLOW_FORWARDING, ALLOW_BRIDGES, MAX_SESSIONS, MAX_SESSIONS_PER_ACCOUNT, PPPD)")
+	return errors.New("unknown key (ALLOW_NETWORKS, ALLOW_PEERS, ALLOW_MASQUERADE, ALLOW_FORWARDING, ALLOW_BRIDGES, MAX_SESSIONS, MAX_SESSIONS_PER_ACCOUNT, PPPD, OFFER_DNS)")
 }
 
 // Path is the file the policy was read from.

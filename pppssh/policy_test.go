@@ -110,6 +110,9 @@ func TestLoadPolicyRefusesBadValues(t *testing.T) {
 		{"MAX_SESSIONS_PER_ACCOUNT=0\n", ":1: MAX_SESSIONS_PER_ACCOUNT: \"0\": use a number from 1 to MAX_SESSIONS"},
 		{"MAX_SESSIONS=4\nMAX_SESSIONS_PER_ACCOUNT=5\n", ":2: MAX_SESSIONS_PER_ACCOUNT: 5 is more than MAX_SESSIONS=4"},
 		{"MAX_SESSIONS_PER_ACCOUNT=65\n", ":1: MAX_SESSIONS_PER_ACCOUNT: 65 is more than MAX_SESSIONS=64"},
+		{"OFFER_DNS=2001:db8::53\n", ":1: OFFER_DNS: \"2001:db8::53\" is not an IPv4 unicast address"},
+		{"OFFER_DNS=203.0.113.53;reboot\n", "OFFER_DNS"},
+		{"OFFER_DNS=203.0.113.1,203.0.113.2,203.0.113.3\n", "OFFER_DNS: at most two name servers"},
 	} {
 		path := filepath.Join(t.TempDir(), "server.conf")
 		if err := os.WriteFile(path, []byte(c.body), 0o600); err != nil {
@@ -121,8 +124,8 @@ func TestLoadPolicyRefusesBadValues(t *testing.T) {
 			t.Errorf("%q: %v, want a ConfigError with %q", c.body, err, c.want)
 		}
 	}
-	p := policyFrom(t, str("MAX_SESSIONS=3\nPPPD=/opt/pppd\n"))
-	if p.MaxSessions != 3 || p.PPPD != "/opt/pppd" {
+	p := policyFrom(t, str("MAX_SESSIONS=3\nPPPD=/opt/pppd\nOFFER_DNS=\"203.0.113.53, 203.0.113.54\"\n"))
+	if p.MaxSessions != 3 || p.PPPD != "/opt/pppd" || len(p.OfferDNS) != 2 || p.OfferDNS[1] != netip.MustParseAddr("203.0.113.54") {
 		t.Errorf("MAX_SESSIONS/PPPD not read: %+v", p)
 	}
 	if p := policyFrom(t, nil); p.MaxSessions != DefaultMaxSessions || p.MaxSessionsPerAccount != 8 || p.PPPD != Defaults().ServerPPPD {

@@ -117,7 +117,7 @@ func (c *pppCarrier) Start(ctx context.Context, client *ssh.Client) (CarrierInfo
 	}
 	c.up = true
 	c.goJoined(c.watch)
-	return CarrierInfo{Mode: ModePPP, Iface: iface, Local: local, Remote: remote,
+	return CarrierInfo{Mode: ModePPP, Iface: iface, Local: local, Remote: remote, PeerDNS: c.pppd.watch.peerDNS(),
 		Pid: c.pppd.cmd.Process.Pid, TTY: c.pppd.slave.Name(), Speed: pppdSpeed}, nil
 }
 

@@ -66,6 +66,12 @@ func (c *Config) localPPPDArgs(tty string) []string {
 	args = append(args, refuseAuth...)
 	args = append(args, "passive", "noccp", "nodefaultroute")
 	args = append(args, c.lcpEcho()...)
+	if c.DNSPeer {
+		// Ask for the peer's name servers, but keep USEPEERDNS from the
+		// ip-up scripts: Debian's 0000usepeerdns would rewrite
+		// resolv.conf itself (pppd's unset applies right before exec).
+		args = append(args, "usepeerdns", "unset", "USEPEERDNS")
+	}
 	return append(args, "ipparam", c.IPParam, "linkname", c.Linkname(),
 		c.ClientIfAddr.String()+":"+c.ServerIfAddr.String())
 }

@@ -3,9 +3,11 @@ package pppssh
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // pppdWatcher reads the local pppd's log lines (pppd(8) logs to stdout when
@@ -20,7 +22,19 @@ type pppdWatcher struct {
 	tail   []string // last lines, for error messages
 	up     chan struct{}
 	upOnce sync.Once
+
+	// wantDNS (usepeerdns, DNS=peer): pppd prints the name servers the
+	// peer offered right after the remote address, in the same breath,
+	// so the link is up at the secondary's line, at the next other line,
+	// or dnsGrace after the remote address, whichever comes first.
+	wantDNS bool
+	addrsUp bool
+	dns     []netip.Addr
 }
+
+// dnsGrace bounds the wait for the name server lines that follow the
+// remote address (they are written within microseconds of it).
+const dnsGrace = 300 * time.Millisecond
 
 const tailLines = 8
 
@@ -42,11 +56,41 @@ func (w *pppdWatcher) line(s string) bool {
 	case strings.HasPrefix(s, "remote IP address "):
 		w.remote, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "remote IP address ")))
 		if w.iface != "" && w.local.IsValid() && w.remote.IsValid() {
-			w.upOnce.Do(func() { close(w.up) })
-			return true
+			if !w.wantDNS {
+				return w.markUp()
+			}
+			w.addrsUp = true
+			time.AfterFunc(dnsGrace, func() {
+				w.mu.Lock()
+				defer w.mu.Unlock()
+				w.markUp()
+			})
 		}
+	case w.wantDNS && (strings.HasPrefix(s, "primary   DNS address ") || strings.HasPrefix(s, "secondary DNS address ")):
+		_, v, _ := strings.Cut(s, "DNS address ")
+		if a, err := netip.ParseAddr(strings.TrimSpace(v)); err == nil && a.Is4() {
+			w.dns = append(w.dns, a)
+		}
+		if w.addrsUp && strings.HasPrefix(s, "secondary") {
+			return w.markUp()
+		}
+	case w.addrsUp:
+		return w.markUp()
 	}
 	return false
+}
+
+// markUp declares the link up, once; w.mu is held.
+func (w *pppdWatcher) markUp() bool {
+	w.upOnce.Do(func() { close(w.up) })
+	return true
+}
+
+// peerDNS are the name servers the peer offered (DNS=peer), in order.
+func (w *pppdWatcher) peerDNS() []netip.Addr {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.dns)
 }
 
 func (w *pppdWatcher) result() (iface string, local, remote netip.Addr) {

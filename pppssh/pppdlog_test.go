@@ -48,3 +48,49 @@ func TestPPPDExitReason(t *testing.T) {
 		t.Errorf("99: %q", got)
 	}
 }
+
+// DNS=peer: the name servers pppd prints after the remote address belong
+// to the link, which is up at the secondary's line.
+func TestPPPDWatcherPeerDNS(t *testing.T) {
+	w := newPPPDWatcher()
+	w.wantDNS = true
+	for _, l := range []string{"Using interface ppp0", "local  IP address 198.51.100.1", "remote IP address 198.51.100.2", "primary   DNS address 203.0.113.53"} {
+		if w.line(l) {
+			t.Fatalf("up at %q, before the secondary name server", l)
+		}
+	}
+	if !w.line("secondary DNS address 203.0.113.54") {
+		t.Fatal("not up after the secondary name server")
+	}
+	<-w.up
+	if got := w.peerDNS(); len(got) != 2 || got[0] != netip.MustParseAddr("203.0.113.53") || got[1] != netip.MustParseAddr("203.0.113.54") {
+		t.Fatalf("peer DNS %v", got)
+	}
+	// Only a primary: up at the next line of another kind.
+	w = newPPPDWatcher()
+	w.wantDNS = true
+	for _, l := range []string{"Using interface ppp0", "local  IP address 198.51.100.1", "remote IP address 198.51.100.2", "primary   DNS address 203.0.113.53"} {
+		w.line(l)
+	}
+	if !w.line("local  LL address fe80::1") {
+		t.Fatal("not up at the line after the name server")
+	}
+	// None offered: up dnsGrace after the remote address, with none.
+	w = newPPPDWatcher()
+	w.wantDNS = true
+	for _, l := range []string{"Using interface ppp0", "local  IP address 198.51.100.1", "remote IP address 198.51.100.2"} {
+		w.line(l)
+	}
+	<-w.up
+	if got := w.peerDNS(); len(got) != 0 {
+		t.Fatalf("peer DNS %v, none offered", got)
+	}
+	// Without DNS=peer the lines are not taken.
+	w = newPPPDWatcher()
+	for _, l := range []string{"Using interface ppp0", "local  IP address 198.51.100.1", "remote IP address 198.51.100.2", "primary   DNS address 203.0.113.53"} {
+		w.line(l)
+	}
+	if got := w.peerDNS(); len(got) != 0 {
+		t.Fatalf("peer DNS %v without DNS=peer", got)
+	}
+}

@@ -29,7 +29,11 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(pppd, pppssh.ServerPPPDArgs(req)...)
+	args := pppssh.ServerPPPDArgs(req)
+	for _, a := range o.offerDNS {
+		args = append(args, "ms-dns", a.String())
+	}
+	cmd := exec.Command(pppd, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.stderr()
 	cmd.ExtraFiles = []*os.File{logw} // fd 3: pppd's logfd
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}

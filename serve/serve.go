@@ -52,6 +52,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"time"
 
@@ -82,7 +83,8 @@ type Options struct {
 	Others         *slog.Logger  // lines about other sessions, never shown to this client; nil: dropped
 	RequestTimeout time.Duration // 0: RequestTimeout
 
-	kernel hostChecker // nil: the policy's CheckHost; tests replace it
+	kernel   hostChecker  // nil: the policy's CheckHost; tests replace it
+	offerDNS []netip.Addr // the policy's OFFER_DNS, for runPPPD
 }
 
 func (o Options) stderr() *os.File {
@@ -171,5 +173,6 @@ func Run(ctx context.Context, o Options) error {
 	if req.EffectiveMode() != pppssh.ModePPP {
 		return runTun(ctx, o, req, router, log)
 	}
+	o.offerDNS = policy.OfferDNS
 	return runPPPD(ctx, policy.PPPD, o, req, router, log)
 }

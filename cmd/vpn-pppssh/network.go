@@ -62,7 +62,7 @@ func joinNetworks(ctx context.Context, o *options, cfg pppssh.Config, info pppss
 	for _, c := range r.Applied() {
 		log.Info("applied", "change", c.String())
 	}
-	if len(cfg.DNSServers) > 0 {
+	if len(cfg.DNSServers) > 0 || cfg.DNSPeer {
 		dns, err := setDNS(ctx, o, cfg, info, log)
 		if err != nil {
 			if cerr := r.Close(); cerr != nil {
@@ -104,9 +104,17 @@ func (n *linkNetworks) close(ctx context.Context) error {
 	return dnsErr
 }
 
-// setDNS gives this host the link's name servers (DNS, DNS_SEARCH).
+// setDNS gives this host the link's name servers: DNS's addresses, or with
+// DNS=peer those the server's pppd offered.
 func setDNS(ctx context.Context, o *options, cfg pppssh.Config, info pppssh.Info, log *slog.Logger) (*dnsconf.Settings, error) {
-	s, err := dnsconf.New(dnsconf.Config{Link: cfg.Name, Iface: info.Iface, Servers: cfg.DNSServers, Search: cfg.DNSSearch},
+	servers := cfg.DNSServers
+	if cfg.DNSPeer {
+		if len(info.PeerDNS) == 0 {
+			return nil, errors.New("DNS=peer: the server's pppd offered no name server (pppd's ms-dns; with the server half, OFFER_DNS in its server.conf)")
+		}
+		servers = info.PeerDNS
+	}
+	s, err := dnsconf.New(dnsconf.Config{Link: cfg.Name, Iface: info.Iface, Servers: servers, Search: cfg.DNSSearch},
 		dnsconf.Options{RunDir: string(o.runDir), Logger: log.With("component", "dns")})
 	if err == nil {
 		err = s.Apply(ctx)
