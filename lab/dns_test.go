@@ -124,6 +124,14 @@ func TestDNSFromThePeer(t *testing.T) {
 	wantResolv(t, resolv, before)
 	wantClean(t, 10*time.Second)
 
+	// A server that offers a name server this host reaches outside the
+	// tunnel (here the server's own LAN address): refused, not used.
+	if err := lab.WritePolicy(lab.Policy + "OFFER_DNS=" + lab.ServerIP + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	wantFailure(t, conf, 1, 30*time.Second, "DNS=peer: the server offered name server "+lab.ServerIP+", which this host reaches through vpnlab0, not through the link")
+	wantResolv(t, resolv, before)
+
 	// A server that offers none: the start fails, naming what is missing.
 	if err := lab.WritePolicy(lab.Policy); err != nil {
 		t.Fatal(err)

@@ -198,6 +198,11 @@ func (c *pppCarrier) watch() {
 	case <-c.srv.ended:
 		c.selfEnd.Store(true)
 		c.end(c.srv.endError())
+	case <-c.pppd.watch.again:
+		// The link's routes (and DNS) went with the interface while
+		// IPCP was down: dial again rather than run without them.
+		c.selfEnd.Store(true)
+		c.end(errors.New("the peer renegotiated IPCP: pppd took the interface down meanwhile, and its routes with it"))
 	case <-c.closing:
 	}
 }

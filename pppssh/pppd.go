@@ -70,8 +70,10 @@ func startPPPD(cfg Config, log *slog.Logger) (*pppdProc, error) {
 		defer close(drained)
 		sc := bufio.NewScanner(logr)
 		for sc.Scan() {
-			plog.Info(sc.Text())
+			// The watcher first: a log sink that stalls must not
+			// delay what the link waits for.
 			p.watch.line(sc.Text())
+			plog.Info(sc.Text())
 		}
 	}()
 	go func() {

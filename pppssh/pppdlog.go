@@ -30,15 +30,23 @@ type pppdWatcher struct {
 	wantDNS bool
 	addrsUp bool
 	dns     []netip.Addr
+
+	// again is closed when IPCP comes up a second time (the peer
+	// renegotiated): pppd took the interface down meanwhile, and the
+	// kernel deleted the link's routes with it.
+	again     chan struct{}
+	againOnce sync.Once
 }
 
 // dnsGrace bounds the wait for the name server lines that follow the
 // remote address (they are written within microseconds of it).
-const dnsGrace = 300 * time.Millisecond
+const dnsGrace = time.Second
 
 const tailLines = 8
 
-func newPPPDWatcher() *pppdWatcher { return &pppdWatcher{up: make(chan struct{})} }
+func newPPPDWatcher() *pppdWatcher {
+	return &pppdWatcher{up: make(chan struct{}), again: make(chan struct{})}
+}
 
 // line takes one log line and reports whether it completed the link.
 func (w *pppdWatcher) line(s string) bool {
@@ -54,6 +62,12 @@ func (w *pppdWatcher) line(s string) bool {
 	case strings.HasPrefix(s, "local  IP address "):
 		w.local, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "local  IP address ")))
 	case strings.HasPrefix(s, "remote IP address "):
+		select {
+		case <-w.up:
+			w.againOnce.Do(func() { close(w.again) })
+			return false
+		default:
+		}
 		w.remote, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "remote IP address ")))
 		if w.iface != "" && w.local.IsValid() && w.remote.IsValid() {
 			if !w.wantDNS {
@@ -66,7 +80,7 @@ func (w *pppdWatcher) line(s string) bool {
 				w.markUp()
 			})
 		}
-	case w.wantDNS && (strings.HasPrefix(s, "primary   DNS address ") || strings.HasPrefix(s, "secondary DNS address ")):
+	case w.wantDNS && !w.isUp() && (strings.HasPrefix(s, "primary   DNS address ") || strings.HasPrefix(s, "secondary DNS address ")):
 		_, v, _ := strings.Cut(s, "DNS address ")
 		if a, err := netip.ParseAddr(strings.TrimSpace(v)); err == nil && a.Is4() {
 			w.dns = append(w.dns, a)
@@ -74,10 +88,20 @@ func (w *pppdWatcher) line(s string) bool {
 		if w.addrsUp && strings.HasPrefix(s, "secondary") {
 			return w.markUp()
 		}
-	case w.addrsUp:
+	case w.addrsUp && !w.isUp():
 		return w.markUp()
 	}
 	return false
+}
+
+// isUp reports whether the link was declared up; w.mu is held.
+func (w *pppdWatcher) isUp() bool {
+	select {
+	case <-w.up:
+		return true
+	default:
+		return false
+	}
 }
 
 // markUp declares the link up, once; w.mu is held.

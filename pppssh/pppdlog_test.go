@@ -30,8 +30,19 @@ func TestPPPDWatcher(t *testing.T) {
 	if iface != "ppp1" || local != netip.MustParseAddr("198.51.100.1") || remote != netip.MustParseAddr("198.51.100.2") {
 		t.Errorf("result = %s %s %s", iface, local, remote)
 	}
-	// A second IPCP up (renegotiation) must not panic on the closed channel.
+	// A second IPCP up (renegotiation) must not panic on the closed
+	// channel, and says the interface went down meanwhile.
+	select {
+	case <-w.again:
+		t.Fatal("renegotiation reported before it happened")
+	default:
+	}
 	w.line("remote IP address 198.51.100.2")
+	select {
+	case <-w.again:
+	default:
+		t.Fatal("a second IPCP up was not reported")
+	}
 	for range 20 {
 		w.line("noise")
 	}

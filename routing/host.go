@@ -21,7 +21,8 @@ import (
 const RouteProtocol = 158
 
 // Route is a route to Dst through Dev, via Gw when it is set; or, when
-// Unreachable, a route that refuses Dst (no Dev: "Network unreachable").
+// Unreachable, a route that refuses Dst (no Dev; connect(2) then fails
+// with EHOSTUNREACH for IPv6, ENETUNREACH for IPv4).
 type Route struct {
 	Dst         netip.Prefix `json:"dst"`
 	Gw          netip.Addr   `json:"gw,omitzero"`
@@ -119,6 +120,12 @@ func (h *netlinkHost) delRoute(r Route) error {
 		return nil // already gone
 	}
 	return err
+}
+
+// DeviceTo names the interface this host sends packets for dst through.
+func DeviceTo(dst netip.Addr) (string, error) {
+	r, err := newNetlinkHost().routeTo(dst)
+	return r.Dev, err
 }
 
 func (h *netlinkHost) routeTo(dst netip.Addr) (Route, error) {

@@ -81,7 +81,9 @@ func snapshot(ns string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("routes of %s: %w: %s", ns, err, routes)
 	}
-	routes6, err := exec.Command("ip", "-n", ns, "-6", "route", "show", "table", "all").CombinedOutput()
+	// IPv6: only ours (proto 158). The kernel adds link-local and
+	// multicast routes as interfaces come up, at times of its own.
+	routes6, err := exec.Command("ip", "-n", ns, "-6", "route", "show", "table", "all", "proto", "158").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("IPv6 routes of %s: %w: %s", ns, err, routes6)
 	}

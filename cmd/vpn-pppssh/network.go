@@ -112,17 +112,41 @@ func setDNS(ctx context.Context, o *options, cfg pppssh.Config, info pppssh.Info
 		if len(info.PeerDNS) == 0 {
 			return nil, errors.New("DNS=peer: the server's pppd offered no name server (pppd's ms-dns; with the server half, OFFER_DNS in its server.conf)")
 		}
+		if err := throughTheLink(info.PeerDNS, info.Iface); err != nil {
+			return nil, err
+		}
 		servers = info.PeerDNS
 	}
 	s, err := dnsconf.New(dnsconf.Config{Link: cfg.Name, Iface: info.Iface, Servers: servers, Search: cfg.DNSSearch},
 		dnsconf.Options{RunDir: string(o.runDir), Logger: log.With("component", "dns")})
-	if err == nil {
-		err = s.Apply(ctx)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("setting DNS: %w", err)
 	}
+	if err := s.Apply(ctx); err != nil {
+		// What Apply could not roll back itself stays in its state
+		// file; Close (or a later cleanup) undoes it.
+		return nil, errors.Join(fmt.Errorf("setting DNS: %w", err), s.Close())
+	}
 	return s, nil
+}
+
+// throughTheLink refuses name servers the server offered that this host
+// would not reach through the link: the server's word must not send this
+// host's lookups to its loopback, its LAN or anywhere outside the tunnel.
+func throughTheLink(servers []netip.Addr, iface string) error {
+	for _, a := range servers {
+		if a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() {
+			return fmt.Errorf("DNS=peer: the server offered name server %s, which is not an address to use", a)
+		}
+		dev, err := routing.DeviceTo(a)
+		if err != nil {
+			return fmt.Errorf("DNS=peer: the server offered name server %s: finding its route: %w", a, err)
+		}
+		if dev != iface {
+			return fmt.Errorf("DNS=peer: the server offered name server %s, which this host reaches through %s, not through the link (%s): add its network to SERVER_NETWORKS, or set DNS to addresses", a, dev, iface)
+		}
+	}
+	return nil
 }
 
 // dnsLine describes the DNS settings for status, "" without.

@@ -97,11 +97,15 @@ func removeLeftovers(o *options, name string, report bool) error {
 			}
 		}
 	}
+	// Undo goes on past a failure: the routes below (an unreachable ::/1
+	// outlives the interface) must not wait for a stuck resolvconf.
+	var dnsErr error
 	if dnsconf.Leftovers(string(o.runDir), name) {
 		if err := dnsconf.Cleanup(string(o.runDir), name); err != nil && !errors.Is(err, dnsconf.ErrChanged) {
-			return fmt.Errorf("undoing the DNS settings of a dead process: %w", err)
+			dnsErr = fmt.Errorf("undoing the DNS settings of a dead process: %w", err)
+		} else {
+			found = append(found, "DNS settings")
 		}
-		found = append(found, "DNS settings")
 	}
 	if routing.Leftovers(string(o.runDir), name) {
 		r, err := routing.New(name, string(o.runDir))
@@ -109,9 +113,12 @@ func removeLeftovers(o *options, name string, report bool) error {
 			err = r.Close()
 		}
 		if err != nil {
-			return fmt.Errorf("undoing the routes and rules of a dead process: %w", err)
+			return errors.Join(dnsErr, fmt.Errorf("undoing the routes and rules of a dead process: %w", err))
 		}
 		found = append(found, "routes and rules")
+	}
+	if dnsErr != nil {
+		return dnsErr // its state file stays, for the next try
 	}
 	if report {
 		// The explicit cleanup also finds rules whose journal is gone
