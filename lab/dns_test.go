@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -53,8 +52,8 @@ func TestDNSThroughTheLink(t *testing.T) {
 	if out := resolves(); !strings.HasPrefix(out, "198.51.100.77 ") || !strings.Contains(out, "secret.lab.example") {
 		t.Fatalf("getent hosts secret through the link: %q", out)
 	}
-	if s := statusText(t, conf); !strings.Contains(s, "dns        dns "+lab.BehindServerIP+" search lab.example via ") {
-		t.Errorf("status does not show the DNS settings:\n%s", s)
+	if s := statusJSON(t, conf); !strings.HasPrefix(s.DNS, "dns "+lab.BehindServerIP+" search lab.example via ") {
+		t.Errorf("status does not show the DNS settings: %+v", s)
 	}
 	if out, code := client(t, "-c", conf, "stop"); code != 0 {
 		t.Fatalf("stop: exit %d: %s", code, out)
@@ -64,14 +63,7 @@ func TestDNSThroughTheLink(t *testing.T) {
 
 	// kill -9: the settings stay until cleanup (or the next start).
 	mustStart(t, conf)
-	b, err := os.ReadFile(filepath.Join(runDir, "dns.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := runningPid(t, conf)
 	kill(t, pid, syscall.SIGKILL)
 	if ok, _ := lab.WaitFor(10*time.Second, func() (bool, string) { return syscall.Kill(pid, 0) != nil, "" }); !ok {
 		t.Fatalf("pid %d outlived SIGKILL", pid)
@@ -109,8 +101,8 @@ func TestDNSFromThePeer(t *testing.T) {
 	}
 	conf := helperConf(t, "dns", "SERVER_NETWORKS="+lab.BehindServerNet, "SERVER_MASQUERADE=yes", "DNS=peer", "DNS_SEARCH=lab.example")
 	mustStart(t, conf)
-	if s := statusText(t, conf); !strings.Contains(s, "dns        dns "+lab.BehindServerIP+" search lab.example via ") {
-		t.Errorf("status does not show the peer's name server:\n%s", s)
+	if s := statusJSON(t, conf); !strings.HasPrefix(s.DNS, "dns "+lab.BehindServerIP+" search lab.example via ") {
+		t.Errorf("status does not show the peer's name server: %+v", s)
 	}
 	if out, err := lab.InNS(lab.ClientNS, "getent", "hosts", "secret"); err != nil || !strings.HasPrefix(out, "198.51.100.77 ") {
 		t.Fatalf("getent hosts secret with the peer's name server: %v %q", err, out)
@@ -146,15 +138,6 @@ func wantResolv(t *testing.T, path string, want []byte) {
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("%s not given back (%v):\n--- want\n%s\n--- got\n%s", path, err, want, got)
 	}
-}
-
-func statusText(t *testing.T, conf string) string {
-	t.Helper()
-	out, code := needLab(t).Client(t.Context(), "-c", conf, "status")
-	if code != 0 {
-		t.Fatalf("status: exit %d: %s", code, out)
-	}
-	return out
 }
 
 // startDNSMasq runs dnsmasq on the host behind the server, answering only

@@ -26,6 +26,7 @@ type linkStatus struct {
 	Server      string   `json:"server"`
 	Via         string   `json:"via"`
 	Forwards    []string `json:"forwards"`
+	DNS         string   `json:"dns"`
 }
 
 // statusJSON runs status --json; output that is not the status object
