@@ -11,11 +11,13 @@ import (
 // other than NotOut get the outgoing interface's address (NAT masquerade).
 type Masquerade struct {
 	Link   string       // owning link name: [A-Za-z0-9._-]{1,32}
-	Source netip.Prefix // IPv4 only, masked (198.51.100.0/24, not 198.51.100.7/24)
+	Source netip.Prefix // IPv4 or IPv6, masked (198.51.100.0/24, not 198.51.100.7/24)
 	NotOut string       // interface name (e.g. "ppp0") excluded as output; "" = none
 }
 
-// Backend installs and removes masquerade rules owned by vpn-pppssh.
+// Backend installs and removes masquerade rules and IPv6 source checks
+// owned by vpn-pppssh. Each method covers both address families: IPv4 and
+// IPv6 rules live in tables of their own family.
 type Backend interface {
 	// Name is NameNFTables, NameLegacy or NameLegacyChains.
 	Name() string
@@ -24,12 +26,20 @@ type Backend interface {
 	Add(m Masquerade) error
 	// Remove removes the rule for m; a rule that is absent is not an error.
 	Remove(m Masquerade) error
-	// RemoveLink removes every rule owned by link (crash cleanup). With
-	// nftables the table is deleted when it has no rules left.
+	// RemoveLink removes every rule owned by link (crash cleanup),
+	// masquerades and source checks of both families. With nftables a
+	// table is deleted when it has no rules left.
 	RemoveLink(link string) error
-	// Rules lists the rules installed for link, or all rules owned by
-	// vpn-pppssh when link is "".
+	// Rules lists the masquerades installed for link, or all masquerades
+	// owned by vpn-pppssh when link is "".
 	Rules(link string) ([]Masquerade, error)
+	// AddSourceCheck installs the IPv6 source check s. It is idempotent.
+	AddSourceCheck(s SourceCheck) error
+	// RemoveSourceCheck removes s; one that is absent is not an error.
+	RemoveSourceCheck(s SourceCheck) error
+	// SourceChecks lists the source checks installed for link, or all of
+	// vpn-pppssh's when link is "".
+	SourceChecks(link string) ([]SourceCheck, error)
 }
 
 // Backend names returned by Backend.Name.
@@ -46,7 +56,7 @@ const (
 const commentPrefix = "vpn-pppssh:"
 
 // ErrInvalid is wrapped by every validation error.
-var ErrInvalid = errors.New("invalid masquerade")
+var ErrInvalid = errors.New("invalid firewall rule")
 
 const (
 	maxLinkLen   = 32
@@ -93,8 +103,8 @@ func (m Masquerade) Validate() error {
 	switch {
 	case !p.IsValid():
 		return fmt.Errorf("%w: source prefix is missing or invalid", ErrInvalid)
-	case !p.Addr().Is4():
-		return fmt.Errorf("%w: source %s is not an IPv4 prefix", ErrInvalid, p)
+	case p.Addr().Is4In6():
+		return fmt.Errorf("%w: source %s is an IPv4-mapped IPv6 prefix (use the IPv4 prefix)", ErrInvalid, p)
 	case p != p.Masked():
 		return fmt.Errorf("%w: source %s has host bits set (use %s)", ErrInvalid, p, p.Masked())
 	}
@@ -131,6 +141,8 @@ func parseComment(s string) (m Masquerade, ok bool) {
 	for _, f := range fields[1:] {
 		k, v, _ := strings.Cut(f, "=")
 		switch k {
+		case rpfKey: // a source check's comment
+			return Masquerade{}, false
 		case "src":
 			p, err := netip.ParsePrefix(v)
 			if err != nil {
@@ -160,7 +172,9 @@ func linkOfComment(s string) (string, bool) {
 }
 
 // Probe picks the nftables backend when the kernel has nftables NAT for the
-// ip family, else legacy iptables. Checking nftables may create the
+// ip family, else legacy iptables. IPv6 support (nat and source checks) is
+// not probed: a kernel without it fails the IPv6 Add or AddSourceCheck
+// with an error that names what is missing. Checking nftables may create the
 // vpn-pppssh table and chain and delete them again in one transaction, so
 // nothing is left behind. When neither backend works the error names both
 // failures.

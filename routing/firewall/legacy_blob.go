@@ -8,10 +8,12 @@ import (
 	"fmt"
 )
 
-// iptTable is an ip_tables table as the kernel hands it out and takes it
-// back: the entry blob and the offsets of each hook's first rule
-// (hookEntry) and policy entry (underflow) in it.
+// iptTable is an ip_tables or ip6_tables table as the kernel hands it out
+// and takes it back: the entry blob and the offsets of each hook's first
+// rule (hookEntry) and policy entry (underflow) in it. fam says how its
+// entries are laid out.
 type iptTable struct {
+	fam        *xtFamily
 	name       string
 	validHooks uint32
 	hookEntry  [numHooks]uint32
@@ -33,31 +35,33 @@ func (t *iptTable) clone() *iptTable {
 
 // entry returns the bytes of the entry at off (aliasing the blob).
 func (t *iptTable) entry(off uint32) []byte {
-	next := uint32(le.Uint16(t.entries[off+entNextOffset:]))
+	next := uint32(le.Uint16(t.entries[off+uint32(t.fam.nextOffset):]))
 	return t.entries[off : off+next]
 }
 
 // offsets walks the blob, checks the structure of every entry and returns
 // the offset of each one.
 func (t *iptTable) offsets() ([]uint32, error) {
+	f := t.fam
+	es := uint32(f.entrySize)
 	var offs []uint32
 	size := uint32(len(t.entries))
 	for off := uint32(0); off < size; {
-		if off+entrySize > size {
+		if off+es > size {
 			return nil, fmt.Errorf("%w: entry at %d runs past the end (%d)", errBlob, off, size)
 		}
 		e := t.entries[off:]
-		tOff := uint32(le.Uint16(e[entTargetOffset:]))
-		next := uint32(le.Uint16(e[entNextOffset:]))
+		tOff := uint32(le.Uint16(e[f.targetOffset:]))
+		next := uint32(le.Uint16(e[f.nextOffset:]))
 		switch {
 		case next%xtAlign != 0 || off+next > size:
 			return nil, fmt.Errorf("%w: entry at %d has bad size %d", errBlob, off, next)
-		case tOff < entrySize || tOff%xtAlign != 0 || tOff+xtHeaderSize > next:
+		case tOff < es || tOff%xtAlign != 0 || tOff+xtHeaderSize > next:
 			return nil, fmt.Errorf("%w: entry at %d has bad target offset %d", errBlob, off, tOff)
 		case le.Uint16(e[tOff:]) < xtHeaderSize || tOff+uint32(le.Uint16(e[tOff:])) > next:
 			return nil, fmt.Errorf("%w: entry at %d has bad target size %d", errBlob, off, le.Uint16(e[tOff:]))
 		}
-		for m := uint32(entrySize); m < tOff; {
+		for m := es; m < tOff; {
 			ms := uint32(le.Uint16(e[m:]))
 			if ms < xtHeaderSize || ms%xtAlign != 0 || m+ms > tOff {
 				return nil, fmt.Errorf("%w: entry at %d has a bad match at %d", errBlob, off, m)
@@ -82,31 +86,33 @@ func xtString(b []byte) string {
 }
 
 // target returns the target (header and payload) of entry e.
-func target(e []byte) []byte {
-	tOff := int(le.Uint16(e[entTargetOffset:]))
+func (f *xtFamily) target(e []byte) []byte {
+	tOff := int(le.Uint16(e[f.targetOffset:]))
 	return e[tOff : tOff+int(le.Uint16(e[tOff:]))]
 }
 
-func targetName(e []byte) string { return xtString(target(e)[xtName : xtName+xtNameLen]) }
+func (f *xtFamily) targetName(e []byte) string {
+	return xtString(f.target(e)[xtName : xtName+xtNameLen])
+}
 
 // standardVerdict returns the verdict of a standard target entry.
-func standardVerdict(e []byte) (int32, bool) {
-	tg := target(e)
-	if len(tg) != standardTargetSize || targetName(e) != standardTarget {
+func (f *xtFamily) standardVerdict(e []byte) (int32, bool) {
+	tg := f.target(e)
+	if len(tg) != standardTargetSize || f.targetName(e) != standardTarget {
 		return 0, false
 	}
 	return int32(le.Uint32(tg[xtHeaderSize:])), true
 }
 
-func setStandardVerdict(e []byte, v int32) {
-	le.PutUint32(target(e)[xtHeaderSize:], uint32(v))
+func (f *xtFamily) setStandardVerdict(e []byte, v int32) {
+	le.PutUint32(f.target(e)[xtHeaderSize:], uint32(v))
 }
 
 // matches returns each match (header and payload) of entry e.
-func matches(e []byte) [][]byte {
+func (f *xtFamily) matches(e []byte) [][]byte {
 	var ms [][]byte
-	tOff := int(le.Uint16(e[entTargetOffset:]))
-	for m := entrySize; m < tOff; {
+	tOff := int(le.Uint16(e[f.targetOffset:]))
+	for m := f.entrySize; m < tOff; {
 		size := int(le.Uint16(e[m:]))
 		ms = append(ms, e[m:m+size])
 		m += size
@@ -135,6 +141,7 @@ func entryIndex(offs []uint32, off uint32) (int, bool) {
 // entry). Only a policy entry at pos moves, since the new rule goes in front
 // of it.
 func (t *iptTable) insert(pos uint32, e []byte) (int, error) {
+	f := t.fam
 	offs, err := t.offsets()
 	if err != nil {
 		return 0, err
@@ -143,14 +150,14 @@ func (t *iptTable) insert(pos uint32, e []byte) (int, error) {
 	if !ok {
 		return 0, fmt.Errorf("%w: no entry at offset %d", errBlob, pos)
 	}
-	if len(e)%xtAlign != 0 || len(e) < entrySize+standardTargetSize {
+	if len(e)%xtAlign != 0 || len(e) < f.jumpEntrySize() {
 		return 0, fmt.Errorf("%w: bad new entry size %d", errBlob, len(e))
 	}
 	n := uint32(len(e))
 	for _, off := range offs {
 		ent := t.entry(off)
-		if v, ok := standardVerdict(ent); ok && v >= 0 && uint32(v) > pos {
-			setStandardVerdict(ent, v+int32(n))
+		if v, ok := f.standardVerdict(ent); ok && v >= 0 && uint32(v) > pos {
+			f.setStandardVerdict(ent, v+int32(n))
 		}
 	}
 	for h := range numHooks {
@@ -179,6 +186,7 @@ func (t *iptTable) remove(pos uint32) (int, error) { return t.removeEntry(pos, f
 // removeEntry is remove; with head it may also delete a user chain's
 // ERROR head entry (the last step of deleting a chain of ours).
 func (t *iptTable) removeEntry(pos uint32, head bool) (int, error) {
+	f := t.fam
 	offs, err := t.offsets()
 	if err != nil {
 		return 0, err
@@ -193,18 +201,18 @@ func (t *iptTable) removeEntry(pos uint32, head bool) (int, error) {
 			return 0, fmt.Errorf("%w: entry at %d is a chain policy", errBlob, pos)
 		}
 	}
-	if targetName(t.entry(pos)) == errorTarget && (!head || pos+n >= uint32(len(t.entries))) {
+	if f.targetName(t.entry(pos)) == errorTarget && (!head || pos+n >= uint32(len(t.entries))) {
 		return 0, fmt.Errorf("%w: entry at %d is a chain head", errBlob, pos)
 	}
 	for _, off := range offs {
-		if v, ok := standardVerdict(t.entry(off)); ok && v >= 0 && uint32(v) > pos && uint32(v) < pos+n {
+		if v, ok := f.standardVerdict(t.entry(off)); ok && v >= 0 && uint32(v) > pos && uint32(v) < pos+n {
 			return 0, fmt.Errorf("%w: entry at %d jumps into the middle of entry %d", errBlob, off, pos)
 		}
 	}
 	for _, off := range offs {
 		ent := t.entry(off)
-		if v, ok := standardVerdict(ent); ok && v >= 0 && uint32(v) > pos {
-			setStandardVerdict(ent, v-int32(n))
+		if v, ok := f.standardVerdict(ent); ok && v >= 0 && uint32(v) > pos {
+			f.setStandardVerdict(ent, v-int32(n))
 		}
 	}
 	for h := range numHooks {
@@ -249,66 +257,18 @@ func putXTHeader(b []byte, size int, name string) {
 	b[xtRevision] = 0
 }
 
-// masqEntry builds the entry for m:
-//
-//	-s <Source> [! -o <NotOut>] -m comment --comment "vpn-pppssh:..." -j MASQUERADE
-func masqEntry(m Masquerade) []byte { return buildMasqEntry(m, true) }
-
-// plainMasqEntry is masqEntry without the comment match, for the per-link
-// chain layout (legacy_chain.go): -s <Source> [! -o <NotOut>] -j MASQUERADE.
-func plainMasqEntry(m Masquerade) []byte { return buildMasqEntry(m, false) }
-
-func buildMasqEntry(m Masquerade, comment bool) []byte {
-	size, tOff := masqEntrySize, entrySize+commentMatchSize
-	if !comment {
-		size, tOff = masqEntrySize-commentMatchSize, entrySize
-	}
-	e := make([]byte, size)
-	addr := m.Source.Addr().As4()
-	copy(e[entSrc:], addr[:])
-	bits := m.Source.Bits()
-	for i := range 4 {
-		switch {
-		case bits >= 8*(i+1):
-			e[entSmsk+i] = 0xff
-		case bits > 8*i:
-			e[entSmsk+i] = byte(0xff << (8*(i+1) - bits))
-		}
-	}
-	if m.NotOut != "" {
-		copy(e[entOutiface:entOutiface+ifnameSize-1], m.NotOut)
-		for i := 0; i <= len(m.NotOut); i++ { // the name and its NUL: an exact match
-			e[entOutifaceMask+i] = 0xff
-		}
-		e[entInvflags] = iptInvViaOut
-	}
-	le.PutUint16(e[entTargetOffset:], uint16(tOff))
-	le.PutUint16(e[entNextOffset:], uint16(size))
-
-	if comment {
-		cm := e[entrySize:tOff]
-		putXTHeader(cm, commentMatchSize, commentMatch)
-		copy(cm[xtHeaderSize:xtHeaderSize+commentLen-1], commentFor(m))
-	}
-
-	tg := e[tOff:]
-	putXTHeader(tg, masqTargetSize, masqTarget)
-	le.PutUint32(tg[xtHeaderSize:], 1) // rangesize; the single range is all zero
-	return e
-}
-
 // sameRule reports whether entry a is the same rule as b, ignoring the
 // bookkeeping the kernel fills in (nfcache, comefrom, counters).
-func sameRule(a, b []byte) bool {
+func (f *xtFamily) sameRule(a, b []byte) bool {
 	return len(a) == len(b) &&
-		bytes.Equal(a[:entNfcache], b[:entNfcache]) &&
-		bytes.Equal(a[entTargetOffset:entComefrom], b[entTargetOffset:entComefrom]) &&
-		bytes.Equal(a[entrySize:], b[entrySize:])
+		bytes.Equal(a[:f.nfcache], b[:f.nfcache]) &&
+		bytes.Equal(a[f.targetOffset:f.comefrom], b[f.targetOffset:f.comefrom]) &&
+		bytes.Equal(a[f.entrySize:], b[f.entrySize:])
 }
 
 // entryComment returns the text of entry e's comment match, if it has one.
-func entryComment(e []byte) (string, bool) {
-	for _, m := range matches(e) {
+func (f *xtFamily) entryComment(e []byte) (string, bool) {
+	for _, m := range f.matches(e) {
 		if len(m) == commentMatchSize && xtString(m[xtName:xtName+xtNameLen]) == commentMatch {
 			return xtString(m[xtHeaderSize:]), true
 		}

@@ -46,7 +46,7 @@ type tableBuilder struct {
 }
 
 func newBuilder() *tableBuilder {
-	b := &tableBuilder{t: iptTable{name: natTable, validHooks: 1<<hookPreRouting | 1<<hookLocalIn | 1<<hookLocalOut | 1<<hookPostRouting}}
+	b := &tableBuilder{t: iptTable{fam: famIPv4, name: natTable, validHooks: 1<<hookPreRouting | 1<<hookLocalIn | 1<<hookLocalOut | 1<<hookPostRouting}}
 	for h := range numHooks {
 		b.t.hookEntry[h] = 0xffffffff
 		b.t.underflow[h] = 0xffffffff
@@ -114,7 +114,7 @@ func userChainNat() *iptTable {
 
 func verdictAt(t *testing.T, tb *iptTable, off uint32) int32 {
 	t.Helper()
-	v, ok := standardVerdict(tb.entry(off))
+	v, ok := famIPv4.standardVerdict(tb.entry(off))
 	if !ok {
 		t.Fatalf("entry at %d is not a standard target", off)
 	}
@@ -136,7 +136,7 @@ func TestSyntheticLayout(t *testing.T) {
 			t.Fatalf("offsets = %v, want %v", offs, want)
 		}
 	}
-	if got := targetName(tb.entry(ucChainHead)); got != errorTarget {
+	if got := famIPv4.targetName(tb.entry(ucChainHead)); got != errorTarget {
 		t.Fatalf("chain head target = %q", got)
 	}
 }
@@ -352,22 +352,22 @@ func TestMasqEntry(t *testing.T) {
 			if e[entInvflags] != tc.inv {
 				t.Errorf("invflags %#x", e[entInvflags])
 			}
-			c, ok := entryComment(e)
+			c, ok := famIPv4.entryComment(e)
 			if !ok || c != commentFor(tc.m) {
 				t.Errorf("comment %q %v", c, ok)
 			}
-			if targetName(e) != masqTarget || le.Uint16(target(e)) != masqTargetSize || le.Uint32(target(e)[xtHeaderSize:]) != 1 {
-				t.Errorf("target %q size %d rangesize %d", targetName(e), le.Uint16(target(e)), le.Uint32(target(e)[xtHeaderSize:]))
+			if famIPv4.targetName(e) != masqTarget || le.Uint16(famIPv4.target(e)) != masqTargetSize || le.Uint32(famIPv4.target(e)[xtHeaderSize:]) != 1 {
+				t.Errorf("target %q size %d rangesize %d", famIPv4.targetName(e), le.Uint16(famIPv4.target(e)), le.Uint32(famIPv4.target(e)[xtHeaderSize:]))
 			}
 			// Bookkeeping fields do not make a rule different.
 			k := bytes.Clone(e)
 			le.PutUint32(k[entComefrom:], 0x10)
 			le.PutUint64(k[entCounters:], 42)
-			if !sameRule(e, k) {
+			if !famIPv4.sameRule(e, k) {
 				t.Error("sameRule is sensitive to counters/comefrom")
 			}
 			other := masqEntry(Masquerade{Link: "lab1", Source: tc.m.Source, NotOut: tc.m.NotOut})
-			if sameRule(e, other) {
+			if famIPv4.sameRule(e, other) {
 				t.Error("sameRule ignores the owning link")
 			}
 		})

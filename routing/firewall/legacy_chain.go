@@ -6,8 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"math/bits"
-	"net/netip"
 	"slices"
 	"strings"
 )
@@ -15,13 +13,19 @@ import (
 // The per-link chain layout, for kernels without the comment match
 // (xt_comment), where a rule cannot carry its owner's name:
 //
-//	-N vpn-pppssh-<link>
-//	-A POSTROUTING -j vpn-pppssh-<link>
-//	-A vpn-pppssh-<link> -s <Source> [! -o <NotOut>] -j MASQUERADE
+//	-t nat -N vpn-pppssh-<link>
+//	-t nat -A POSTROUTING -j vpn-pppssh-<link>
+//	-t nat -A vpn-pppssh-<link> -s <Source> [! -o <NotOut>] -j MASQUERADE
 //
-// The chain is ours by its name, so cleanup finds a link's rules by
-// looking the chain up; the one jump to it is found by its target. The
-// chain and its jump go when its last rule goes.
+// in the nat table of the masquerade's family, and for source checks
+//
+//	-t raw -N vpn-pppssh-<link>
+//	-t raw -A PREROUTING -j vpn-pppssh-<link>
+//	-t raw -A vpn-pppssh-<link> -i <Iface> -m rpfilter --invert -j DROP
+//
+// in ip6tables' raw table. The chain is ours by its name, so cleanup finds
+// a link's rules by looking the chain up; the one jump to it is found by
+// its target. The chain and its jump go when its last rule goes.
 
 const (
 	chainPrefix = "vpn-pppssh-"
@@ -62,22 +66,18 @@ func linkOfChain(name string) (string, bool) {
 type userChain struct {
 	name   string
 	head   uint32
+	start  uint32 // right after the head: where a jump to the chain points
 	rules  []uint32
 	footer uint32
 }
 
 // first is where a jump to the chain points: right after its head.
-func (c userChain) first() uint32 { return c.head + errorEntrySize }
-
-const (
-	errorEntrySize  = entrySize + errorTargetSize
-	jumpEntrySize   = entrySize + standardTargetSize
-	errorNameOffset = entrySize + xtHeaderSize
-)
+func (c userChain) first() uint32 { return c.start }
 
 // userChains lists the table's user-defined chains: every ERROR entry but
 // the closing one starts a chain that runs to the next ERROR entry.
 func (t *iptTable) userChains() ([]userChain, error) {
+	f := t.fam
 	offs, err := t.offsets()
 	if err != nil {
 		return nil, err
@@ -85,19 +85,20 @@ func (t *iptTable) userChains() ([]userChain, error) {
 	var out []userChain
 	for i := 0; i < len(offs)-1; i++ {
 		e := t.entry(offs[i])
-		if targetName(e) != errorTarget {
+		if f.targetName(e) != errorTarget {
 			continue
 		}
 		j := i + 1
-		for j < len(offs) && targetName(t.entry(offs[j])) != errorTarget {
+		for j < len(offs) && f.targetName(t.entry(offs[j])) != errorTarget {
 			j++
 		}
 		if j == i+1 {
 			return nil, fmt.Errorf("%w: chain at %d has no RETURN entry", errBlob, offs[i])
 		}
 		out = append(out, userChain{
-			name:   xtString(target(e)[xtHeaderSize:]),
+			name:   xtString(f.target(e)[xtHeaderSize:]),
 			head:   offs[i],
+			start:  offs[i+1],
 			rules:  slices.Clone(offs[i+1 : j-1]),
 			footer: offs[j-1],
 		})
@@ -126,31 +127,24 @@ func (t *iptTable) endOffset() (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(offs) == 0 || targetName(t.entry(offs[len(offs)-1])) != errorTarget {
+	if len(offs) == 0 || t.fam.targetName(t.entry(offs[len(offs)-1])) != errorTarget {
 		return 0, fmt.Errorf("%w: table %s does not end with an ERROR entry", errBlob, t.name)
 	}
 	return offs[len(offs)-1], nil
 }
 
 // chainHeadEntry is the ERROR entry that starts the user chain name.
-func chainHeadEntry(name string) []byte {
-	e := make([]byte, errorEntrySize)
-	le.PutUint16(e[entTargetOffset:], entrySize)
-	le.PutUint16(e[entNextOffset:], errorEntrySize)
-	putXTHeader(e[entrySize:], errorTargetSize, errorTarget)
-	copy(e[errorNameOffset:errorNameOffset+maxChainLen], name)
-	return e
+func (f *xtFamily) chainHeadEntry(name string) []byte {
+	tg := make([]byte, errorTargetSize)
+	putXTHeader(tg, errorTargetSize, errorTarget)
+	copy(tg[xtHeaderSize:xtHeaderSize+maxChainLen], name)
+	return f.build(ruleSpec{target: tg})
 }
 
 // jumpEntry is a rule without matches whose standard target is verdict:
 // an offset to jump to, or a negative verdict such as verdictReturn.
-func jumpEntry(verdict int32) []byte {
-	e := make([]byte, jumpEntrySize)
-	le.PutUint16(e[entTargetOffset:], entrySize)
-	le.PutUint16(e[entNextOffset:], jumpEntrySize)
-	putXTHeader(e[entrySize:], standardTargetSize, standardTarget)
-	le.PutUint32(e[entrySize+xtHeaderSize:], uint32(verdict))
-	return e
+func (f *xtFamily) jumpEntry(verdict int32) []byte {
+	return f.build(ruleSpec{target: standardTargetOf(verdict)})
 }
 
 // tracked edits a table and keeps, for every entry, the index it had in
@@ -196,12 +190,20 @@ func (k *tracked) result() []int {
 	return k.origin
 }
 
-// addChainRule adds m's rule to its link's chain, creating the chain and
-// the jump from POSTROUTING when they are missing. It is idempotent.
+// addChainRule adds m's rule to its link's chain in the nat table,
+// creating the chain and the jump from POSTROUTING when they are missing.
+// It is idempotent.
 func addChainRule(m Masquerade) edit {
+	return addToChain(hookPostRouting, chainName(m.Link), plainMasqEntry(m))
+}
+
+// addToChain adds the entry rule to the user chain name, creating the
+// chain and the jump to it from hook h's chain when they are missing. It is
+// idempotent.
+func addToChain(h int, name string, rule []byte) edit {
 	return func(t *iptTable) ([]int, error) {
+		f := t.fam
 		k := track(t)
-		name := chainName(m.Link)
 		c, ok, err := t.findChain(name)
 		if err != nil {
 			return nil, err
@@ -211,33 +213,32 @@ func addChainRule(m Masquerade) edit {
 			if err != nil {
 				return nil, err
 			}
-			if err := k.insert(end, chainHeadEntry(name)); err != nil {
+			if err := k.insert(end, f.chainHeadEntry(name)); err != nil {
 				return nil, err
 			}
-			if err := k.insert(end+errorEntrySize, jumpEntry(verdictReturn)); err != nil {
-				return nil, err
-			}
-			if c, _, err = t.findChain(name); err != nil {
-				return nil, err
-			}
-		}
-		want := plainMasqEntry(m)
-		if !slices.ContainsFunc(c.rules, func(off uint32) bool { return sameRule(t.entry(off), want) }) {
-			if err := k.insert(c.footer, want); err != nil {
+			if err := k.insert(end+uint32(f.errorEntrySize()), f.jumpEntry(verdictReturn)); err != nil {
 				return nil, err
 			}
 			if c, _, err = t.findChain(name); err != nil {
 				return nil, err
 			}
 		}
-		jumps, err := t.jumpsTo(hookPostRouting, c.first())
+		if !slices.ContainsFunc(c.rules, func(off uint32) bool { return f.sameRule(t.entry(off), rule) }) {
+			if err := k.insert(c.footer, rule); err != nil {
+				return nil, err
+			}
+			if c, _, err = t.findChain(name); err != nil {
+				return nil, err
+			}
+		}
+		jumps, err := t.jumpsTo(h, c.first())
 		if err != nil {
 			return nil, err
 		}
 		if len(jumps) == 0 {
-			// The chain lies after POSTROUTING, so it moves by the
-			// size of the jump inserted in front of it.
-			if err := k.insert(t.underflow[hookPostRouting], jumpEntry(int32(c.first()+jumpEntrySize))); err != nil {
+			// The chain lies after the built-in chains, so it moves by
+			// the size of the jump inserted in front of it.
+			if err := k.insert(t.underflow[h], f.jumpEntry(int32(c.first())+int32(f.jumpEntrySize()))); err != nil {
 				return nil, err
 			}
 		}
@@ -254,7 +255,7 @@ func (t *iptTable) jumpsTo(h int, off uint32) ([]uint32, error) {
 	}
 	var out []uint32
 	for _, o := range chain {
-		if v, ok := standardVerdict(t.entry(o)); ok && v >= 0 && uint32(v) == off {
+		if v, ok := t.fam.standardVerdict(t.entry(o)); ok && v >= 0 && uint32(v) == off {
 			out = append(out, o)
 		}
 	}
@@ -262,9 +263,9 @@ func (t *iptTable) jumpsTo(h int, off uint32) ([]uint32, error) {
 }
 
 // removeChainRules removes the rules of chain name for which match is
-// true, and the chain with its jumps when no rule is left (match nil:
-// every rule).
-func removeChainRules(name string, match func(e []byte) bool) edit {
+// true, and the chain with its jumps from hook h's chain when no rule is
+// left (match nil: every rule).
+func removeChainRules(h int, name string, match func(e []byte) bool) edit {
 	return func(t *iptTable) ([]int, error) {
 		k := track(t)
 		c, ok, err := t.findChain(name)
@@ -282,7 +283,7 @@ func removeChainRules(name string, match func(e []byte) bool) edit {
 			return nil, err
 		}
 		if len(c.rules) == 0 {
-			if err := k.deleteChain(c); err != nil {
+			if err := k.deleteChain(h, c); err != nil {
 				return nil, err
 			}
 		}
@@ -290,12 +291,12 @@ func removeChainRules(name string, match func(e []byte) bool) edit {
 	}
 }
 
-// deleteChain removes an empty chain of ours and the POSTROUTING jumps to
-// it. A jump from anywhere else (an admin's rule) stops it: removing the
-// chain under that rule would leave it pointing elsewhere.
-func (k *tracked) deleteChain(c userChain) error {
+// deleteChain removes an empty chain of ours and the jumps to it from hook
+// h's chain. A jump from anywhere else (an admin's rule) stops it: removing
+// the chain under that rule would leave it pointing elsewhere.
+func (k *tracked) deleteChain(h int, c userChain) error {
 	t := k.t
-	jumps, err := t.jumpsTo(hookPostRouting, c.first())
+	jumps, err := t.jumpsTo(h, c.first())
 	if err != nil {
 		return err
 	}
@@ -313,7 +314,7 @@ func (k *tracked) deleteChain(c userChain) error {
 		return err
 	}
 	for _, o := range offs {
-		if v, ok := standardVerdict(t.entry(o)); ok && v >= 0 && uint32(v) == c.first() && o != c.head {
+		if v, ok := t.fam.standardVerdict(t.entry(o)); ok && v >= 0 && uint32(v) == c.first() && o != c.head {
 			return fmt.Errorf("chain %s is still the target of the rule at %d", c.name, o)
 		}
 	}
@@ -321,23 +322,4 @@ func (k *tracked) deleteChain(c userChain) error {
 		return err
 	}
 	return k.remove(c.head, true)
-}
-
-// chainRule reads back the Masquerade a plain rule of link's chain stands
-// for; ok is false for anything else.
-func chainRule(link string, e []byte) (Masquerade, bool) {
-	if targetName(e) != masqTarget || len(matches(e)) != 0 {
-		return Masquerade{}, false
-	}
-	var a [4]byte
-	copy(a[:], e[entSrc:entSrc+4])
-	ones := 0
-	for _, b := range e[entSmsk : entSmsk+4] {
-		ones += bits.OnesCount8(b)
-	}
-	m := Masquerade{Link: link, Source: netip.PrefixFrom(netip.AddrFrom4(a), ones)}
-	if e[entInvflags]&iptInvViaOut != 0 {
-		m.NotOut = xtString(e[entOutiface : entOutiface+ifnameSize])
-	}
-	return m, true
 }

@@ -10,11 +10,11 @@ import (
 
 // noComment is the probe of a minimal kernel: no comment match, the rest
 // as the kernel says.
-func noComment(fd int, name string, target bool) (bool, error) {
+func noComment(fd int, f *xtFamily, name string, target bool) (bool, error) {
 	if !target && name == commentMatch {
 		return false, nil
 	}
-	return kernelHasExtension(fd, name, target)
+	return kernelHasExtension(fd, f, name, target)
 }
 
 // newChainsNS gives a fresh namespace and the legacy backend bound to it,
@@ -38,7 +38,7 @@ func newChainsNS(t *testing.T) (*testNS, *legacyBackend) {
 // match by a made-up name.
 func TestKernelHasExtension(t *testing.T) {
 	ns, _ := newLegacyNS(t)
-	fd, err := openRawSocket(ns.fd)
+	fd, err := openRawSocket(ns.fd, famIPv4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestKernelHasExtension(t *testing.T) {
 		target bool
 		want   bool
 	}{{commentMatch, false, true}, {masqTarget, true, true}, {"vpnpppsshnone", false, false}, {"VPNPPPSSHNONE", true, false}} {
-		got, err := kernelHasExtension(fd, c.name, c.target)
+		got, err := kernelHasExtension(fd, famIPv4, c.name, c.target)
 		if err != nil || got != c.want {
 			t.Errorf("kernelHasExtension(%s, target %v) = %v, %v; want %v", c.name, c.target, got, err, c.want)
 		}
@@ -124,7 +124,7 @@ func TestLegacyCleanupFindsChains(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	plain, err := newLegacy(ns.fd, func(int, string, bool) (bool, error) { return true, nil })
+	plain, err := newLegacy(ns.fd, func(int, *xtFamily, string, bool) (bool, error) { return true, nil })
 	if err != nil {
 		t.Fatal(err)
 	}

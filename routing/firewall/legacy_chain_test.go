@@ -49,7 +49,7 @@ func checkVerdicts(t *testing.T, tb *iptTable) {
 		starts[o] = true
 	}
 	for _, o := range offs {
-		if v, ok := standardVerdict(tb.entry(o)); ok && v >= 0 && !starts[uint32(v)] {
+		if v, ok := famIPv4.standardVerdict(tb.entry(o)); ok && v >= 0 && !starts[uint32(v)] {
 			t.Fatalf("entry at %d jumps to %d, which starts no entry", o, v)
 		}
 	}
@@ -79,9 +79,9 @@ func applyEdit(t *testing.T, tb *iptTable, e edit) bool {
 		t.Fatalf("origin has %d entries, table %d", len(origin), len(offs))
 	}
 	for i, o := range origin {
-		if o >= 0 && !sameRule(tb.entry(offs[i]), before.entry(oldOffs[o])) {
+		if o >= 0 && !famIPv4.sameRule(tb.entry(offs[i]), before.entry(oldOffs[o])) {
 			// Jumps move with the table; compare everything else.
-			if _, ok := standardVerdict(tb.entry(offs[i])); !ok {
+			if _, ok := famIPv4.standardVerdict(tb.entry(offs[i])); !ok {
 				t.Fatalf("entry %d claims to be old entry %d but differs", i, o)
 			}
 		}
@@ -110,7 +110,7 @@ func TestChainLayoutBlob(t *testing.T) {
 			}
 			var got []Masquerade
 			for _, off := range c.rules {
-				m, ok := chainRule("lab0", tb.entry(off))
+				m, ok := famIPv4.chainMasq("lab0", tb.entry(off))
 				if !ok {
 					t.Fatalf("rule at %d is not ours", off)
 				}
@@ -119,7 +119,7 @@ func TestChainLayoutBlob(t *testing.T) {
 			if len(got) != 2 || got[0] != m1 || got[1] != m2 {
 				t.Fatalf("chain rules %+v, want %+v %+v", got, m1, m2)
 			}
-			if v, ok := standardVerdict(tb.entry(c.footer)); !ok || v != verdictReturn {
+			if v, ok := famIPv4.standardVerdict(tb.entry(c.footer)); !ok || v != verdictReturn {
 				t.Fatalf("chain does not end with RETURN")
 			}
 			jumps, err := tb.jumpsTo(hookPostRouting, c.first())
@@ -133,7 +133,7 @@ func TestChainLayoutBlob(t *testing.T) {
 			// No comment anywhere: the kernel has no comment match.
 			offs, _ := tb.offsets()
 			for _, o := range offs {
-				if _, ok := entryComment(tb.entry(o)); ok {
+				if _, ok := famIPv4.entryComment(tb.entry(o)); ok {
 					t.Fatalf("entry at %d carries a comment", o)
 				}
 			}
@@ -146,16 +146,16 @@ func TestChainLayoutBlob(t *testing.T) {
 				}
 			}
 
-			applyEdit(t, tb, removeChainRules(chainName("lab0"), func(e []byte) bool { return sameRule(e, plainMasqEntry(m1)) }))
+			applyEdit(t, tb, removeChainRules(hookPostRouting, chainName("lab0"), func(e []byte) bool { return famIPv4.sameRule(e, plainMasqEntry(m1)) }))
 			if c, ok, _ := tb.findChain("vpn-pppssh-lab0"); !ok || len(c.rules) != 1 {
 				t.Fatalf("after removing one rule: chain %+v %v", c, ok)
 			}
-			applyEdit(t, tb, removeChainRules(chainName("lab0"), nil))
+			applyEdit(t, tb, removeChainRules(hookPostRouting, chainName("lab0"), nil))
 			if !bytes.Equal(tb.entries, orig.entries) || tb.numEntries != orig.numEntries ||
 				tb.hookEntry != orig.hookEntry || tb.underflow != orig.underflow {
 				t.Fatal("removing the chain did not restore the table")
 			}
-			if applyEdit(t, tb, removeChainRules(chainName("lab0"), nil)) {
+			if applyEdit(t, tb, removeChainRules(hookPostRouting, chainName("lab0"), nil)) {
 				t.Fatal("removing an absent chain changed the table")
 			}
 		})
@@ -170,10 +170,10 @@ func TestChainNotDeletedUnderAForeignJump(t *testing.T) {
 	c, _, _ := tb.findChain(chainName("lab0"))
 	// PREROUTING's first rule jumps to it too.
 	pre := tb.hookEntry[hookPreRouting]
-	if _, err := tb.insert(pre, jumpEntry(int32(c.first()+jumpEntrySize))); err != nil {
+	if _, err := tb.insert(pre, famIPv4.jumpEntry(int32(c.first())+int32(famIPv4.jumpEntrySize()))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := removeChainRules(chainName("lab0"), nil)(tb); err == nil || !strings.Contains(err.Error(), "still the target") {
+	if _, err := removeChainRules(hookPostRouting, chainName("lab0"), nil)(tb); err == nil || !strings.Contains(err.Error(), "still the target") {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -31,12 +31,12 @@ func newLegacyNS(t *testing.T) (*testNS, Backend) {
 // exactly like the synthetic one the blob tests use.
 func TestLegacyKernelLayout(t *testing.T) {
 	ns, _ := newLegacyNS(t)
-	fd, err := openRawSocket(ns.fd)
+	fd, err := openRawSocket(ns.fd, famIPv4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	got, err := readTable(fd, natTable)
+	got, err := readTable(fd, famIPv4, natTable)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestLegacyKernelLayout(t *testing.T) {
 	}
 	for _, off := range offs {
 		g, w := got.entry(off), want.entry(off)
-		if !sameRule(g, w) {
+		if !famIPv4.sameRule(g, w) {
 			t.Errorf("entry at %d:\n got %x\nwant %x", off, g, w)
 		}
 	}

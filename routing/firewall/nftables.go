@@ -5,18 +5,19 @@ package firewall
 import (
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 )
 
-// Names of the nftables objects owned by vpn-pppssh.
+// Names of the nftables objects owned by vpn-pppssh. The same names are
+// used in the ip family (IPv4) and the ip6 family (IPv6); NFTRPFChain
+// exists in the ip6 table only.
 const (
-	NFTTable = "vpn-pppssh"
-	NFTChain = "postrouting"
+	NFTTable    = "vpn-pppssh"
+	NFTChain    = "postrouting"
+	NFTRPFChain = "prerouting"
 )
 
 // udataComment is the type of the comment TLV in a rule's user data, as
@@ -32,7 +33,7 @@ type nftBackend struct {
 // that nsFD refers to (-1 = the calling thread's namespace). The caller
 // keeps nsFD open while the backend is in use. The kernel's support for a
 // nat chain in the ip family is checked first, without leaving anything
-// behind.
+// behind; IPv6 support is not required (see Probe).
 func NewNFTablesNS(nsFD int) (Backend, error) {
 	b := &nftBackend{nsFD: nsFD}
 	if err := b.check(); err != nil {
@@ -55,10 +56,14 @@ func (b *nftBackend) conn() (*nftables.Conn, error) {
 	return c, nil
 }
 
-func nftTable() *nftables.Table {
-	return &nftables.Table{Name: NFTTable, Family: nftables.TableFamilyIPv4}
+// nftFamilies are the families our tables live in, IPv4 first.
+var nftFamilies = []nftables.TableFamily{nftables.TableFamilyIPv4, nftables.TableFamilyIPv6}
+
+func nftTable(fam nftables.TableFamily) *nftables.Table {
+	return &nftables.Table{Name: NFTTable, Family: fam}
 }
 
+// nftChain is the nat chain of our table t.
 func nftChain(t *nftables.Table) *nftables.Chain {
 	return &nftables.Chain{
 		Name:     NFTChain,
@@ -69,6 +74,26 @@ func nftChain(t *nftables.Table) *nftables.Chain {
 	}
 }
 
+// nftRPFChain is the source check chain of our ip6 table t: a filter chain
+// on prerouting at priority raw, ahead of conntrack.
+func nftRPFChain(t *nftables.Table) *nftables.Chain {
+	return &nftables.Chain{
+		Name:     NFTRPFChain,
+		Table:    t,
+		Type:     nftables.ChainTypeFilter,
+		Hooknum:  nftables.ChainHookPrerouting,
+		Priority: nftables.ChainPriorityRaw,
+	}
+}
+
+// familyName is how nft names fam.
+func familyName(fam nftables.TableFamily) string {
+	if fam == nftables.TableFamilyIPv6 {
+		return "ip6"
+	}
+	return "ip"
+}
+
 // check makes sure the kernel speaks nftables and accepts a nat chain on the
 // postrouting hook of the ip family. When our table does not exist yet it is
 // created with its chain and deleted again in one transaction.
@@ -77,14 +102,21 @@ func (b *nftBackend) check() error {
 	if err != nil {
 		return err
 	}
-	st, err := b.read(c)
+	st, err := b.read(c, nftables.TableFamilyIPv4)
 	if err != nil {
 		return err
 	}
 	if st.table {
 		return nil
 	}
-	t := nftTable()
+	return tryNATChain(c, nftables.TableFamilyIPv4)
+}
+
+// tryNATChain creates our table of family fam with its nat chain and
+// deletes it again in one transaction, to learn whether the kernel has nat
+// for that family. It must only be called when our table does not exist.
+func tryNATChain(c *nftables.Conn, fam nftables.TableFamily) error {
+	t := nftTable(fam)
 	c.CreateTable(t) // exclusive: never deletes a table someone else just made
 	c.AddChain(nftChain(t))
 	c.DelTable(t)
@@ -92,24 +124,27 @@ func (b *nftBackend) check() error {
 		if errors.Is(err, unix.EEXIST) {
 			return nil
 		}
-		return fmt.Errorf("trying a nat postrouting chain: %w", err)
+		return fmt.Errorf("trying a nat postrouting chain in family %s: %w", familyName(fam), err)
 	}
 	return nil
 }
 
-// nftState is what is installed in our table.
+// nftState is what is installed in our table of one family.
 type nftState struct {
-	table       bool // our table exists
-	chain       bool // our chain exists in it
-	otherChains int  // chains in our table that are not ours
-	rules       []*nftables.Rule
+	fam         nftables.TableFamily
+	table       bool             // our table exists
+	chain       bool             // our nat chain exists in it
+	rpfChain    bool             // our source check chain exists in it (ip6 only)
+	otherChains int              // chains in our table that are not ours
+	rules       []*nftables.Rule // of the nat chain
+	rpfRules    []*nftables.Rule // of the source check chain
 }
 
-func (b *nftBackend) read(c *nftables.Conn) (nftState, error) {
-	var st nftState
-	tables, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
+func (b *nftBackend) read(c *nftables.Conn, fam nftables.TableFamily) (nftState, error) {
+	st := nftState{fam: fam}
+	tables, err := c.ListTablesOfFamily(fam)
 	if err != nil {
-		return st, fmt.Errorf("listing nftables tables: %w", err)
+		return st, fmt.Errorf("listing nftables tables of family %s: %w", familyName(fam), err)
 	}
 	for _, t := range tables {
 		if t.Name == NFTTable {
@@ -119,27 +154,31 @@ func (b *nftBackend) read(c *nftables.Conn) (nftState, error) {
 	if !st.table {
 		return st, nil
 	}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	chains, err := c.ListChainsOfTableFamily(fam)
 	if err != nil {
-		return st, fmt.Errorf("listing nftables chains: %w", err)
+		return st, fmt.Errorf("listing nftables chains of family %s: %w", familyName(fam), err)
 	}
 	for _, ch := range chains {
-		if ch.Table == nil || ch.Table.Name != NFTTable {
-			continue
-		}
-		if ch.Name == NFTChain {
+		switch {
+		case ch.Table == nil || ch.Table.Name != NFTTable:
+		case ch.Name == NFTChain:
 			st.chain = true
-		} else {
+		case ch.Name == NFTRPFChain && fam == nftables.TableFamilyIPv6:
+			st.rpfChain = true
+		default:
 			st.otherChains++
 		}
 	}
-	if !st.chain {
-		return st, nil
+	t := nftTable(fam)
+	if st.chain {
+		if st.rules, err = c.GetRules(t, nftChain(t)); err != nil {
+			return st, fmt.Errorf("listing rules of %s %s %s: %w", familyName(fam), NFTTable, NFTChain, err)
+		}
 	}
-	t := nftTable()
-	st.rules, err = c.GetRules(t, nftChain(t))
-	if err != nil {
-		return st, fmt.Errorf("listing rules of %s %s: %w", NFTTable, NFTChain, err)
+	if st.rpfChain {
+		if st.rpfRules, err = c.GetRules(t, nftRPFChain(t)); err != nil {
+			return st, fmt.Errorf("listing rules of %s %s %s: %w", familyName(fam), NFTTable, NFTRPFChain, err)
+		}
 	}
 	return st, nil
 }
@@ -163,144 +202,55 @@ func ruleComment(udata []byte) string {
 	return ""
 }
 
-func nftUserData(m Masquerade) []byte {
-	c := append([]byte(commentFor(m)), 0)
+// commentUserData is the user data carrying comment, as nft writes it.
+func commentUserData(comment string) []byte {
+	c := append([]byte(comment), 0)
 	return append([]byte{udataComment, byte(len(c))}, c...)
 }
 
-// nftExprs builds `ip saddr <Source> [oifname != "<NotOut>"] masquerade`.
-func nftExprs(m Masquerade) []expr.Any {
-	var e []expr.Any
-	if bits := m.Source.Bits(); bits > 0 {
-		addr := m.Source.Addr().As4()
-		n := 4
-		if bits%8 == 0 {
-			n = bits / 8 // compare the whole bytes only, as nft does
-		}
-		e = append(e, &expr.Payload{
-			OperationType: expr.PayloadLoad,
-			DestRegister:  1,
-			Base:          expr.PayloadBaseNetworkHeader,
-			Offset:        12, // saddr
-			Len:           uint32(n),
-		})
-		if bits%8 != 0 {
-			e = append(e, &expr.Bitwise{
-				SourceRegister: 1,
-				DestRegister:   1,
-				Len:            4,
-				Mask:           net.CIDRMask(bits, 32),
-				Xor:            make([]byte, 4),
-			})
-		}
-		e = append(e, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr[:n]})
-	}
-	if m.NotOut != "" {
-		name := make([]byte, unix.IFNAMSIZ)
-		copy(name, m.NotOut)
-		e = append(e,
-			&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: name},
-		)
-	}
-	return append(e, &expr.Masq{})
-}
+// nftMatch picks the rules to delete: chain is NFTChain or NFTRPFChain.
+type nftMatch func(chain string, r *nftables.Rule) bool
 
-func (b *nftBackend) Add(m Masquerade) error {
-	if err := b.add(m); err != nil {
-		return fmt.Errorf("adding masquerade for %s: %w", m.Source, err)
-	}
-	return nil
-}
-
-func (b *nftBackend) add(m Masquerade) error {
-	if err := m.Validate(); err != nil {
-		return err
-	}
+// remove deletes the rules of our chains in family fam that match, and the
+// whole table when nothing would be left in it.
+func (b *nftBackend) remove(fam nftables.TableFamily, match nftMatch) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	c, err := b.conn()
 	if err != nil {
 		return err
 	}
-	st, err := b.read(c)
-	if err != nil {
-		return err
-	}
-	for _, r := range st.rules {
-		if got, ok := parseComment(ruleComment(r.UserData)); ok && got == m {
-			return nil
-		}
-	}
-	t := c.AddTable(nftTable())
-	ch := c.AddChain(nftChain(t))
-	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: nftExprs(m), UserData: nftUserData(m)})
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("installing nftables rule: %w", err)
-	}
-	return nil
-}
-
-func (b *nftBackend) Remove(m Masquerade) error {
-	if err := m.Validate(); err != nil {
-		return fmt.Errorf("removing masquerade for %s: %w", m.Source, err)
-	}
-	err := b.remove(func(r *nftables.Rule) bool {
-		got, ok := parseComment(ruleComment(r.UserData))
-		return ok && got == m
-	})
-	if err != nil {
-		return fmt.Errorf("removing masquerade for %s: %w", m.Source, err)
-	}
-	return nil
-}
-
-func (b *nftBackend) RemoveLink(link string) error {
-	if err := ValidateLink(link); err != nil {
-		return fmt.Errorf("removing masquerades of link %q: %w", link, err)
-	}
-	err := b.remove(func(r *nftables.Rule) bool {
-		l, ok := linkOfComment(ruleComment(r.UserData))
-		return ok && l == link
-	})
-	if err != nil {
-		return fmt.Errorf("removing masquerades of link %q: %w", link, err)
-	}
-	return nil
-}
-
-// remove deletes the rules of our chain that match, and the whole table
-// when nothing would be left in it.
-func (b *nftBackend) remove(match func(*nftables.Rule) bool) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	c, err := b.conn()
-	if err != nil {
-		return err
-	}
-	st, err := b.read(c)
+	st, err := b.read(c, fam)
 	if err != nil {
 		return err
 	}
 	if !st.table {
 		return nil
 	}
-	var doomed []*nftables.Rule
+	t := nftTable(fam)
+	type doomedRule struct {
+		chain *nftables.Chain
+		rule  *nftables.Rule
+	}
+	var doomed []doomedRule
 	for _, r := range st.rules {
-		if match(r) {
-			doomed = append(doomed, r)
+		if match(NFTChain, r) {
+			doomed = append(doomed, doomedRule{nftChain(t), r})
 		}
 	}
-	t := nftTable()
+	for _, r := range st.rpfRules {
+		if match(NFTRPFChain, r) {
+			doomed = append(doomed, doomedRule{nftRPFChain(t), r})
+		}
+	}
 	switch {
-	case len(doomed) == len(st.rules) && st.otherChains == 0:
+	case len(doomed) == len(st.rules)+len(st.rpfRules) && st.otherChains == 0:
 		c.DelTable(t)
 	case len(doomed) == 0:
 		return nil
 	default:
-		ch := nftChain(t)
-		for _, r := range doomed {
-			if err := c.DelRule(&nftables.Rule{Table: t, Chain: ch, Handle: r.Handle}); err != nil {
+		for _, d := range doomed {
+			if err := c.DelRule(&nftables.Rule{Table: t, Chain: d.chain, Handle: d.rule.Handle}); err != nil {
 				return fmt.Errorf("deleting nftables rule: %w", err)
 			}
 		}
@@ -309,33 +259,25 @@ func (b *nftBackend) remove(match func(*nftables.Rule) bool) error {
 		if errors.Is(err, unix.ENOENT) {
 			return nil // already gone: someone else removed it meanwhile
 		}
-		return fmt.Errorf("deleting nftables rules: %w", err)
+		return fmt.Errorf("deleting nftables rules of family %s: %w", familyName(fam), err)
 	}
 	return nil
 }
 
-func (b *nftBackend) Rules(link string) ([]Masquerade, error) {
-	if link != "" {
-		if err := ValidateLink(link); err != nil {
-			return nil, fmt.Errorf("listing masquerades: %w", err)
-		}
+func (b *nftBackend) RemoveLink(link string) error {
+	if err := ValidateLink(link); err != nil {
+		return fmt.Errorf("removing firewall rules of link %q: %w", link, err)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	c, err := b.conn()
-	if err != nil {
-		return nil, fmt.Errorf("listing masquerades: %w", err)
+	match := func(_ string, r *nftables.Rule) bool {
+		l, ok := linkOfComment(ruleComment(r.UserData))
+		return ok && l == link
 	}
-	st, err := b.read(c)
-	if err != nil {
-		return nil, fmt.Errorf("listing masquerades: %w", err)
+	var errs []error
+	for _, fam := range nftFamilies {
+		errs = append(errs, b.remove(fam, match))
 	}
-	var out []Masquerade
-	for _, r := range st.rules {
-		m, ok := parseComment(ruleComment(r.UserData))
-		if ok && (link == "" || m.Link == link) {
-			out = append(out, m)
-		}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("removing firewall rules of link %q: %w", link, err)
 	}
-	return out, nil
+	return nil
 }
