@@ -15,6 +15,8 @@
 //	$6 PPP_IPPARAM IPPARAM
 //	VPN_NAME       the link's name
 //	VPN_MODE       ppp, tun or ethernet
+//	VPN_LOCAL6     the client's IPv6 address, when the link carries IPv6
+//	VPN_REMOTE6    the server's IPv6 address, likewise
 //
 // The hooks run as root, so what runs must be what was checked. As root,
 // the folder and every directory above it must be root's alone
@@ -50,6 +52,7 @@ type Env struct {
 	Iface, TTY, Speed, Local, Remote, IPParam string
 	Link                                      string // VPN_NAME
 	Mode                                      string // VPN_MODE: ppp, tun or ethernet
+	Local6, Remote6                           string // VPN_LOCAL6, VPN_REMOTE6: the link's IPv6 addresses, empty without
 }
 
 // Args are pppd's ip-up arguments: interface, tty, speed, local and remote
@@ -63,6 +66,7 @@ func (e Env) Environ() []string {
 		"PPP_IFACE=" + e.Iface, "PPP_TTY=" + e.TTY, "PPP_SPEED=" + e.Speed,
 		"PPP_LOCAL=" + e.Local, "PPP_REMOTE=" + e.Remote, "PPP_IPPARAM=" + e.IPParam,
 		"VPN_NAME=" + e.Link, "VPN_MODE=" + e.mode(),
+		"VPN_LOCAL6=" + e.Local6, "VPN_REMOTE6=" + e.Remote6,
 	}
 }
 

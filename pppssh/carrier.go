@@ -54,6 +54,10 @@ type CarrierInfo struct {
 	PeerDNS []netip.Addr `json:"peer_dns,omitempty"`
 	Local   netip.Addr   `json:"local"`
 	Remote  netip.Addr   `json:"remote"`
+	// Local6 and Remote6 are the link's IPv6 addresses, when it carries
+	// IPv6.
+	Local6  netip.Addr `json:"local6,omitzero"`
+	Remote6 netip.Addr `json:"remote6,omitzero"`
 	// Pid is the local process that carries the link (pppd), 0 when the
 	// carrier is this process itself.
 	Pid int `json:"carrier_pid,omitempty"`
@@ -96,6 +100,12 @@ func (ci CarrierInfo) complete(cfg Config) CarrierInfo {
 	}
 	if !ci.Remote.IsValid() {
 		ci.Remote = cfg.ServerIfAddr
+	}
+	if !ci.Local6.IsValid() {
+		ci.Local6 = cfg.ClientIf6Addr
+	}
+	if !ci.Remote6.IsValid() {
+		ci.Remote6 = cfg.ServerIf6Addr
 	}
 	if ci.Mode != ModePPP {
 		if ci.TTY == "" {

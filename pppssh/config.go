@@ -18,21 +18,27 @@ import (
 type Config struct {
 	Name string // names the link: state files, pppd's linkname
 
-	ServerHostname  string // host name, address or ~/.ssh/config Host alias
-	ServerUsername  string
-	ServerPort      int
-	ServerIfAddr    netip.Addr // server's end of the link
-	ClientIfAddr    netip.Addr // this host's end of the link
-	ServerIfBits    int        // ethernet mode: the prefix length given with SERVER_IFIPADDR; 0 none
-	ClientIfBits    int        // ethernet mode: the prefix length given with CLIENT_IFIPADDR; 0 none
-	SSHIdentity     string     // private key file; empty: agent, then ~/.ssh/id_*
-	SSHKnownHosts   string     // known_hosts file; empty: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts
-	SSHProxyJump    string     // jump hosts, as ssh's ProxyJump; "none": not ssh_config's either
-	SSHProxyCommand string     // connect through this command, as ssh's ProxyCommand
-	PPPD            string     // local pppd
-	ServerPPPD      string     // pppd on the server, run through sudo -n
-	ServerPPPDCall  string     // /etc/ppp/peers file on the server: sudo -n SERVER_PPPD call NAME
-	IPParam         string     // pppd's ipparam on both ends
+	ServerHostname string // host name, address or ~/.ssh/config Host alias
+	ServerUsername string
+	ServerPort     int
+	ServerIfAddr   netip.Addr // server's end of the link
+	ClientIfAddr   netip.Addr // this host's end of the link
+	ServerIfBits   int        // ethernet mode: the prefix length given with SERVER_IFIPADDR; 0 none
+	ClientIfBits   int        // ethernet mode: the prefix length given with CLIENT_IFIPADDR; 0 none
+	// The link's IPv6 addresses (SERVER_IFIP6ADDR, CLIENT_IFIP6ADDR):
+	// set, the link carries IPv6; the Bits as the IPv4 ones.
+	ServerIf6Addr   netip.Addr
+	ClientIf6Addr   netip.Addr
+	ServerIf6Bits   int
+	ClientIf6Bits   int
+	SSHIdentity     string // private key file; empty: agent, then ~/.ssh/id_*
+	SSHKnownHosts   string // known_hosts file; empty: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts
+	SSHProxyJump    string // jump hosts, as ssh's ProxyJump; "none": not ssh_config's either
+	SSHProxyCommand string // connect through this command, as ssh's ProxyCommand
+	PPPD            string // local pppd
+	ServerPPPD      string // pppd on the server, run through sudo -n
+	ServerPPPDCall  string // /etc/ppp/peers file on the server: sudo -n SERVER_PPPD call NAME
+	IPParam         string // pppd's ipparam on both ends
 	ConnectTimeout  time.Duration
 
 	ServerNetworks   []netip.Prefix // behind the server: routed here through the link
@@ -135,6 +141,12 @@ var Keys = []Key{
 	{"CLIENT_IFIPADDR", "IPv4 address of this host's end of the link; in ethernet mode with a prefix length (203.0.113.50/24)",
 		func(c *Config, v string) error { return setAddrBits(&c.ClientIfAddr, &c.ClientIfBits, v) },
 		func(c *Config) string { return addrBitsString(c.ClientIfAddr, c.ClientIfBits) }},
+	{"SERVER_IFIP6ADDR", "IPv6 address of the server's end of the link: with CLIENT_IFIP6ADDR the link carries IPv6 too (MODE=ppp: needs SERVER_HELPER); in ethernet mode with a prefix length (2001:db8:6::1/64)",
+		func(c *Config, v string) error { return setAddr6Bits(&c.ServerIf6Addr, &c.ServerIf6Bits, v) },
+		func(c *Config) string { return addrBitsString(c.ServerIf6Addr, c.ServerIf6Bits) }},
+	{"CLIENT_IFIP6ADDR", "IPv6 address of this host's end of the link; in ethernet mode with a prefix length (2001:db8:6::2/64)",
+		func(c *Config, v string) error { return setAddr6Bits(&c.ClientIf6Addr, &c.ClientIf6Bits, v) },
+		func(c *Config) string { return addrBitsString(c.ClientIf6Addr, c.ClientIf6Bits) }},
 	{"MTU", "tun and ethernet modes: the devices' MTU (68-65000); empty: the kernel's 1500, or a bridge's",
 		func(c *Config, v string) error { return setMTU(&c.MTU, v) },
 		func(c *Config) string { return intString(c.MTU) }},
@@ -177,7 +189,7 @@ var Keys = []Key{
 	{"CONNECT_TIMEOUT", "seconds allowed for dialling, login and PPP negotiation",
 		func(c *Config, v string) error { return setSeconds(&c.ConnectTimeout, v) },
 		func(c *Config) string { return strconv.Itoa(int(c.ConnectTimeout / time.Second)) }},
-	{"SERVER_NETWORKS", "networks behind the server (CIDRs, comma or space separated), routed through the link",
+	{"SERVER_NETWORKS", "networks behind the server (IPv4 or IPv6 CIDRs, comma or space separated), routed through the link; IPv6 ones need the link's IPv6 addresses",
 		func(c *Config, v string) error { return setNetworks(&c.ServerNetworks, v) },
 		func(c *Config) string { return networksString(c.ServerNetworks) }},
 	{"CLIENT_NETWORKS", "networks behind this host, routed back by the server (needs SERVER_HELPER)",
@@ -189,7 +201,7 @@ var Keys = []Key{
 	{"CLIENT_MASQUERADE", "yes: this host masquerades tunnel traffic leaving its other interfaces",
 		func(c *Config, v string) error { return setBool(&c.ClientMasquerade, v) },
 		func(c *Config) string { return boolString(c.ClientMasquerade) }},
-	{"DEFAULT_ROUTE", "yes: send everything through the link; the SSH server stays on its current route",
+	{"DEFAULT_ROUTE", "yes: send everything through the link, IPv6 too when the link carries it (else IPv6 beyond this host's own links is refused while it is up); the SSH server stays on its current route",
 		func(c *Config, v string) error { return setBool(&c.DefaultRoute, v) },
 		func(c *Config) string { return boolString(c.DefaultRoute) }},
 	{"IP_UP_DIR", "hooks run (run-parts rules) once the link and its routes are up",
@@ -323,7 +335,7 @@ func (c *Config) Validate() error {
 	if c.ServerIfAddr.IsValid() && c.ServerIfAddr == c.ClientIfAddr {
 		return fmt.Errorf("SERVER_IFIPADDR and CLIENT_IFIPADDR are both %s: the two ends need different addresses", c.ServerIfAddr)
 	}
-	return nil
+	return c.validateIPv6()
 }
 
 // chars reports whether s has 1 to max characters, each an ASCII letter, a
@@ -453,13 +465,13 @@ func setPath(dst *string, v string, optional bool) error {
 	return nil
 }
 
-// setNetworks takes IPv4 CIDRs separated by commas or spaces.
+// setNetworks takes IPv4 and IPv6 CIDRs separated by commas or spaces.
 func setNetworks(dst *[]netip.Prefix, v string) error {
 	var out []netip.Prefix
 	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
 		p, err := netip.ParsePrefix(f)
-		if err != nil || !p.Addr().Is4() {
-			return fmt.Errorf("%q is not an IPv4 network in CIDR form (like 203.0.113.0/24)", f)
+		if err != nil || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+			return fmt.Errorf("%q is not a network in CIDR form (like 203.0.113.0/24 or 2001:db8:5::/48)", f)
 		}
 		if p != p.Masked() {
 			return fmt.Errorf("%s has host bits set: did you mean %s?", p, p.Masked())
@@ -567,6 +579,42 @@ func setAddrBits(dst *netip.Addr, bits *int, v string) error {
 		return err
 	}
 	*bits = n
+	return nil
+}
+
+// setAddr6Bits takes an IPv6 address of the link, with an optional prefix
+// length (ethernet mode); empty turns IPv6 off.
+func setAddr6Bits(dst *netip.Addr, bits *int, v string) error {
+	if v == "" {
+		*dst, *bits = netip.Addr{}, 0
+		return nil
+	}
+	addr, b, cut := strings.Cut(v, "/")
+	n := 0
+	if cut {
+		var err error
+		if n, err = strconv.Atoi(b); err != nil || n < 8 || n > 126 {
+			return fmt.Errorf("%q: the prefix length must be 8-126 (a subnet both ends share)", v)
+		}
+	}
+	if err := setAddr6(dst, addr); err != nil {
+		return err
+	}
+	*bits = n
+	return nil
+}
+
+// setAddr6 takes a global or unique local IPv6 address: the link-local
+// ones come with the link itself (IPV6CP, or the kernel's for a device).
+func setAddr6(dst *netip.Addr, v string) error {
+	a, err := netip.ParseAddr(v)
+	if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
+		return fmt.Errorf("%q is not an IPv6 address", v)
+	}
+	if !a.IsGlobalUnicast() || a.IsLinkLocalUnicast() {
+		return fmt.Errorf("%s cannot be the IPv6 address of a link: use a global or unique local (fd00::/8) address", a)
+	}
+	*dst = a
 	return nil
 }
 

@@ -191,7 +191,7 @@ func TestLocalPPPDArgs(t *testing.T) {
 	}
 	c.Name = "office"
 	got := strings.Join(c.localPPPDArgs("/dev/pts/7"), " ")
-	want := "/dev/pts/7 nodetach local nocrtscts nolock noauth refuse-pap refuse-chap refuse-mschap refuse-mschap-v2 refuse-eap passive noccp nodefaultroute lcp-echo-interval 10 lcp-echo-failure 3 ipparam vpn linkname vpn-pppssh-office 192.0.2.1:192.0.2.2"
+	want := "/dev/pts/7 nodetach local nocrtscts nolock noauth refuse-pap refuse-chap refuse-mschap refuse-mschap-v2 refuse-eap passive noccp nodefaultroute lcp-echo-interval 10 lcp-echo-failure 3 noipv6 ipparam vpn linkname vpn-pppssh-office 192.0.2.1:192.0.2.2"
 	if got != want {
 		t.Errorf("args:\n got %s\nwant %s", got, want)
 	}
@@ -200,7 +200,7 @@ func TestLocalPPPDArgs(t *testing.T) {
 	if err := c.Set("DNS", "peer"); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(c.localPPPDArgs("/dev/pts/7"), " "); !strings.Contains(got, " lcp-echo-failure 3 usepeerdns unset USEPEERDNS ipparam vpn ") {
+	if got := strings.Join(c.localPPPDArgs("/dev/pts/7"), " "); !strings.Contains(got, " lcp-echo-failure 3 usepeerdns unset USEPEERDNS noipv6 ipparam vpn ") {
 		t.Errorf("DNS=peer args: %s", got)
 	}
 }

@@ -63,7 +63,7 @@ func (c *Config) validateNone() error {
 		return fmt.Errorf("MODE=none carries only port forwards: set LOCAL_FORWARDS, REMOTE_FORWARDS or DYNAMIC_FORWARDS")
 	}
 	def := Defaults()
-	for _, k := range []string{"SERVER_IFIPADDR", "CLIENT_IFIPADDR", "SERVER_NETWORKS", "CLIENT_NETWORKS",
+	for _, k := range []string{"SERVER_IFIPADDR", "CLIENT_IFIPADDR", "SERVER_IFIP6ADDR", "CLIENT_IFIP6ADDR", "SERVER_NETWORKS", "CLIENT_NETWORKS",
 		"SERVER_MASQUERADE", "CLIENT_MASQUERADE", "DEFAULT_ROUTE", "SERVER_HELPER", "DNS", "DNS_SEARCH",
 		"IP_UP_DIR", "IP_DOWN_DIR", "IPPARAM", "MTU", "SERVER_TUN_UNIT", "OFFLOAD"} {
 		if c.Get(k) != def.Get(k) {

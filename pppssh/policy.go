@@ -28,13 +28,17 @@ const PolicyPath = "/etc/vpn-pppssh/server.conf"
 // Keys (server.conf, KEY=VALUE lines as in a link configuration):
 //
 //	ALLOW_NETWORKS   CLIENT_NETWORKS a client may have routed to it, each
-//	                 inside one of these prefixes; unset: none
-//	ALLOW_FORWARDING yes lets a client have IPv4 forwarding turned on
-//	                 (which routes and masquerade need too); default no
+//	                 inside one of these prefixes (IPv4 or IPv6); unset:
+//	                 none
+//	ALLOW_FORWARDING yes lets a client have forwarding turned on (IPv4,
+//	                 and IPv6 for a link that carries it), which routes and
+//	                 masquerade need too; default no
 //	ALLOW_MASQUERADE yes lets a client have its addresses masqueraded;
 //	                 default no
 //	ALLOW_PEERS      prefixes both tunnel addresses (the server's end and
-//	                 the client's) must lie inside; required: unset, every
+//	                 the client's, IPv4 and IPv6) must lie inside: a link
+//	                 carries IPv6 only if its IPv6 addresses lie inside an
+//	                 IPv6 prefix here; required: unset, every
 //	                 request is refused; in ethernet mode the shared
 //	                 subnet must lie inside one of them too
 //	ALLOW_BRIDGES    ethernet mode: bridges a client's tap may join
@@ -241,11 +245,12 @@ func (p Policy) Check(r Request) error {
 	for _, a := range []struct {
 		role string
 		addr netip.Addr
-	}{{"peer", r.Peer}, {"local", r.Local}} {
-		if !a.addr.IsValid() && a.role == "local" && r.Bridge != "" {
-			continue // a bridge port has no address of its own
+		v6   bool
+	}{{"peer", r.Peer, false}, {"local", r.Local, false}, {"peer", r.Peer6, true}, {"local", r.Local6, true}} {
+		if !a.addr.IsValid() && (a.role == "local" && r.Bridge != "" || a.v6 && !r.CarriesIPv6()) {
+			continue // a bridge port has no address of its own; a link without IPv6
 		}
-		if !inside(netip.PrefixFrom(a.addr, 32), p.AllowPeers) {
+		if !inside(netip.PrefixFrom(a.addr, a.addr.BitLen()), p.AllowPeers) {
 			return fmt.Errorf("%s %s is outside ALLOW_PEERS=%s in %s", a.role, a.addr, networksString(p.AllowPeers), p.path)
 		}
 	}
@@ -265,8 +270,10 @@ func (p Policy) checkMode(r Request) error {
 		}
 		return nil
 	}
-	if lp := r.LocalPrefix(); r.EffectiveMode() == ModeEthernet && lp.IsValid() && !inside(lp.Masked(), p.AllowPeers) {
-		return fmt.Errorf("subnet %s is outside ALLOW_PEERS=%s in %s", lp.Masked(), networksString(p.AllowPeers), p.path)
+	for _, lp := range []netip.Prefix{r.LocalPrefix(), r.LocalPrefix6()} {
+		if r.EffectiveMode() == ModeEthernet && lp.IsValid() && !inside(lp.Masked(), p.AllowPeers) {
+			return fmt.Errorf("subnet %s is outside ALLOW_PEERS=%s in %s", lp.Masked(), networksString(p.AllowPeers), p.path)
+		}
 	}
 	return nil
 }

@@ -9,7 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The server half gives the client's end of the tunnel a /32 route, gives
+// The server half gives the client's end of the tunnel a /32 route (and a
+// /128 for IPv6), gives
 // its own end an address, and routes CLIENT_NETWORKS to the client. Any of
 // these can take traffic the server sends elsewhere: a peer address that is
 // the server's resolver, inside a LAN the server is on, or another
@@ -68,10 +69,18 @@ func (p Policy) checkHost(r Request, h hostState) error {
 	if err != nil {
 		return fmt.Errorf("listing the server's routes: %w", err)
 	}
-	tunnel := []struct {
+	var tunnel []struct {
 		role string
 		addr netip.Addr
-	}{{"peer", r.Peer}, {"local", r.Local}}
+	}
+	for _, t := range []struct {
+		role string
+		addr netip.Addr
+	}{{"peer", r.Peer}, {"local", r.Local}, {"peer", r.Peer6}, {"local", r.Local6}} {
+		if t.addr.IsValid() {
+			tunnel = append(tunnel, t)
+		}
+	}
 	// What belongs to another link (a PPP interface: another client's
 	// session, as likely as not) is not named: a client learns only that
 	// what it asked for is taken.
@@ -127,6 +136,9 @@ var defaultRoutes = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/0"),
 	netip.MustParsePrefix("0.0.0.0/1"),
 	netip.MustParsePrefix("128.0.0.0/1"),
+	netip.MustParsePrefix("::/0"),
+	netip.MustParsePrefix("::/1"),
+	netip.MustParsePrefix("8000::/1"),
 }
 
 func isDefaultRoute(p netip.Prefix) bool {
@@ -150,7 +162,7 @@ func (netlinkHost) iface(index int) (string, bool) {
 }
 
 func (h netlinkHost) addrs() ([]hostAddr, error) {
-	list, err := nldump.Retry(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, netlink.FAMILY_V4) })
+	list, err := nldump.Retry(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, netlink.FAMILY_ALL) })
 	if err != nil {
 		return nil, err
 	}
@@ -170,15 +182,22 @@ func (h netlinkHost) addrs() ([]hostAddr, error) {
 }
 
 func (h netlinkHost) routes() ([]hostRoute, error) {
-	list, err := nldump.Retry(func() ([]netlink.Route, error) {
-		return netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
-	})
-	if err != nil {
-		return nil, err
+	var list []netlink.Route
+	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		l, err := nldump.Retry(func() ([]netlink.Route, error) {
+			return netlink.RouteListFiltered(family, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+		})
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, l...)
 	}
 	var out []hostRoute
 	for _, r := range list {
 		hr := hostRoute{Dst: netip.MustParsePrefix("0.0.0.0/0")}
+		if r.Family == netlink.FAMILY_V6 {
+			hr.Dst = netip.MustParsePrefix("::/0")
+		}
 		if r.Dst != nil {
 			ip, ok := netip.AddrFromSlice(r.Dst.IP)
 			ones, _ := r.Dst.Mask.Size()

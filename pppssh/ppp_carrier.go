@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/vpn-pppssh/vpn-pppssh/internal/ifaddr"
 )
 
 // pppCarrier is the carrier of MODE=ppp: the local pppd on a pty, joined
@@ -115,9 +117,16 @@ func (c *pppCarrier) Start(ctx context.Context, client *ssh.Client) (CarrierInfo
 	if err := confirmInterface(iface, local, remote); err != nil {
 		return CarrierInfo{}, err
 	}
+	if c.cfg.CarriesIPv6() {
+		// IPV6CP gave the interface link-local addresses only.
+		if err := ifaddr.Add(iface, c.cfg.ClientIf6Prefix(), c.cfg.ServerIf6Addr); err != nil {
+			return CarrierInfo{}, err
+		}
+	}
 	c.up = true
 	c.goJoined(c.watch)
 	return CarrierInfo{Mode: ModePPP, Iface: iface, Local: local, Remote: remote, PeerDNS: c.pppd.watch.peerDNS(),
+		Local6: c.cfg.ClientIf6Addr, Remote6: c.cfg.ServerIf6Addr,
 		Pid: c.pppd.cmd.Process.Pid, TTY: c.pppd.slave.Name(), Speed: pppdSpeed}, nil
 }
 

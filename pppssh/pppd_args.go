@@ -59,6 +59,7 @@ var refuseAuth = []string{"refuse-pap", "refuse-chap", "refuse-mschap", "refuse-
 //   - passive: keep waiting for the peer's LCP instead of giving up;
 //   - noccp: the data is about to be encrypted, compressing it twice is waste;
 //   - lcp-echo-interval, lcp-echo-failure: see lcpEcho;
+//   - +ipv6 or noipv6: see ipv6Args;
 //   - linkname: pppd writes /run/ppp-NAME.pid, so its pid can be found after a crash;
 //   - LOCAL:REMOTE: the addresses to ask for; the server pppd takes them as offered.
 func (c *Config) localPPPDArgs(tty string) []string {
@@ -72,8 +73,21 @@ func (c *Config) localPPPDArgs(tty string) []string {
 		// resolv.conf itself (pppd's unset applies right before exec).
 		args = append(args, "usepeerdns", "unset", "USEPEERDNS")
 	}
+	args = append(args, ipv6Args(c.CarriesIPv6())...)
 	return append(args, "ipparam", c.IPParam, "linkname", c.Linkname(),
 		c.ClientIfAddr.String()+":"+c.ServerIfAddr.String())
+}
+
+// ipv6Args turn IPV6CP on, each end's interface identifier taken from its
+// IPv4 address (pppd(8): +ipv6, ipv6cp-use-ipaddr), so that the two are
+// distinct and the same on every dial; or off (noipv6), whatever
+// /etc/ppp/options says, so that a link without IPv6 addresses passes no
+// IPv6 that no rule checks.
+func ipv6Args(on bool) []string {
+	if on {
+		return []string{"+ipv6", "ipv6cp-use-ipaddr"}
+	}
+	return []string{"noipv6"}
 }
 
 // lcpEcho makes each pppd ask its peer for an LCP echo every KEEPALIVE

@@ -13,7 +13,9 @@ import (
 // pppdWatcher reads the local pppd's log lines (pppd(8) logs to stdout when
 // started with nodetach) and extracts the interface name and the negotiated
 // addresses. pppd prints "remote IP address" last, once IPCP is up and the
-// interface has its addresses, so that line marks the link as up.
+// interface has its addresses, so that line marks IPv4 as up; with IPv6
+// (want6), "remote LL address" marks IPV6CP up the same way, and the link
+// is up once both are.
 type pppdWatcher struct {
 	mu     sync.Mutex
 	iface  string
@@ -25,15 +27,20 @@ type pppdWatcher struct {
 
 	// wantDNS (usepeerdns, DNS=peer): pppd prints the name servers the
 	// peer offered right after the remote address, in the same breath,
-	// so the link is up at the secondary's line, at the next other line,
+	// so they are in at the secondary's line, at the next other line,
 	// or dnsGrace after the remote address, whichever comes first.
 	wantDNS bool
-	addrsUp bool
+	addrsUp bool // IPCP is up
+	dnsDone bool
 	dns     []netip.Addr
 
-	// again is closed when IPCP comes up a second time (the peer
-	// renegotiated): pppd took the interface down meanwhile, and the
-	// kernel deleted the link's routes with it.
+	want6           bool // +ipv6: wait for IPV6CP too
+	local6, remote6 netip.Addr
+	ipv6Up          bool
+
+	// again is closed when IPCP or IPV6CP comes up a second time (the
+	// peer renegotiated): pppd took the interface down meanwhile, and
+	// the kernel deleted the link's routes and addresses with it.
 	again     chan struct{}
 	againOnce sync.Once
 }
@@ -62,36 +69,66 @@ func (w *pppdWatcher) line(s string) bool {
 	case strings.HasPrefix(s, "local  IP address "):
 		w.local, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "local  IP address ")))
 	case strings.HasPrefix(s, "remote IP address "):
-		select {
-		case <-w.up:
+		if w.isUp() {
 			w.againOnce.Do(func() { close(w.again) })
 			return false
-		default:
 		}
 		w.remote, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "remote IP address ")))
 		if w.iface != "" && w.local.IsValid() && w.remote.IsValid() {
-			if !w.wantDNS {
-				return w.markUp()
-			}
 			w.addrsUp = true
-			time.AfterFunc(dnsGrace, func() {
-				w.mu.Lock()
-				defer w.mu.Unlock()
-				w.markUp()
-			})
+			if w.wantDNS {
+				time.AfterFunc(dnsGrace, func() {
+					w.mu.Lock()
+					defer w.mu.Unlock()
+					w.dnsDone = true
+					w.tryUp()
+				})
+			}
+			return w.tryUp()
 		}
+	case strings.HasPrefix(s, "local  LL address "):
+		w.local6, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "local  LL address ")))
+		return w.dnsSettled(s)
+	case strings.HasPrefix(s, "remote LL address "):
+		if w.isUp() && w.want6 {
+			w.againOnce.Do(func() { close(w.again) })
+			return false
+		}
+		w.remote6, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "remote LL address ")))
+		w.ipv6Up = w.local6.IsValid() && w.remote6.IsValid()
+		return w.dnsSettled(s) || w.tryUp()
 	case w.wantDNS && !w.isUp() && (strings.HasPrefix(s, "primary   DNS address ") || strings.HasPrefix(s, "secondary DNS address ")):
 		_, v, _ := strings.Cut(s, "DNS address ")
 		if a, err := netip.ParseAddr(strings.TrimSpace(v)); err == nil && a.Is4() {
 			w.dns = append(w.dns, a)
 		}
 		if w.addrsUp && strings.HasPrefix(s, "secondary") {
-			return w.markUp()
+			w.dnsDone = true
+			return w.tryUp()
 		}
-	case w.addrsUp && !w.isUp():
-		return w.markUp()
+	default:
+		return w.dnsSettled(s)
 	}
 	return false
+}
+
+// dnsSettled: any other line after the remote address ends the name
+// server lines; it reports whether that completed the link. w.mu is held.
+func (w *pppdWatcher) dnsSettled(string) bool {
+	if w.addrsUp && !w.isUp() && w.wantDNS && !w.dnsDone {
+		w.dnsDone = true
+		return w.tryUp()
+	}
+	return false
+}
+
+// tryUp declares the link up once everything awaited is in: IPCP, the
+// name servers with DNS=peer, IPV6CP with IPv6. w.mu is held.
+func (w *pppdWatcher) tryUp() bool {
+	if !w.addrsUp || w.wantDNS && !w.dnsDone || w.want6 && !w.ipv6Up || w.isUp() {
+		return false
+	}
+	return w.markUp()
 }
 
 // isUp reports whether the link was declared up; w.mu is held.
@@ -156,8 +193,17 @@ func pppdExitReason(code int) string {
 // server half uses it on the server's pppd.
 type PPPDLog struct{ w *pppdWatcher }
 
-// NewPPPDLog returns an empty PPPDLog.
-func NewPPPDLog() *PPPDLog { return &PPPDLog{w: newPPPDWatcher()} }
+// NewPPPDLog returns an empty PPPDLog; with ipv6 it is up once IPV6CP is
+// up too.
+func NewPPPDLog(ipv6 bool) *PPPDLog {
+	w := newPPPDWatcher()
+	w.want6 = ipv6
+	return &PPPDLog{w: w}
+}
+
+// Again is closed when the peer renegotiated IPCP or IPV6CP after the link
+// was up: the interface lost its addresses and routes meanwhile.
+func (p *PPPDLog) Again() <-chan struct{} { return p.w.again }
 
 // Line takes one log line and reports whether it completed the link.
 func (p *PPPDLog) Line(s string) bool { return p.w.line(s) }
@@ -206,12 +252,13 @@ func ServerEchoInterval(keepalive int) int {
 // is the client's word, and must not decide whether this host's own links
 // start or stop.
 func ServerPPPDArgs(r Request) []string {
-	return []string{"nodetach", "notty", "noauth", "logfd", "3",
+	args := []string{"nodetach", "notty", "noauth", "logfd", "3",
 		"refuse-pap", "refuse-chap", "refuse-mschap", "refuse-mschap-v2", "refuse-eap",
 		"lcp-echo-interval", strconv.Itoa(ServerEchoInterval(r.Keepalive)),
-		"lcp-echo-failure", strconv.Itoa(serverEchoFailure),
-		"ipparam", r.IPParam, "linkname", ServerLinkname(r),
-		r.Local.String() + ":" + r.Peer.String()}
+		"lcp-echo-failure", strconv.Itoa(serverEchoFailure)}
+	args = append(args, ipv6Args(r.CarriesIPv6())...)
+	return append(args, "ipparam", r.IPParam, "linkname", ServerLinkname(r),
+		r.Local.String()+":"+r.Peer.String())
 }
 
 // ServerLinkname is the linkname of the server's pppd for a client:

@@ -31,6 +31,12 @@ type Request struct {
 	Forward    bool           `json:"forward,omitempty"`
 	Masquerade bool           `json:"masquerade,omitempty"`
 	Keepalive  int            `json:"keepalive,omitempty"` // seconds; a wish only: the server clamps it (ServerPPPDArgs)
+	// IPv6, when the link carries it: the server's and the client's
+	// addresses, as Local and Peer (Bits6: ethernet's prefix length).
+	// Routes may then hold IPv6 networks too.
+	Local6 netip.Addr `json:"local6,omitzero"`
+	Peer6  netip.Addr `json:"peer6,omitzero"`
+	Bits6  int        `json:"bits6,omitempty"`
 
 	// The tun and ethernet modes (empty Mode: ppp, as older clients send).
 	Mode   string `json:"mode,omitempty"`
@@ -60,6 +66,33 @@ func (r Request) LocalPrefix() netip.Prefix {
 		return netip.PrefixFrom(r.Local, r.Bits)
 	}
 	return netip.PrefixFrom(r.Local, 32)
+}
+
+// LocalPrefix6 is the server's IPv6 address as its device gets it (the
+// zero Prefix without one).
+func (r Request) LocalPrefix6() netip.Prefix {
+	if !r.Local6.IsValid() {
+		return netip.Prefix{}
+	}
+	if r.EffectiveMode() == ModeEthernet {
+		return netip.PrefixFrom(r.Local6, r.Bits6)
+	}
+	return netip.PrefixFrom(r.Local6, 128)
+}
+
+// CarriesIPv6 reports whether the link carries IPv6.
+func (r Request) CarriesIPv6() bool { return r.Peer6.IsValid() }
+
+// Claims are the addresses and networks the request takes on the server:
+// both ends' addresses as host prefixes, and the routed networks.
+func (r Request) Claims() []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range []netip.Addr{r.Local, r.Peer, r.Local6, r.Peer6} {
+		if a.IsValid() {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	return append(out, r.Routes...)
 }
 
 // NeedsForwarding reports whether serving the request turns on IPv4
@@ -109,12 +142,16 @@ func (c *Config) ServerRequest() Request {
 		Forward:    len(c.ServerNetworks) > 0 || c.DefaultRoute || c.ServerMasquerade,
 		Masquerade: c.ServerMasquerade,
 		Keepalive:  int(c.Keepalive / time.Second),
+		Local6:     c.ServerIf6Addr, Peer6: c.ClientIf6Addr,
 	}
 	if c.Mode != ModePPP {
 		r.Mode, r.MTU, r.Offload = c.Mode, c.MTU, c.Offload
 	}
 	if c.Mode == ModeEthernet {
 		r.Bits, r.Bridge = c.ethernetBits(), c.ServerBridge
+		if c.CarriesIPv6() {
+			r.Bits6 = c.ethernet6Bits()
+		}
 	}
 	return r
 }
@@ -167,9 +204,45 @@ func (r Request) Validate() error {
 		return errors.New("too many routes")
 	}
 	for _, p := range r.Routes {
-		if !p.IsValid() || !p.Addr().Is4() || p != p.Masked() {
+		if !p.IsValid() || p.Addr().Is4In6() || p.Addr().Zone() != "" || p != p.Masked() || p.Addr().Is6() && !r.CarriesIPv6() {
 			return fmt.Errorf("bad network %s", p)
 		}
+	}
+	return r.validateIPv6()
+}
+
+// validateIPv6 checks the IPv6 addresses: none, or a pair of global or
+// unique local addresses (the server's may be missing on a bridge port).
+func (r Request) validateIPv6() error {
+	if !r.Local6.IsValid() && !r.Peer6.IsValid() {
+		if r.Bits6 != 0 {
+			return errors.New("bits6 without IPv6 addresses")
+		}
+		return nil
+	}
+	var a netip.Addr
+	for _, addr := range []netip.Addr{r.Local6, r.Peer6} {
+		if !addr.IsValid() && addr == r.Local6 && r.Bridge != "" {
+			continue
+		}
+		if err := setAddr6(&a, addr.String()); err != nil {
+			return fmt.Errorf("IPv6 address: %w", err)
+		}
+	}
+	if r.Local6 == r.Peer6 {
+		return errors.New("the two ends have the same IPv6 address")
+	}
+	if r.EffectiveMode() != ModeEthernet {
+		if r.Bits6 != 0 {
+			return errors.New("bits6 is for mode ethernet")
+		}
+		return nil
+	}
+	if r.Bits6 < 8 || r.Bits6 > 126 {
+		return fmt.Errorf("bad IPv6 prefix length %d", r.Bits6)
+	}
+	if r.Local6.IsValid() && !r.LocalPrefix6().Contains(r.Peer6) {
+		return errors.New("the two ends' IPv6 addresses are not in one subnet")
 	}
 	return nil
 }

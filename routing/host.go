@@ -48,19 +48,27 @@ type host interface {
 	addRoute(Route) error
 	delRoute(Route) error
 	routeTo(netip.Addr) (Route, error)
-	forwarding() (string, error)
-	setForwarding(string) error
+	forwarding(family int) (string, error) // family 6: IPv6's; else IPv4's
+	setForwarding(family int, v string) error
 	linkIndex(iface string) (int, error)
 	rpFilter(iface string) (string, error)
 	setRPFilter(iface, v string) error
 	addMasquerade(firewall.Masquerade) error
 	delMasquerade(firewall.Masquerade) error
+	addSourceCheck(firewall.SourceCheck) error
+	delSourceCheck(firewall.SourceCheck) error
 	firewallName() string
 	netns() uint64 // identifies the network namespace the changes apply to
 	hasIPv6() bool // the kernel speaks IPv6 here (else there is none to block)
 }
 
-const forwardingPath = "/proc/sys/net/ipv4/ip_forward"
+// forwardingPath is where a family's forwarding setting is.
+func forwardingPath(family int) string {
+	if family == 6 {
+		return "/proc/sys/net/ipv6/conf/all/forwarding"
+	}
+	return "/proc/sys/net/ipv4/ip_forward"
+}
 
 // netlinkHost is the real host: netlink for routes, procfs for forwarding,
 // the firewall package for masquerade (its backend probed on first use).
@@ -154,13 +162,13 @@ func (h *netlinkHost) hasIPv6() bool {
 	return err == nil
 }
 
-func (h *netlinkHost) forwarding() (string, error) {
-	b, err := os.ReadFile(forwardingPath)
+func (h *netlinkHost) forwarding(family int) (string, error) {
+	b, err := os.ReadFile(forwardingPath(family))
 	return strings.TrimSpace(string(b)), err
 }
 
-func (h *netlinkHost) setForwarding(v string) error {
-	return os.WriteFile(forwardingPath, []byte(v+"\n"), 0o644)
+func (h *netlinkHost) setForwarding(family int, v string) error {
+	return os.WriteFile(forwardingPath(family), []byte(v+"\n"), 0o644)
 }
 
 // rpFilterPath is an interface's reverse-path filter setting. The kernel
@@ -209,6 +217,22 @@ func (h *netlinkHost) delMasquerade(m firewall.Masquerade) error {
 		return fmt.Errorf("removing masquerade for %s: %w", m.Source, err)
 	}
 	return fw.Remove(m)
+}
+
+func (h *netlinkHost) addSourceCheck(c firewall.SourceCheck) error {
+	fw, err := h.backend()
+	if err != nil {
+		return fmt.Errorf("adding the IPv6 source check on %s: %w", c.Iface, err)
+	}
+	return fw.AddSourceCheck(c) // its errors name the action
+}
+
+func (h *netlinkHost) delSourceCheck(c firewall.SourceCheck) error {
+	fw, err := h.backend()
+	if err != nil {
+		return fmt.Errorf("removing the IPv6 source check on %s: %w", c.Iface, err)
+	}
+	return fw.RemoveSourceCheck(c)
 }
 
 func (h *netlinkHost) firewallName() string {

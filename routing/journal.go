@@ -21,6 +21,8 @@ type Change struct {
 	Forwarding *Forwarding          `json:"forwarding,omitempty"`
 	Masquerade *firewall.Masquerade `json:"masquerade,omitempty"`
 	RPFilter   *RPFilter            `json:"rpfilter,omitempty"`
+	// SourceCheck is RPFilter's IPv6 counterpart, a firewall rule.
+	SourceCheck *firewall.SourceCheck `json:"source_check,omitempty"`
 }
 
 // RPFilter records the reverse-path filter of an interface found before
@@ -33,18 +35,31 @@ type RPFilter struct {
 	Previous string `json:"previous"`
 }
 
-// Forwarding records the IPv4 forwarding setting found before we set it.
+// Forwarding records the forwarding setting found before we set it.
 type Forwarding struct {
 	Previous string `json:"previous"`
-	NetNS    uint64 `json:"netns,omitempty"` // the network namespace it applies to (inode of /proc/self/ns/net)
+	NetNS    uint64 `json:"netns,omitempty"`  // the network namespace it applies to (inode of /proc/self/ns/net)
+	Family   int    `json:"family,omitempty"` // 6: IPv6's (net.ipv6.conf.all.forwarding); 0: IPv4's
+}
+
+// family names the forwarding's IP version for messages.
+func (f Forwarding) family() string {
+	if f.Family == 6 {
+		return "IPv6"
+	}
+	return "IPv4"
 }
 
 func (c Change) String() string {
 	switch {
 	case c.Route != nil:
 		return "route " + c.Route.String()
+	case c.Forwarding != nil && c.Forwarding.Family == 6:
+		return "IPv6 forwarding (was " + c.Forwarding.Previous + ")"
 	case c.Forwarding != nil:
 		return "forwarding (was " + c.Forwarding.Previous + ")"
+	case c.SourceCheck != nil:
+		return "IPv6 source check on " + c.SourceCheck.Iface
 	case c.Masquerade != nil:
 		return fmt.Sprintf("masquerade %s not out %q", c.Masquerade.Source, c.Masquerade.NotOut)
 	case c.RPFilter != nil:
@@ -58,7 +73,9 @@ func (c Change) same(o Change) bool {
 	case c.Route != nil && o.Route != nil:
 		return *c.Route == *o.Route
 	case c.Forwarding != nil && o.Forwarding != nil:
-		return true
+		return c.Forwarding.Family == o.Forwarding.Family
+	case c.SourceCheck != nil && o.SourceCheck != nil:
+		return *c.SourceCheck == *o.SourceCheck
 	case c.Masquerade != nil && o.Masquerade != nil:
 		return *c.Masquerade == *o.Masquerade
 	case c.RPFilter != nil && o.RPFilter != nil:

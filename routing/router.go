@@ -24,6 +24,20 @@ type Config struct {
 	Forwarding   bool           // this host routes for the peer
 	DefaultRoute bool           // everything through Iface (two /1 routes, as OpenVPN's def1), and IPv6 refused beyond this host's own links
 	Carrier      netip.Addr     // with DefaultRoute: the SSH server, kept on its current path
+	// IPv6: the link carries IPv6. DefaultRoute then sends ::/1 and
+	// 8000::/1 through Iface instead of refusing them, and SourceCheck
+	// covers IPv6 too (a firewall rule: IPv6 has no rp_filter).
+	IPv6 bool
+	// Forwarding6: this host routes IPv6 for the peer. Apart from
+	// Forwarding since it has a cost: a host that forwards IPv6 stops
+	// taking router advertisements (accept_ra 1), which a client whose
+	// own IPv6 comes from SLAAC would lose its default route to.
+	Forwarding6 bool
+	// Gateway and Gateway6 are the next hops through Iface for Networks
+	// and the default route on a shared subnet (ethernet mode: the far
+	// end's addresses); zero on a point-to-point link, whose routes need
+	// none.
+	Gateway, Gateway6 netip.Addr
 	// SourceCheck drops packets arriving on Iface whose source address
 	// this host would not route back through Iface (strict reverse-path
 	// filtering, rp_filter=1): a peer can then send only from its own
@@ -139,16 +153,29 @@ func (r *Router) plan(cfg Config) ([]Change, error) {
 	var want []Change
 	if cfg.SourceCheck {
 		want = append(want, Change{Kind: "rpfilter", RPFilter: &RPFilter{Iface: cfg.Iface}})
+		if cfg.IPv6 {
+			want = append(want, Change{Kind: "sourcecheck", SourceCheck: &firewall.SourceCheck{Link: r.link, Iface: cfg.Iface}})
+		}
 	}
 	if cfg.Forwarding {
 		want = append(want, Change{Kind: "forwarding", Forwarding: &Forwarding{}})
+	}
+	if cfg.Forwarding6 {
+		want = append(want, Change{Kind: "forwarding", Forwarding: &Forwarding{Family: 6}})
 	}
 	for _, src := range cfg.Masquerade {
 		m := firewall.Masquerade{Link: r.link, Source: src.Masked(), NotOut: cfg.Iface}
 		want = append(want, Change{Kind: "masquerade", Masquerade: &m})
 	}
+	through := func(dst netip.Prefix) *Route {
+		rt := &Route{Dst: dst.Masked(), Dev: cfg.Iface, Gw: cfg.Gateway}
+		if dst.Addr().Is6() {
+			rt.Gw = cfg.Gateway6
+		}
+		return rt
+	}
 	for _, n := range cfg.Networks {
-		want = append(want, Change{Kind: "route", Route: &Route{Dst: n.Masked(), Dev: cfg.Iface}})
+		want = append(want, Change{Kind: "route", Route: through(n)})
 	}
 	if cfg.DefaultRoute {
 		if !cfg.Carrier.IsValid() {
@@ -160,9 +187,13 @@ func (r *Router) plan(cfg Config) ([]Change, error) {
 		}
 		want = append(want,
 			Change{Kind: "route", Route: &keep},
-			Change{Kind: "route", Route: &Route{Dst: netip.MustParsePrefix("0.0.0.0/1"), Dev: cfg.Iface}},
-			Change{Kind: "route", Route: &Route{Dst: netip.MustParsePrefix("128.0.0.0/1"), Dev: cfg.Iface}})
-		if r.host.hasIPv6() {
+			Change{Kind: "route", Route: through(netip.MustParsePrefix("0.0.0.0/1"))},
+			Change{Kind: "route", Route: through(netip.MustParsePrefix("128.0.0.0/1"))})
+		if cfg.IPv6 {
+			want = append(want,
+				Change{Kind: "route", Route: through(netip.MustParsePrefix("::/1"))},
+				Change{Kind: "route", Route: through(netip.MustParsePrefix("8000::/1"))})
+		} else if r.host.hasIPv6() {
 			// The link carries IPv4 only: IPv6 must not go around it.
 			// Every destination beyond the networks on a link of this
 			// host (more specific routes) is refused while it is up.
@@ -201,22 +232,27 @@ func (r *Router) apply(c Change) (Change, error) {
 			return c, fmt.Errorf("adding route %s: %w", c.Route, err)
 		}
 	case c.Forwarding != nil:
-		prev, err := r.host.forwarding()
+		fam := c.Forwarding.Family
+		prev, err := r.host.forwarding(fam)
 		if err != nil {
-			return c, fmt.Errorf("reading IPv4 forwarding: %w", err)
+			return c, fmt.Errorf("reading %s forwarding: %w", c.Forwarding.family(), err)
 		}
 		// Another link of ours may have switched it on already: keep the
 		// value from before any of us, so that the last one out restores it.
 		ns := r.host.netns()
 		for _, o := range r.others() {
-			if o.Forwarding != nil && o.Forwarding.NetNS == ns {
+			if o.Forwarding != nil && o.Forwarding.NetNS == ns && o.Forwarding.Family == fam {
 				prev = o.Forwarding.Previous
 			}
 		}
-		if err := r.host.setForwarding("1"); err != nil {
-			return c, fmt.Errorf("enabling IPv4 forwarding: %w", err)
+		if err := r.host.setForwarding(fam, "1"); err != nil {
+			return c, fmt.Errorf("enabling %s forwarding: %w", c.Forwarding.family(), err)
 		}
-		c.Forwarding = &Forwarding{Previous: prev, NetNS: ns}
+		c.Forwarding = &Forwarding{Previous: prev, NetNS: ns, Family: fam}
+	case c.SourceCheck != nil:
+		if err := r.host.addSourceCheck(*c.SourceCheck); err != nil {
+			return c, err // named by the host
+		}
 	case c.RPFilter != nil:
 		idx, err := r.host.linkIndex(c.RPFilter.Iface)
 		if err != nil {
@@ -248,12 +284,16 @@ func (r *Router) undo(c Change) error {
 		}
 	case c.Forwarding != nil:
 		for _, o := range r.others() {
-			if o.Forwarding != nil && o.Forwarding.NetNS == c.Forwarding.NetNS {
+			if o.Forwarding != nil && o.Forwarding.NetNS == c.Forwarding.NetNS && o.Forwarding.Family == c.Forwarding.Family {
 				return nil // still needed by another link, which restores it last
 			}
 		}
-		if err := r.host.setForwarding(c.Forwarding.Previous); err != nil {
-			return fmt.Errorf("restoring IPv4 forwarding to %s: %w", c.Forwarding.Previous, err)
+		if err := r.host.setForwarding(c.Forwarding.Family, c.Forwarding.Previous); err != nil {
+			return fmt.Errorf("restoring %s forwarding to %s: %w", c.Forwarding.family(), c.Forwarding.Previous, err)
+		}
+	case c.SourceCheck != nil:
+		if err := r.host.delSourceCheck(*c.SourceCheck); err != nil {
+			return err // named by the host
 		}
 	case c.RPFilter != nil:
 		// Gone with its interface, as it usually is by now; an interface
@@ -337,8 +377,8 @@ func Leftovers(dir, link string) bool {
 	return err == nil && fi.Size() > 0
 }
 
-// RemoveFirewallRules removes the masquerade rules the firewall backends of
-// this kernel hold for link, whether a journal remembers them or not: after
+// RemoveFirewallRules removes the masquerade rules and IPv6 source checks
+// the firewall backends of this kernel hold for link, whether a journal remembers them or not: after
 // /run was lost they are still recognisable by their owner's name. It
 // returns how many it removed.
 func RemoveFirewallRules(dir, link string) (int, error) {
@@ -359,7 +399,12 @@ func RemoveFirewallRules(dir, link string) (int, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", b.Name(), err))
 			continue
 		}
-		if len(rules) == 0 {
+		checks, err := b.SourceChecks(link)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", b.Name(), err))
+			continue
+		}
+		if len(rules)+len(checks) == 0 {
 			continue
 		}
 		if err := b.RemoveLink(link); err != nil {
@@ -367,7 +412,7 @@ func RemoveFirewallRules(dir, link string) (int, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", b.Name(), err))
 			continue
 		}
-		removed += len(rules)
+		removed += len(rules) + len(checks)
 	}
 	return removed, errors.Join(errs...)
 }

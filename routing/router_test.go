@@ -15,14 +15,16 @@ import (
 
 // fakeHost keeps the host's state in memory and prints it as text.
 type fakeHost struct {
-	routes  []string
-	masq    []string
-	forward string
-	rp      map[string]string // interface: rp_filter
-	index   map[string]int    // interface: its index
-	failOn  string            // a change whose String() contains this fails
-	ns      uint64
-	noIPv6  bool // the kernel has no IPv6
+	routes   []string
+	masq     []string
+	forward  string
+	rp       map[string]string // interface: rp_filter
+	index    map[string]int    // interface: its index
+	failOn   string            // a change whose String() contains this fails
+	ns       uint64
+	noIPv6   bool // the kernel has no IPv6
+	forward6 string
+	checks   []string // IPv6 source checks: "link iface"
 }
 
 func (f *fakeHost) fail(what string) error {
@@ -55,9 +57,29 @@ func (f *fakeHost) routeTo(a netip.Addr) (Route, error) {
 	return Route{Gw: netip.MustParseAddr("192.0.2.254"), Dev: "eth0"}, nil
 }
 
-func (f *fakeHost) forwarding() (string, error) { return f.forward, nil }
-func (f *fakeHost) hasIPv6() bool               { return !f.noIPv6 }
-func (f *fakeHost) setForwarding(v string) error {
+func (f *fakeHost) forwarding(family int) (string, error) {
+	if family == 6 {
+		return f.forward6, nil
+	}
+	return f.forward, nil
+}
+func (f *fakeHost) hasIPv6() bool { return !f.noIPv6 }
+func (f *fakeHost) addSourceCheck(c firewall.SourceCheck) error {
+	if err := f.fail("sourcecheck " + c.Iface); err != nil {
+		return err
+	}
+	f.checks = append(f.checks, c.Link+" "+c.Iface)
+	return nil
+}
+func (f *fakeHost) delSourceCheck(c firewall.SourceCheck) error {
+	f.checks = slices.DeleteFunc(f.checks, func(s string) bool { return s == c.Link+" "+c.Iface })
+	return nil
+}
+func (f *fakeHost) setForwarding(family int, v string) error {
+	if family == 6 {
+		f.forward6 = v
+		return nil
+	}
 	if err := f.fail("forwarding " + v); err != nil {
 		return err
 	}
@@ -116,7 +138,14 @@ func (f *fakeHost) String() string {
 	slices.Sort(r)
 	m := slices.Clone(f.masq)
 	slices.Sort(m)
-	return fmt.Sprintf("forward=%s routes=[%s] masq=[%s]", f.forward, strings.Join(r, "; "), strings.Join(m, "; "))
+	out := fmt.Sprintf("forward=%s routes=[%s] masq=[%s]", f.forward, strings.Join(r, "; "), strings.Join(m, "; "))
+	if f.forward6 != "" {
+		out += " forward6=" + f.forward6
+	}
+	if len(f.checks) > 0 {
+		out += " checks=[" + strings.Join(f.checks, "; ") + "]"
+	}
+	return out
 }
 
 func prefixes(s ...string) []netip.Prefix {
@@ -322,5 +351,36 @@ func mustClose(t *testing.T, r *Router) {
 	t.Helper()
 	if err := r.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
+	}
+}
+
+// A link that carries IPv6: its networks and the default route for both
+// families go through the link (via the far end on a shared subnet), IPv6
+// sources are checked by a firewall rule, IPv6 forwarding is its own
+// switch, and Close gives everything back.
+func TestRouterIPv6(t *testing.T) {
+	h := &fakeHost{forward: "0", forward6: "0", rp: map[string]string{"tap0": "0"}, index: map[string]int{"tap0": 4}}
+	r, err := newRouter("vpn", t.TempDir(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Iface: "tap0", IPv6: true, SourceCheck: true, Forwarding6: true, DefaultRoute: true,
+		Carrier: netip.MustParseAddr("2001:db8:9::1"), Gateway: netip.MustParseAddr("198.51.100.2"), Gateway6: netip.MustParseAddr("2001:db8:6::1"),
+		Networks: prefixes("203.0.113.0/24", "2001:db8:2::/48"), Masquerade: prefixes("2001:db8:6::1/128")}
+	if err := r.Set(cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := "forward=0 routes=[0.0.0.0/1 via 198.51.100.2 dev tap0; 128.0.0.0/1 via 198.51.100.2 dev tap0; " +
+		"2001:db8:2::/48 via 2001:db8:6::1 dev tap0; 2001:db8:9::1/128 via 192.0.2.254 dev eth0; " +
+		"203.0.113.0/24 via 198.51.100.2 dev tap0; 8000::/1 via 2001:db8:6::1 dev tap0; ::/1 via 2001:db8:6::1 dev tap0] " +
+		"masq=[masq vpn 2001:db8:6::1/128 !tap0] forward6=1 checks=[vpn tap0]"
+	if got := h.String(); got != want {
+		t.Fatalf("after Set:\n got %s\nwant %s", got, want)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := h.String(), "forward=0 routes=[] masq=[] forward6=0"; got != want {
+		t.Fatalf("after Close: %s, want %s", got, want)
 	}
 }

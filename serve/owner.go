@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +40,13 @@ type owner struct {
 	Local   netip.Addr     `json:"local"`
 	Peer    netip.Addr     `json:"peer"`
 	Routes  []netip.Prefix `json:"routes,omitempty"`
+	Local6  netip.Addr     `json:"local6,omitzero"`
+	Peer6   netip.Addr     `json:"peer6,omitzero"`
+}
+
+// claims are the addresses and networks the session holds, as a request's.
+func (o owner) claims() []netip.Prefix {
+	return pppssh.Request{Local: o.Local, Peer: o.Peer, Local6: o.Local6, Peer6: o.Peer6, Routes: o.Routes}.Claims()
 }
 
 // sameIdentity: the same account with the same link name.
@@ -207,26 +215,26 @@ func (s *session) claim(p pppssh.Policy, req pppssh.Request, kernel hostChecker,
 // names only what the request asked for: the other session's addresses,
 // networks and account are none of this client's business.
 func conflict(req pppssh.Request, o owner) error {
-	theirs := []netip.Prefix{netip.PrefixFrom(o.Local, 32), netip.PrefixFrom(o.Peer, 32)}
-	theirs = append(theirs, o.Routes...)
-	mine := []struct {
-		what string
-		p    netip.Prefix
-	}{{"local " + req.Local.String(), netip.PrefixFrom(req.Local, 32)}, {"peer " + req.Peer.String(), netip.PrefixFrom(req.Peer, 32)}}
-	for _, n := range req.Routes {
-		mine = append(mine, struct {
-			what string
-			p    netip.Prefix
-		}{"network " + n.String(), n})
-	}
-	for _, m := range mine {
+	theirs := o.claims()
+	for _, m := range req.Claims() {
 		for _, t := range theirs {
-			if m.p.Overlaps(t) {
-				return fmt.Errorf("%s is %w", m.what, ErrInUse)
+			if m.Overlaps(t) {
+				return fmt.Errorf("%s is %w", claimName(req, m), ErrInUse)
 			}
 		}
 	}
 	return nil
+}
+
+// claimName names one of the request's claims as the client wrote it.
+func claimName(req pppssh.Request, p netip.Prefix) string {
+	switch {
+	case !p.IsSingleIP() || slices.Contains(req.Routes, p):
+		return "network " + p.String()
+	case p.Addr() == req.Local || p.Addr() == req.Local6:
+		return "local " + p.Addr().String()
+	}
+	return "peer " + p.Addr().String()
 }
 
 // hostLockWait bounds the wait for the host lock: a session is refused

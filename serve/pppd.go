@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vpn-pppssh/vpn-pppssh/internal/ifaddr"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 	"github.com/vpn-pppssh/vpn-pppssh/routing"
 )
@@ -48,7 +49,7 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 		logr.Close()
 		return fmt.Errorf("starting %s: %w", pppd, err)
 	}
-	ppp := pppssh.NewPPPDLog()
+	ppp := pppssh.NewPPPDLog(req.CarriesIPv6())
 	stderr := o.stderr()
 	go func() {
 		defer logr.Close()
@@ -98,6 +99,15 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 				stop()
 				return err
 			}
+			if req.CarriesIPv6() {
+				// IPV6CP gave the interface link-local addresses only.
+				if err := ifaddr.Add(iface, req.LocalPrefix6(), req.Peer6); err != nil {
+					log.Error("adding the server's IPv6 address", "err", err)
+					fmt.Fprintln(stderr, pppssh.ServerFailedMarker+err.Error())
+					stop()
+					return err
+				}
+			}
 			if err := router.Set(routerConfig(req, iface)); err != nil {
 				// The client fails its start with this and takes the
 				// link down; pppd's end then undoes what was applied.
@@ -138,16 +148,30 @@ func startLocked(cmd *exec.Cmd) error {
 // client's networks, forwarding, and masquerade of the client's addresses.
 func routerConfig(req pppssh.Request, iface string) routing.Config {
 	cfg := routing.Config{
-		Iface:      iface,
-		Networks:   req.Routes,
-		Forwarding: req.NeedsForwarding(),
-		// The client may send only as its tunnel address and the
+		Iface:       iface,
+		Networks:    req.Routes,
+		Forwarding:  req.NeedsForwarding(),
+		Forwarding6: req.CarriesIPv6() && req.NeedsForwarding(),
+		IPv6:        req.CarriesIPv6(),
+		// The client may send only as its tunnel addresses and the
 		// networks routed to it, never as another client or as a host
 		// of the server's own networks.
 		SourceCheck: true,
 	}
+	if req.EffectiveMode() == pppssh.ModeEthernet {
+		// A shared subnet: the client is the next hop to its networks.
+		cfg.Gateway = req.Peer
+		if req.CarriesIPv6() {
+			cfg.Gateway6 = req.Peer6
+		}
+	}
 	if req.Masquerade {
-		cfg.Masquerade = append([]netip.Prefix{netip.PrefixFrom(req.Peer, 32)}, req.Routes...)
+		for _, a := range []netip.Addr{req.Peer, req.Peer6} {
+			if a.IsValid() {
+				cfg.Masquerade = append(cfg.Masquerade, netip.PrefixFrom(a, a.BitLen()))
+			}
+		}
+		cfg.Masquerade = append(cfg.Masquerade, req.Routes...)
 	}
 	return cfg
 }

@@ -26,7 +26,7 @@ import (
 func TestRouterConfig(t *testing.T) {
 	req := pppssh.Request{Peer: netip.MustParseAddr("198.51.100.1"), Routes: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")}}
 	got := fmt.Sprintf("%+v", routerConfig(req, "ppp3"))
-	want := "{Iface:ppp3 Networks:[198.18.0.0/24] Masquerade:[] Forwarding:true DefaultRoute:false Carrier:invalid IP SourceCheck:true}"
+	want := "{Iface:ppp3 Networks:[198.18.0.0/24] Masquerade:[] Forwarding:true DefaultRoute:false Carrier:invalid IP IPv6:false Forwarding6:false Gateway:invalid IP Gateway6:invalid IP SourceCheck:true}"
 	if got != want {
 		t.Errorf("routes only:\n got %s\nwant %s", got, want)
 	}
@@ -40,6 +40,14 @@ func TestRouterConfig(t *testing.T) {
 	}
 	if c := routerConfig(pppssh.Request{Peer: req.Peer}, "ppp0"); c.Forwarding || len(c.Masquerade)+len(c.Networks) != 0 || !c.SourceCheck {
 		t.Errorf("a bare request: %+v, want only the source check", c)
+	}
+	// IPv6: its forwarding, its masquerade source, its source check; in
+	// ethernet mode the client is the next hop to its networks.
+	v6 := pppssh.Request{Mode: pppssh.ModeEthernet, Peer: req.Peer, Peer6: netip.MustParseAddr("2001:db8:6::2"), Masquerade: true,
+		Routes: []netip.Prefix{netip.MustParsePrefix("2001:db8:3::/64")}}
+	c := routerConfig(v6, "tap0")
+	if got := fmt.Sprintf("%v %v %v %v %v %v", c.IPv6, c.Forwarding6, c.SourceCheck, c.Gateway, c.Gateway6, c.Masquerade); got != "true true true 198.51.100.1 2001:db8:6::2 [198.51.100.1/32 2001:db8:6::2/128 2001:db8:3::/64]" {
+		t.Errorf("IPv6 in ethernet mode: %s", got)
 	}
 }
 

@@ -79,16 +79,21 @@ func runTun(ctx context.Context, o Options, req pppssh.Request, router *routing.
 // deviceConfig is the server's device for a request that the policy
 // allowed.
 func deviceConfig(req pppssh.Request) device.Config {
-	c := device.Config{Kind: device.TUN, MTU: req.MTU, Offload: req.Offload}
+	c := device.Config{Kind: device.TUN, MTU: req.MTU, Offload: req.Offload,
+		Addr6: req.LocalPrefix6(), NoIPv6: !req.CarriesIPv6()}
 	if req.Mode == pppssh.ModeEthernet {
 		c.Kind, c.Bridge = device.TAP, req.Bridge
 		if req.Bridge != "" {
-			c.MTU = 0 // the bridge's own
+			c.MTU = 0        // the bridge's own
+			c.NoIPv6 = false // a bridge port: the bridge's business
 		}
 		c.Addr = req.LocalPrefix()
 		return c
 	}
 	c.Addr, c.Peer = req.LocalPrefix(), req.Peer
+	if req.CarriesIPv6() {
+		c.Peer6 = req.Peer6
+	}
 	return c
 }
 

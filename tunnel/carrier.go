@@ -40,10 +40,13 @@ type Config struct {
 	// prefixes in tun mode, one shared subnet in ethernet mode; zero
 	// when that end is a bridge port without an address of its own.
 	Local, Remote netip.Prefix
-	MTU           int    // 0: the kernel's default, or a bridge's
-	ClientBridge  string // ethernet: the client's tap joins this bridge
-	ServerBridge  string // ethernet: the server's tap joins this bridge
-	ServerUnit    uint32 // OpenSSH forwarding: the server's unit, or anyUnit
+	// Local6 and Remote6 are the IPv6 addresses, as Local and Remote;
+	// zero when the link carries no IPv6 (the devices then take none).
+	Local6, Remote6 netip.Prefix
+	MTU             int    // 0: the kernel's default, or a bridge's
+	ClientBridge    string // ethernet: the client's tap joins this bridge
+	ServerBridge    string // ethernet: the server's tap joins this bridge
+	ServerUnit      uint32 // OpenSSH forwarding: the server's unit, or anyUnit
 	// Offload (helper only): the client's device offloads, and packets
 	// travel with their virtio-net header in Wide framing; the helper's
 	// request must say the same (pppssh.Request.Offload).
@@ -53,6 +56,9 @@ type Config struct {
 	// forwarding; nil for OpenSSH's forwarding.
 	Helper HelperSession
 }
+
+// ipv6 reports whether the tunnel carries IPv6.
+func (cfg Config) ipv6() bool { return cfg.Local6.IsValid() || cfg.Remote6.IsValid() }
 
 // HelperSession starts the server helper on a session of client and
 // returns once it accepted the link's request (pppssh.StartHelper).
@@ -93,6 +99,7 @@ type datagram interface {
 // or ethernet.
 func ForLink(cfg pppssh.Config, log *slog.Logger) (pppssh.Carrier, error) {
 	c := Config{Mode: TUN, Local: cfg.ClientIfPrefix(), Remote: cfg.ServerIfPrefix(), MTU: cfg.MTU,
+		Local6: cfg.ClientIf6Prefix(), Remote6: cfg.ServerIf6Prefix(),
 		ClientBridge: cfg.ClientBridge, ServerBridge: cfg.ServerBridge, ServerUnit: anyUnit}
 	if cfg.Mode == pppssh.ModeEthernet {
 		c.Mode = Ethernet
@@ -128,14 +135,19 @@ func New(cfg Config, log *slog.Logger) (*Carrier, error) {
 
 // Prepare creates and configures the client's device.
 func (c *Carrier) Prepare(context.Context) error {
-	dc := device.Config{Kind: device.TUN, MTU: c.cfg.MTU, Addr: c.cfg.Local, Offload: c.cfg.Offload}
+	dc := device.Config{Kind: device.TUN, MTU: c.cfg.MTU, Addr: c.cfg.Local, Offload: c.cfg.Offload,
+		Addr6: c.cfg.Local6, NoIPv6: !c.cfg.ipv6()}
 	if c.cfg.Mode == Ethernet {
 		dc.Kind, dc.Bridge = device.TAP, c.cfg.ClientBridge
 		if dc.Bridge != "" {
-			dc.MTU = 0 // the bridge's
+			dc.MTU = 0        // the bridge's
+			dc.NoIPv6 = false // a bridge port: the bridge's business
 		}
 	} else {
 		dc.Peer = c.cfg.Remote.Addr()
+		if c.cfg.Local6.IsValid() {
+			dc.Peer6 = c.cfg.Remote6.Addr()
+		}
 	}
 	dev, err := device.Create(dc)
 	if err != nil {
@@ -183,6 +195,7 @@ func (c *Carrier) Start(ctx context.Context, client *ssh.Client) (Info, error) {
 	c.dgram = dg
 	c.closers = append(c.closers, dg.Close)
 	end := serverEnd{ethernet: c.cfg.Mode == Ethernet, addr: c.cfg.Remote, peer: c.cfg.Local.Addr(),
+		addr6: c.cfg.Remote6, peer6: c.cfg.Local6.Addr(), noIPv6: !c.cfg.ipv6(),
 		mtu: c.cfg.MTU, bridge: c.cfg.ServerBridge}
 	// The server's end is configured while its device already carries
 	// what the client sends: the first packets wait in no queue of ours.

@@ -18,6 +18,9 @@ type serverEnd struct {
 	ethernet bool
 	addr     netip.Prefix // zero: no address (a bridge port)
 	peer     netip.Addr   // tun only
+	addr6    netip.Prefix // zero: no IPv6 address
+	peer6    netip.Addr   // tun only
+	noIPv6   bool         // the link carries no IPv6: turn it off on the device
 	mtu      int          // 0: leave it (a bridge port takes the bridge's)
 	bridge   string
 }
@@ -67,7 +70,19 @@ echo "$dev"
 	default:
 		cmds = append(cmds, fmt.Sprintf("addr add %s peer %s dev $dev", e.addr.Addr(), e.peer))
 	}
+	if e.noIPv6 && e.bridge == "" {
+		b.WriteString("[ ! -d /proc/sys/net/ipv6/conf/$dev ] || echo 1 >/proc/sys/net/ipv6/conf/$dev/disable_ipv6\n")
+	}
 	cmds = append(cmds, "link set dev $dev up")
+	// IPv6 once the device is up, without duplicate address detection,
+	// as the client's device (tunnel/device).
+	switch {
+	case !e.addr6.IsValid():
+	case e.ethernet:
+		cmds = append(cmds, fmt.Sprintf("addr add %s dev $dev nodad", e.addr6))
+	default:
+		cmds = append(cmds, fmt.Sprintf("addr add %s peer %s dev $dev nodad", e.addr6.Addr(), e.peer6))
+	}
 	b.WriteString("ip -batch - <<END\n" + strings.Join(cmds, "\n") + "\nEND\n")
 	return b.String()
 }

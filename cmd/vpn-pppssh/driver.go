@@ -154,6 +154,7 @@ func (d *driver) Dial(ctx context.Context, connecting func()) (supervise.Session
 		return nil, err
 	}
 	d.st.Iface, d.st.Local, d.st.Remote = info.Iface, info.Local.String(), info.Remote.String()
+	d.st.Local6, d.st.Remote6 = addrOrEmpty(info.Local6), addrOrEmpty(info.Remote6)
 	d.st.Server, d.st.Via, d.st.UpSince = info.Server, addrOrEmpty(info.Via), info.Since
 	d.st.Mode, d.st.CarrierPid, d.st.ServerIface = info.Mode, info.Pid, info.ServerIface
 	d.st.Firewall, d.st.Changes, d.st.Forwards, d.st.DNS = nets.firewall(), nets.changes(), info.Forwards, nets.dnsLine()

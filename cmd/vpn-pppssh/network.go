@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 
 	"github.com/vpn-pppssh/vpn-pppssh/dnsconf"
 	"github.com/vpn-pppssh/vpn-pppssh/hooks"
@@ -38,18 +39,33 @@ func joinNetworks(ctx context.Context, o *options, cfg pppssh.Config, info pppss
 	if err != nil {
 		return nil, err
 	}
+	v6 := cfg.CarriesIPv6()
 	rc := routing.Config{
 		Iface:        info.Iface,
 		Networks:     cfg.ServerNetworks,
-		Forwarding:   cfg.ClientMasquerade || len(cfg.ClientNetworks) > 0,
+		Forwarding:   cfg.ClientMasquerade || slices.ContainsFunc(cfg.ClientNetworks, is4),
+		Forwarding6:  v6 && (cfg.ClientMasquerade || slices.ContainsFunc(cfg.ClientNetworks, is6)),
 		DefaultRoute: cfg.DefaultRoute,
 		Carrier:      info.ServerAddr,
+		IPv6:         v6,
 		// The server may send only as itself and the networks routed to
 		// it here, never as a host of this side's own networks.
 		SourceCheck: true,
 	}
-	if cfg.ClientMasquerade && info.Remote.IsValid() {
-		rc.Masquerade = append([]netip.Prefix{netip.PrefixFrom(info.Remote, 32)}, cfg.ServerNetworks...)
+	if info.Mode == pppssh.ModeEthernet {
+		// A shared subnet: the server is the next hop (a route through
+		// the tap alone would ask the subnet for every destination).
+		rc.Gateway, rc.Gateway6 = info.Remote, info.Remote6
+	}
+	if cfg.ClientMasquerade {
+		for _, a := range []netip.Addr{info.Remote, info.Remote6} {
+			if a.IsValid() {
+				rc.Masquerade = append(rc.Masquerade, netip.PrefixFrom(a, a.BitLen()))
+			}
+		}
+		if len(rc.Masquerade) > 0 {
+			rc.Masquerade = append(rc.Masquerade, cfg.ServerNetworks...)
+		}
 	}
 	if err := r.Set(rc); err != nil {
 		err = fmt.Errorf("joining networks: %w", err)
@@ -164,6 +180,7 @@ func hookEnv(cfg pppssh.Config, info pppssh.Info) hooks.Env {
 	return hooks.Env{
 		Iface: info.Iface, TTY: info.TTY, Speed: info.Speed, Local: addrOrEmpty(info.Local), Remote: addrOrEmpty(info.Remote),
 		IPParam: cfg.IPParam, Link: cfg.Name, Mode: info.Mode,
+		Local6: addrOrEmpty(info.Local6), Remote6: addrOrEmpty(info.Remote6),
 	}
 }
 
@@ -186,6 +203,9 @@ func (n *linkNetworks) firewall() string {
 	}
 	return n.router.Firewall()
 }
+
+func is4(p netip.Prefix) bool { return p.Addr().Is4() }
+func is6(p netip.Prefix) bool { return p.Addr().Is6() }
 
 // addrOrEmpty is an address for a hook; a bridge port has none.
 func addrOrEmpty(a netip.Addr) string {

@@ -20,15 +20,18 @@ func TestHookEnvFromTheCarrier(t *testing.T) {
 		want string
 	}{
 		{pppssh.CarrierInfo{Mode: "ppp", Iface: "ppp0", TTY: "/dev/pts/3", Speed: "38400", Local: a, Remote: b},
-			"ppp0 /dev/pts/3 38400 198.51.100.1 198.51.100.2 work|VPN_NAME=office VPN_MODE=ppp"},
+			"ppp0 /dev/pts/3 38400 198.51.100.1 198.51.100.2 work|VPN_NAME=office VPN_MODE=ppp VPN_LOCAL6= VPN_REMOTE6="},
+		{pppssh.CarrierInfo{Mode: "ppp", Iface: "ppp0", TTY: "/dev/pts/3", Speed: "38400", Local: a, Remote: b,
+			Local6: netip.MustParseAddr("2001:db8:6::2"), Remote6: netip.MustParseAddr("2001:db8:6::1")},
+			"ppp0 /dev/pts/3 38400 198.51.100.1 198.51.100.2 work|VPN_NAME=office VPN_MODE=ppp VPN_LOCAL6=2001:db8:6::2 VPN_REMOTE6=2001:db8:6::1"},
 		{pppssh.CarrierInfo{Mode: "tun", Iface: "tun0", TTY: pppssh.DeviceTTY, Speed: pppssh.NoSpeed, Local: a, Remote: b},
-			"tun0 /dev/net/tun 0 198.51.100.1 198.51.100.2 work|VPN_NAME=office VPN_MODE=tun"},
+			"tun0 /dev/net/tun 0 198.51.100.1 198.51.100.2 work|VPN_NAME=office VPN_MODE=tun VPN_LOCAL6= VPN_REMOTE6="},
 		{pppssh.CarrierInfo{Mode: "ethernet", Iface: "tap0", TTY: pppssh.DeviceTTY, Speed: pppssh.NoSpeed, Remote: b},
-			"tap0 /dev/net/tun 0  198.51.100.2 work|VPN_NAME=office VPN_MODE=ethernet"},
+			"tap0 /dev/net/tun 0  198.51.100.2 work|VPN_NAME=office VPN_MODE=ethernet VPN_LOCAL6= VPN_REMOTE6="},
 	} {
 		e := hookEnv(cfg, pppssh.Info{Name: "office", CarrierInfo: tc.ci})
 		env := e.Environ()
-		got := strings.Join(e.Args(), " ") + "|" + strings.Join(env[len(env)-2:], " ")
+		got := strings.Join(e.Args(), " ") + "|" + strings.Join(env[len(env)-4:], " ")
 		if got != tc.want {
 			t.Errorf("%s: hooks get %q, want %q", tc.ci.Mode, got, tc.want)
 		}

@@ -138,8 +138,12 @@ func printUp(o *options, info pppssh.Info) {
 	if info.Mode == pppssh.ModeNone {
 		fmt.Fprintf(o.stdout, "vpn-pppssh: link %s up: port forwards only (via %s)\n", safetext.Escape(info.Name), safetext.Escape(info.Server))
 	} else {
-		fmt.Fprintf(o.stdout, "vpn-pppssh: link %s up: %s %s -> %s (via %s)\n",
-			safetext.Escape(info.Name), safetext.Escape(info.Iface), info.Local, info.Remote, safetext.Escape(info.Server))
+		addrs := fmt.Sprintf("%s -> %s", info.Local, info.Remote)
+		if info.Local6.IsValid() || info.Remote6.IsValid() {
+			addrs += fmt.Sprintf(", %s -> %s", addrOrEmpty(info.Local6), addrOrEmpty(info.Remote6))
+		}
+		fmt.Fprintf(o.stdout, "vpn-pppssh: link %s up: %s %s (via %s)\n",
+			safetext.Escape(info.Name), safetext.Escape(info.Iface), addrs, safetext.Escape(info.Server))
 	}
 	for _, f := range info.Forwards {
 		fmt.Fprintf(o.stdout, "  forward %s\n", safetext.Escape(f))

@@ -86,7 +86,7 @@ func collectStatus(o *options, name string) (statusReport, error) {
 // would escape C0 controls but not DEL, C1 controls such as U+009B (CSI)
 // or U+202E, so the text is escaped for both outputs.
 func (r *statusReport) escape() {
-	for _, s := range []*string{&r.Name, &r.Phase, &r.Iface, &r.Local, &r.Remote, &r.Server, &r.Via, &r.DNS, &r.LastError, &r.Firewall, &r.Mode, &r.ServerIface} {
+	for _, s := range []*string{&r.Name, &r.Phase, &r.Iface, &r.Local, &r.Remote, &r.Local6, &r.Remote6, &r.Server, &r.Via, &r.DNS, &r.LastError, &r.Firewall, &r.Mode, &r.ServerIface} {
 		*s = safetext.Escape(*s)
 	}
 	for i := range r.Changes {
@@ -129,6 +129,10 @@ func printStatus(o *options, r statusReport) {
 			}
 			fmt.Fprintf(w, "  local      %s\n", r.Local)
 			fmt.Fprintf(w, "  remote     %s\n", r.Remote)
+			if r.Local6 != "" || r.Remote6 != "" {
+				fmt.Fprintf(w, "  local6     %s\n", r.Local6)
+				fmt.Fprintf(w, "  remote6    %s\n", r.Remote6)
+			}
 		}
 		fmt.Fprintf(w, "  server     %s\n", r.Server)
 		if r.Via != "" {

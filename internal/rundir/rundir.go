@@ -221,6 +221,8 @@ type State struct {
 	Iface       string    `json:"iface,omitempty"`
 	Local       string    `json:"local,omitempty"`
 	Remote      string    `json:"remote,omitempty"`
+	Local6      string    `json:"local6,omitempty"` // IPv6, when the link carries it
+	Remote6     string    `json:"remote6,omitempty"`
 	Server      string    `json:"server,omitempty"`
 	Via         string    `json:"via,omitempty"`          // this host's address the SSH connection leaves from
 	Mode        string    `json:"mode,omitempty"`         // ppp, tun or ethernet

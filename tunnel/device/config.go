@@ -50,6 +50,16 @@ type Config struct {
 	// Peer is the point-to-point peer of a TUN device (IFA_ADDRESS, as
 	// in `ip addr add A peer B`); it must be zero for TAP.
 	Peer netip.Addr
+	// Addr6 and Peer6 are the device's IPv6 address and, for TUN, its
+	// peer, as Addr and Peer: the zero values add none. They are added
+	// without duplicate address detection (the two ends are configured
+	// from one checked pair, and a tentative address cannot be a source).
+	Addr6 netip.Prefix
+	Peer6 netip.Addr
+	// NoIPv6 turns IPv6 off on the device (disable_ipv6): a link that
+	// carries no IPv6 takes none from its peer, and has no link-local
+	// address to be reached on.
+	NoIPv6 bool
 	// Bridge makes a TAP device a port of this existing bridge. Only the
 	// device's own membership is changed, and Close undoes it. The port
 	// gets the bridge's MTU and a MAC address the bridge will not adopt
@@ -120,6 +130,28 @@ func (cfg *Config) validate() error {
 }
 
 func (cfg *Config) validateAddrs() error {
+	if err := checkPair(cfg.Kind, cfg.Addr, cfg.Peer); err != nil {
+		return err
+	}
+	if err := checkPair(cfg.Kind, cfg.Addr6, cfg.Peer6); err != nil {
+		return err
+	}
+	switch {
+	case cfg.Addr6.IsValid() && !cfg.Addr6.Addr().Is6():
+		return fmt.Errorf("device address %s: not IPv6", cfg.Addr6)
+	case cfg.Addr6.IsValid() && cfg.NoIPv6:
+		return fmt.Errorf("device address %s: IPv6 is turned off (NoIPv6)", cfg.Addr6)
+	}
+	return nil
+}
+
+// checkPair checks one family's address and peer.
+func checkPair(kind Kind, addr netip.Prefix, peer netip.Addr) error {
+	cfg := struct {
+		Kind Kind
+		Addr netip.Prefix
+		Peer netip.Addr
+	}{kind, addr, peer}
 	if cfg.Addr != (netip.Prefix{}) {
 		if !cfg.Addr.IsValid() {
 			return fmt.Errorf("device address %s: not a valid prefix", cfg.Addr)

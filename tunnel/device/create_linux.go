@@ -191,16 +191,13 @@ func (d *Device) configure(cfg Config, bridge netlink.Link) error {
 			return fmt.Errorf("setting MTU %d on %s: %w", cfg.MTU, d.name, err)
 		}
 	}
-	if cfg.Addr.IsValid() {
-		addr := &netlink.Addr{IPNet: ipNet(cfg.Addr)}
-		what := cfg.Addr.String()
-		if cfg.Peer.IsValid() {
-			addr.Peer = ipNet(netip.PrefixFrom(cfg.Peer, cfg.Addr.Bits()))
-			what += " peer " + cfg.Peer.String()
+	if cfg.NoIPv6 {
+		if err := disableIPv6(d.name); err != nil {
+			return fmt.Errorf("turning IPv6 off on %s: %w", d.name, err)
 		}
-		if err := d.h.AddrAdd(link, addr); err != nil {
-			return fmt.Errorf("adding address %s to %s: %w", what, d.name, err)
-		}
+	}
+	if err := d.addAddr(link, cfg.Addr, cfg.Peer); err != nil {
+		return err
 	}
 	if bridge != nil {
 		mac, err := portMAC()
@@ -218,7 +215,44 @@ func (d *Device) configure(cfg Config, bridge netlink.Link) error {
 	if err := d.h.LinkSetUp(link); err != nil {
 		return fmt.Errorf("setting %s up: %w", d.name, err)
 	}
+	// IPv6 after the link is up: a kernel that adds an IPv6 address to a
+	// device that is down makes the peer's route only for some kinds of
+	// device (6.1's tun gets none when it comes up).
+	return d.addAddr(link, cfg.Addr6, cfg.Peer6)
+}
+
+// addAddr adds one address, with its point-to-point peer when valid, the
+// IPv6 ones without duplicate address detection (see Config.Addr6).
+func (d *Device) addAddr(link netlink.Link, p netip.Prefix, peer netip.Addr) error {
+	if !p.IsValid() {
+		return nil
+	}
+	addr := &netlink.Addr{IPNet: ipNet(p)}
+	what := p.String()
+	if peer.IsValid() {
+		addr.Peer = ipNet(netip.PrefixFrom(peer, p.Bits()))
+		what += " peer " + peer.String()
+	}
+	if p.Addr().Is6() {
+		addr.Flags = unix.IFA_F_NODAD
+	}
+	if err := d.h.AddrAdd(link, addr); err != nil {
+		return fmt.Errorf("adding address %s to %s: %w", what, d.name, err)
+	}
 	return nil
+}
+
+// disableIPv6 sets the device's disable_ipv6 in the calling thread's
+// network namespace (there is no netlink attribute for it). A kernel
+// without IPv6 has no such file, and nothing to turn off.
+func disableIPv6(name string) error {
+	err := os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/disable_ipv6", []byte("1\n"), 0o644)
+	if errors.Is(err, os.ErrNotExist) {
+		if _, serr := os.Stat("/proc/sys/net/ipv6"); errors.Is(serr, os.ErrNotExist) {
+			return nil
+		}
+	}
+	return err
 }
 
 // ipNet is p as the net.IPNet netlink wants, keeping p's host bits.
