@@ -138,7 +138,7 @@ mount -t devpts -o ptmxmode=666,gid=5,mode=620 devpts /dev/pts
 		b.WriteString(`mods=/run/lab-modules
 mkdir -p $mods/lib/modules
 ln -s /usr/lib/uml/modules/$(uname -r) $mods/lib/modules/$(uname -r)
-for m in ppp_async ppp_generic veth overlay tun bridge iptable_nat iptable_filter xt_MASQUERADE xt_nat xt_comment nft_masq nft_chain_nat; do
+for m in ppp_async ppp_generic veth overlay tun bridge iptable_nat iptable_filter xt_MASQUERADE xt_nat xt_comment nft_masq nft_chain_nat ip6table_nat ip6table_raw ip6t_rpfilter; do
 	modprobe -d $mods $m 2>/dev/null
 done
 `)

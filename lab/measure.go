@@ -52,7 +52,11 @@ func PingEvery(ns, addr string, count int, interval string) (time.Duration, erro
 // Throughput runs iperf3 from the client namespace to a one-shot server
 // in the server namespace and returns what the server received, in Mbit/s,
 // and in bytes.
-func Throughput(seconds int) (float64, int64, error) {
+func Throughput(seconds int) (float64, int64, error) { return ThroughputTo(TunServer, seconds) }
+
+// ThroughputTo is Throughput to an iperf3 server on server, an address of
+// the server namespace (an IPv6 one, say).
+func ThroughputTo(server string, seconds int) (float64, int64, error) {
 	var r struct {
 		End struct {
 			SumReceived struct {
@@ -61,7 +65,7 @@ func Throughput(seconds int) (float64, int64, error) {
 			} `json:"sum_received"`
 		} `json:"end"`
 	}
-	if err := iperf(&r, "-t", strconv.Itoa(seconds)); err != nil {
+	if err := iperf(&r, server, "-t", strconv.Itoa(seconds)); err != nil {
 		return 0, 0, err
 	}
 	return r.End.SumReceived.BitsPerSecond / 1e6, r.End.SumReceived.Bytes, nil
@@ -87,16 +91,16 @@ func LoadBothWays(seconds, mbps int) (Load, error) {
 	if mbps > 0 {
 		args = append(args, "-b", strconv.Itoa(mbps)+"M")
 	}
-	if err := iperf(&r, args...); err != nil {
+	if err := iperf(&r, TunServer, args...); err != nil {
 		return Load{}, err
 	}
 	return Load{Up: r.End.Up.BitsPerSecond / 1e6, Down: r.End.Down.BitsPerSecond / 1e6}, nil
 }
 
 // iperf runs an iperf3 client in the client namespace against a one-shot
-// server at TunServer in the server namespace and decodes its JSON.
-func iperf(result any, args ...string) error {
-	srv := exec.Command("ip", "netns", "exec", ServerNS, "iperf3", "-s", "-1", "--forceflush", "-B", TunServer)
+// server at server in the server namespace and decodes its JSON.
+func iperf(result any, server string, args ...string) error {
+	srv := exec.Command("ip", "netns", "exec", ServerNS, "iperf3", "-s", "-1", "--forceflush", "-B", server)
 	out, err := srv.StdoutPipe()
 	if err != nil {
 		return err
@@ -130,7 +134,7 @@ func iperf(result any, args ...string) error {
 	case <-time.After(20 * time.Second):
 		return errors.New("iperf3 server not listening after 20s")
 	}
-	res, err := InNS(ClientNS, "iperf3", append([]string{"-c", TunServer, "-J"}, args...)...)
+	res, err := InNS(ClientNS, "iperf3", append([]string{"-c", server, "-J"}, args...)...)
 	if err != nil {
 		return err
 	}

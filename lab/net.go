@@ -189,15 +189,20 @@ func withoutLinkLocal(routes string) string {
 }
 
 // Snapshot is a namespace's routing and firewall state as text: every
-// route in every table, IPv4 forwarding, the legacy iptables rules and the
-// nftables ruleset (whichever the kernel has), without counters.
+// route in every table of both families, forwarding, the legacy iptables
+// and ip6tables rules and the nftables ruleset (whichever the kernel has),
+// without counters.
 func Snapshot(ns string) string {
 	var b strings.Builder
 	routes, err := Sh("ip", "-n", ns, "route", "show", "table", "all")
 	fmt.Fprintf(&b, "routes (%v):\n%s", err, withoutLinkLocal(routes))
+	routes, err = Sh("ip", "-n", ns, "-6", "route", "show", "table", "all")
+	fmt.Fprintf(&b, "IPv6 routes (%v):\n%s", err, withoutLinkLocal(routes))
 	fwd, _ := InNS(ns, "cat", "/proc/sys/net/ipv4/ip_forward")
 	fmt.Fprintf(&b, "ip_forward=%s", fwd)
-	for _, cmd := range [][]string{{"iptables-legacy-save"}, {"nft", "list", "ruleset"}} {
+	fwd, _ = InNS(ns, "cat", "/proc/sys/net/ipv6/conf/all/forwarding")
+	fmt.Fprintf(&b, "IPv6 forwarding=%s", fwd)
+	for _, cmd := range [][]string{{"iptables-legacy-save"}, {"ip6tables-legacy-save"}, {"nft", "list", "ruleset"}} {
 		out, err := InNS(ns, cmd[0], cmd[1:]...)
 		if err != nil {
 			// Recorded, not skipped: a backend that stops answering is a
@@ -207,7 +212,7 @@ func Snapshot(ns string) string {
 		}
 		fmt.Fprintf(&b, "%s:\n", cmd[0])
 		for _, l := range strings.Split(out, "\n") {
-			if cmd[0] == "iptables-legacy-save" && !meaningfulRuleLine(l) {
+			if cmd[0] != "nft" && !meaningfulRuleLine(l) {
 				continue
 			}
 			b.WriteString(l + "\n")
@@ -231,14 +236,15 @@ func meaningfulRuleLine(l string) bool {
 }
 
 // FirewallRules returns the namespace's firewall rules from both backends
-// the tool may use: `iptables-legacy-save` (nat table included) and
-// `nft list ruleset`. A backend the kernel lacks contributes a line saying
+// the tool may use: `iptables-legacy-save` and `ip6tables-legacy-save`
+// (nat and raw tables included) and `nft list ruleset`. A backend the kernel lacks contributes a line saying
 // so; when neither can be read it is an error, so that a leak check never
 // passes for want of looking.
 func FirewallRules(ns string) (string, error) {
 	var b strings.Builder
 	var errs []string
-	for _, cmd := range [][]string{{"iptables-legacy-save"}, {"nft", "list", "ruleset"}} {
+	cmds := [][]string{{"iptables-legacy-save"}, {"ip6tables-legacy-save"}, {"nft", "list", "ruleset"}}
+	for _, cmd := range cmds {
 		out, err := InNS(ns, cmd[0], cmd[1:]...)
 		if err != nil {
 			errs = append(errs, err.Error())
@@ -247,7 +253,7 @@ func FirewallRules(ns string) (string, error) {
 		}
 		fmt.Fprintf(&b, "# %s:\n%s", cmd[0], out)
 	}
-	if len(errs) == 2 {
+	if len(errs) == len(cmds) {
 		return "", fmt.Errorf("reading the firewall of %s: %s", ns, strings.Join(errs, "; "))
 	}
 	return b.String(), nil

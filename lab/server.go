@@ -163,17 +163,24 @@ type InnerSSHD struct {
 // StartInnerSSHD starts an sshd in BehindServerNS with the lab's accounts
 // and keys and a host key of its own (other_host_key).
 func (l *Lab) StartInnerSSHD() (*InnerSSHD, error) {
-	cmd, done, err := l.runSSHD("inner-sshd", BehindServerNS, BehindServerIP, "other_host_key")
+	return l.StartSSHDAt("inner-sshd", BehindServerNS, BehindServerIP, "other_host_key")
+}
+
+// StartSSHDAt starts another sshd named name (its files and log are
+// name.*) in namespace ns on addr, with the lab's accounts and keys and
+// the host key hostKey (ssh_host_ed25519_key: the lab server's own).
+func (l *Lab) StartSSHDAt(name, ns, addr, hostKey string) (*InnerSSHD, error) {
+	cmd, done, err := l.runSSHD(name, ns, addr, hostKey)
 	if err != nil {
 		return nil, err
 	}
-	hk, err := os.ReadFile(filepath.Join(l.Dir, "other_host_key.pub"))
+	hk, err := os.ReadFile(filepath.Join(l.Dir, hostKey+".pub"))
 	if err != nil {
 		cmd.Process.Kill()
 		<-done
 		return nil, err
 	}
-	return &InnerSSHD{cmd: cmd, done: done, KnownHost: BehindServerIP + " " + strings.TrimSpace(string(hk))}, nil
+	return &InnerSSHD{cmd: cmd, done: done, KnownHost: addr + " " + strings.TrimSpace(string(hk))}, nil
 }
 
 // Stop ends the inner sshd (its pid, which this lab started) and its
