@@ -74,6 +74,8 @@ func (c *Config) validateIPv6() error {
 		return errors.New("CLIENT_IFIP6ADDR needs SERVER_IFIP6ADDR: an IPv6 link has an address at each end")
 	case c.ClientIf6Addr == c.ServerIf6Addr:
 		return fmt.Errorf("SERVER_IFIP6ADDR and CLIENT_IFIP6ADDR are both %s: the two ends need different addresses", c.ServerIf6Addr)
+	case c.ServerHelper != "" && !c.ClientIf6Addr.IsValid():
+		return errors.New("CLIENT_IFIP6ADDR is needed with SERVER_HELPER: the server's policy checks the client's IPv6 address")
 	case c.Mode == ModePPP && c.ServerHelper == "":
 		return errors.New("IPv6 in MODE=ppp needs SERVER_HELPER: a bare pppd on the server negotiates no IPV6CP and adds no address")
 	case c.Mode == ModePPP && !c.ClientIfAddr.IsValid():

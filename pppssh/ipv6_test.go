@@ -21,6 +21,7 @@ func TestConfigIPv6(t *testing.T) {
 		{"ethernet, two subnets", base + "MODE=ethernet\nSERVER_IFIP6ADDR=2001:db8:6::1/64\nCLIENT_IFIP6ADDR=2001:db8:7::2/64\n", "are not in one subnet"},
 		{"a prefix length in tun mode", base + "MODE=tun\nSERVER_IFIP6ADDR=2001:db8:6::1/64\nCLIENT_IFIP6ADDR=2001:db8:6::2\n", "applies to MODE=ethernet"},
 		{"one end only", base + helper + "CLIENT_IFIP6ADDR=2001:db8:6::2\n", "CLIENT_IFIP6ADDR needs SERVER_IFIP6ADDR"},
+		{"the helper without the client's", base + "MODE=ethernet\nCLIENT_BRIDGE=br0\n" + helper + "SERVER_IFIP6ADDR=2001:db8:6::1/64\n", "CLIENT_IFIP6ADDR is needed with SERVER_HELPER"},
 		{"the same address", base + helper + "SERVER_IFIP6ADDR=2001:db8:6::1\nCLIENT_IFIP6ADDR=2001:db8:6::1\n", "both 2001:db8:6::1"},
 		{"IPv6 network without IPv6", base + "SERVER_NETWORKS=2001:db8:2::/64\n", "network 2001:db8:2::/64 is IPv6: set CLIENT_IFIP6ADDR and SERVER_IFIP6ADDR"},
 		{"IPv6 network with IPv6", base + helper + pair + "SERVER_NETWORKS=203.0.113.0/24,2001:db8:2::/64\nCLIENT_NETWORKS=2001:db8:3::/64\n", ""},
@@ -206,6 +207,16 @@ func TestPPPDWatcherIPv6(t *testing.T) {
 		for i, l := range order {
 			if up := w.line(l); up != (i == len(order)-1) {
 				t.Fatalf("%q: up %v at line %d of %q", l, up, i, order)
+			}
+			select {
+			case <-w.ipcp:
+				if i < 2 || i == 2 && order[0] != v4[0] {
+					t.Fatalf("IPCP reported up at line %d of %q", i, order)
+				}
+			default:
+				if l == v4[2] {
+					t.Fatalf("IPCP not reported up at %q", l)
+				}
 			}
 		}
 		select {

@@ -30,7 +30,8 @@ type pppdWatcher struct {
 	// so they are in at the secondary's line, at the next other line,
 	// or dnsGrace after the remote address, whichever comes first.
 	wantDNS bool
-	addrsUp bool // IPCP is up
+	addrsUp bool          // IPCP is up
+	ipcp    chan struct{} // closed when addrsUp is first set
 	dnsDone bool
 	dns     []netip.Addr
 
@@ -52,7 +53,7 @@ const dnsGrace = time.Second
 const tailLines = 8
 
 func newPPPDWatcher() *pppdWatcher {
-	return &pppdWatcher{up: make(chan struct{}), again: make(chan struct{})}
+	return &pppdWatcher{up: make(chan struct{}), again: make(chan struct{}), ipcp: make(chan struct{})}
 }
 
 // line takes one log line and reports whether it completed the link.
@@ -75,6 +76,9 @@ func (w *pppdWatcher) line(s string) bool {
 		}
 		w.remote, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "remote IP address ")))
 		if w.iface != "" && w.local.IsValid() && w.remote.IsValid() {
+			if !w.addrsUp {
+				close(w.ipcp)
+			}
 			w.addrsUp = true
 			if w.wantDNS {
 				time.AfterFunc(dnsGrace, func() {
@@ -200,6 +204,10 @@ func NewPPPDLog(ipv6 bool) *PPPDLog {
 	w.want6 = ipv6
 	return &PPPDLog{w: w}
 }
+
+// IPCPUp is closed once IPCP is up: IPv4 passes from then on, whether
+// or not the link is up as a whole (IPV6CP may still be negotiating).
+func (p *PPPDLog) IPCPUp() <-chan struct{} { return p.w.ipcp }
 
 // Again is closed when the peer renegotiated IPCP or IPV6CP after the link
 // was up: the interface lost its addresses and routes meanwhile.

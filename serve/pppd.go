@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vpn-pppssh/vpn-pppssh/internal/ifaddr"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 	"github.com/vpn-pppssh/vpn-pppssh/routing"
 )
@@ -77,9 +76,24 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 			return <-exited
 		}
 	}
-	up := ppp.Up()
+	up, ipcp := ppp.Up(), ppp.IPCPUp()
+	var ipv6Late <-chan time.Time
 	for {
 		select {
+		case <-ipcp:
+			// IPv4 passes from now on, but the source checks come with
+			// the link's changes, once IPV6CP is up too: a client must
+			// not hold that off.
+			ipcp = nil
+			if req.CarriesIPv6() {
+				ipv6Late = time.After(ipv6Wait)
+			}
+		case <-ipv6Late:
+			err := fmt.Errorf("IPV6CP did not come up within %v of IPCP", ipv6Wait)
+			log.Error("giving up on the link", "err", err)
+			fmt.Fprintln(stderr, pppssh.ServerFailedMarker+err.Error())
+			stop()
+			return err
 		case err := <-exited:
 			log.Info("pppd ended", "err", err)
 			return err
@@ -87,7 +101,7 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 			log.Info("stopping pppd")
 			return stop()
 		case <-up:
-			up = nil // once per session
+			up, ipv6Late = nil, nil // once per session
 			iface, local, remote := ppp.Result()
 			if err := checkNegotiated(req, local, remote); err != nil {
 				// ipcp-accept-local/-remote in the server's own
@@ -99,14 +113,11 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 				stop()
 				return err
 			}
-			if req.CarriesIPv6() {
-				// IPV6CP gave the interface link-local addresses only.
-				if err := ifaddr.Add(iface, req.LocalPrefix6(), req.Peer6); err != nil {
-					log.Error("adding the server's IPv6 address", "err", err)
-					fmt.Fprintln(stderr, pppssh.ServerFailedMarker+err.Error())
-					stop()
-					return err
-				}
+			if err := pppssh.PPPIPv6(iface, req.LocalPrefix6(), req.Peer6); err != nil {
+				log.Error("setting up the link's IPv6", "err", err)
+				fmt.Fprintln(stderr, pppssh.ServerFailedMarker+err.Error())
+				stop()
+				return err
 			}
 			if err := router.Set(routerConfig(req, iface)); err != nil {
 				// The client fails its start with this and takes the
@@ -120,6 +131,10 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 		}
 	}
 }
+
+// ipv6Wait bounds the time between IPCP and IPV6CP coming up: the two
+// pppds negotiate both at once, within milliseconds of each other.
+const ipv6Wait = 10 * time.Second
 
 // ErrNegotiated is returned when pppd came up with other tunnel addresses
 // than the request's, which the policy checked.

@@ -6,9 +6,13 @@
 package ifaddr
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/nldump"
@@ -41,4 +45,46 @@ func Add(iface string, local netip.Prefix, peer netip.Addr) error {
 
 func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// The sysctls that make a host take configuration from what arrives on an
+// interface: router advertisements (a default route, on-link prefixes,
+// addresses) and redirects. Over a link to one peer they would let that
+// peer steer this host's own IPv6 traffic, around every policy.
+var autoconf = []string{"accept_ra", "autoconf", "accept_redirects"}
+
+// NoAutoconf makes iface take no router advertisement and no redirect, in
+// the calling thread's network namespace. A kernel without IPv6 has none
+// of these files, and nothing to turn off.
+func NoAutoconf(iface string) error {
+	for _, k := range autoconf {
+		if err := writeConf(iface, k, "0"); err != nil {
+			return fmt.Errorf("turning %s off on %s: %w", k, iface, err)
+		}
+	}
+	return nil
+}
+
+// DisableIPv6 turns IPv6 off on iface (disable_ipv6): a link that carries
+// no IPv6 takes none from its peer, and has no link-local address.
+func DisableIPv6(iface string) error {
+	if err := writeConf(iface, "disable_ipv6", "1"); err != nil {
+		return fmt.Errorf("turning IPv6 off on %s: %w", iface, err)
+	}
+	return nil
+}
+
+// writeConf sets net.ipv6.conf.IFACE.KEY; a kernel without IPv6 is no
+// error.
+func writeConf(iface, key, v string) error {
+	if iface == "" || iface == "." || iface == ".." || strings.ContainsAny(iface, "/\x00") {
+		return fmt.Errorf("bad interface name %q", iface)
+	}
+	err := os.WriteFile("/proc/sys/net/ipv6/conf/"+iface+"/"+key, []byte(v+"\n"), 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat("/proc/sys/net/ipv6"); errors.Is(serr, fs.ErrNotExist) {
+			return nil
+		}
+	}
+	return err
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vpn-pppssh/vpn-pppssh/internal/ifaddr"
 	"golang.org/x/sys/unix"
 )
 
@@ -192,8 +193,12 @@ func (d *Device) configure(cfg Config, bridge netlink.Link) error {
 		}
 	}
 	if cfg.NoIPv6 {
-		if err := disableIPv6(d.name); err != nil {
-			return fmt.Errorf("turning IPv6 off on %s: %w", d.name, err)
+		if err := ifaddr.DisableIPv6(d.name); err != nil {
+			return err
+		}
+	} else if cfg.Addr6.IsValid() {
+		if err := ifaddr.NoAutoconf(d.name); err != nil {
+			return err
 		}
 	}
 	if err := d.addAddr(link, cfg.Addr, cfg.Peer); err != nil {
@@ -240,19 +245,6 @@ func (d *Device) addAddr(link netlink.Link, p netip.Prefix, peer netip.Addr) err
 		return fmt.Errorf("adding address %s to %s: %w", what, d.name, err)
 	}
 	return nil
-}
-
-// disableIPv6 sets the device's disable_ipv6 in the calling thread's
-// network namespace (there is no netlink attribute for it). A kernel
-// without IPv6 has no such file, and nothing to turn off.
-func disableIPv6(name string) error {
-	err := os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/disable_ipv6", []byte("1\n"), 0o644)
-	if errors.Is(err, os.ErrNotExist) {
-		if _, serr := os.Stat("/proc/sys/net/ipv6"); errors.Is(serr, os.ErrNotExist) {
-			return nil
-		}
-	}
-	return err
 }
 
 // ipNet is p as the net.IPNet netlink wants, keeping p's host bits.
