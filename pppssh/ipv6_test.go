@@ -54,7 +54,7 @@ func TestConfigIPv6(t *testing.T) {
 func TestRequestIPv6(t *testing.T) {
 	cfg := Defaults()
 	if _, err := cfg.Parse("f", []byte("SERVER_HOSTNAME=h\nSERVER_IFIPADDR=198.51.100.2\nCLIENT_IFIPADDR=198.51.100.1\nSERVER_HELPER=/usr/local/sbin/vpn-pppssh\n"+
-		"SERVER_IFIP6ADDR=2001:db8:6::1\nCLIENT_IFIP6ADDR=2001:db8:6::2\nCLIENT_NETWORKS=2001:db8:3::/64\n")); err != nil {
+		"SERVER_IFIP6ADDR=2001:db8:6::1\nCLIENT_IFIP6ADDR=2001:db8:6::2\nCLIENT_NETWORKS=2001:db8:3::/64\nSERVER_NETWORKS=2001:db8:2::/64\n")); err != nil {
 		t.Fatal(err)
 	}
 	r := cfg.ServerRequest()
@@ -75,6 +75,9 @@ func TestRequestIPv6(t *testing.T) {
 		netip.MustParsePrefix("2001:db8:6::1/128"), netip.MustParsePrefix("2001:db8:6::2/128"), netip.MustParsePrefix("2001:db8:3::/64")}
 	if got := r.Claims(); !slices.Equal(got, want) {
 		t.Errorf("claims %v, want %v", got, want)
+	}
+	if r.Forward || !r.Forward6 {
+		t.Errorf("no IPv4 network but an IPv6 one behind the server: forward %v, forward6 %v", r.Forward, r.Forward6)
 	}
 	if args := ServerPPPDArgs(baseRequest()); !slices.Contains(args, "noipv6") || slices.Contains(args, "+ipv6") {
 		t.Errorf("server pppd args without IPv6: %q", args)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +38,9 @@ type Request struct {
 	Local6 netip.Addr `json:"local6,omitzero"`
 	Peer6  netip.Addr `json:"peer6,omitzero"`
 	Bits6  int        `json:"bits6,omitempty"`
+	// Forward6 is Forward for IPv6: the client reaches IPv6 networks
+	// behind the server (IPv6 SERVER_NETWORKS, DEFAULT_ROUTE).
+	Forward6 bool `json:"forward6,omitempty"`
 
 	// The tun and ethernet modes (empty Mode: ppp, as older clients send).
 	Mode   string `json:"mode,omitempty"`
@@ -84,7 +88,8 @@ func (r Request) LocalPrefix6() netip.Prefix {
 func (r Request) CarriesIPv6() bool { return r.Peer6.IsValid() }
 
 // Claims are the addresses and networks the request takes on the server:
-// both ends' addresses as host prefixes, and the routed networks.
+// both ends' addresses as host prefixes, in ethernet mode the subnets the
+// server's device gets a route for, and the routed networks.
 func (r Request) Claims() []netip.Prefix {
 	var out []netip.Prefix
 	for _, a := range []netip.Addr{r.Local, r.Peer, r.Local6, r.Peer6} {
@@ -92,16 +97,35 @@ func (r Request) Claims() []netip.Prefix {
 			out = append(out, netip.PrefixFrom(a, a.BitLen()))
 		}
 	}
+	if r.EffectiveMode() == ModeEthernet {
+		for _, p := range []netip.Prefix{r.LocalPrefix(), r.LocalPrefix6()} {
+			if p.IsValid() {
+				out = append(out, p.Masked())
+			}
+		}
+	}
 	return append(out, r.Routes...)
 }
 
-// NeedsForwarding reports whether serving the request turns on IPv4
-// forwarding on the server: routes to the client's networks, forwarding
-// asked for, and masquerade (which only matters for forwarded packets) all
-// do. The policy check and the server's routing both ask this one method,
-// so they cannot disagree on what a request implies.
-func (r Request) NeedsForwarding() bool {
-	return r.Forward || len(r.Routes) > 0 || r.Masquerade
+// NeedsForwarding reports whether serving the request turns on forwarding
+// on the server, of either family: routes to the client's networks,
+// forwarding asked for, and masquerade (which only matters for forwarded
+// packets) all do. The policy check asks this method and the server's
+// routing the two below, which it is made of, so they cannot disagree on
+// what a request implies.
+func (r Request) NeedsForwarding() bool { return r.NeedsForwarding4() || r.NeedsForwarding6() }
+
+// NeedsForwarding4 reports whether the request needs IPv4 forwarding.
+func (r Request) NeedsForwarding4() bool {
+	return r.Forward || r.Masquerade || slices.ContainsFunc(r.Routes, func(p netip.Prefix) bool { return p.Addr().Is4() })
+}
+
+// NeedsForwarding6 reports whether the request needs IPv6 forwarding,
+// which has a cost of its own on the server (no more router
+// advertisements taken on any interface), so only a link that carries
+// IPv6 and routes it beyond its two ends turns it on.
+func (r Request) NeedsForwarding6() bool {
+	return r.CarriesIPv6() && (r.Forward6 || r.Masquerade || slices.ContainsFunc(r.Routes, func(p netip.Prefix) bool { return p.Addr().Is6() }))
 }
 
 // RequestVersion is the protocol version this build speaks.
@@ -139,10 +163,13 @@ func (c *Config) ServerRequest() Request {
 		Version: RequestVersion, Link: c.Name, IPParam: c.IPParam,
 		Local: c.ServerIfAddr, Peer: c.ClientIfAddr,
 		Routes:     c.ClientNetworks,
-		Forward:    len(c.ServerNetworks) > 0 || c.DefaultRoute || c.ServerMasquerade,
+		Forward:    slices.ContainsFunc(c.ServerNetworks, func(p netip.Prefix) bool { return p.Addr().Is4() }) || c.DefaultRoute || c.ServerMasquerade,
 		Masquerade: c.ServerMasquerade,
 		Keepalive:  int(c.Keepalive / time.Second),
 		Local6:     c.ServerIf6Addr, Peer6: c.ClientIf6Addr,
+	}
+	if c.CarriesIPv6() {
+		r.Forward6 = c.DefaultRoute || slices.ContainsFunc(c.ServerNetworks, func(p netip.Prefix) bool { return p.Addr().Is6() })
 	}
 	if c.Mode != ModePPP {
 		r.Mode, r.MTU, r.Offload = c.Mode, c.MTU, c.Offload
@@ -215,8 +242,8 @@ func (r Request) Validate() error {
 // unique local addresses (the server's may be missing on a bridge port).
 func (r Request) validateIPv6() error {
 	if !r.Local6.IsValid() && !r.Peer6.IsValid() {
-		if r.Bits6 != 0 {
-			return errors.New("bits6 without IPv6 addresses")
+		if r.Bits6 != 0 || r.Forward6 {
+			return errors.New("bits6 or forward6 without IPv6 addresses")
 		}
 		return nil
 	}

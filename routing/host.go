@@ -50,6 +50,8 @@ type host interface {
 	routeTo(netip.Addr) (Route, error)
 	forwarding(family int) (string, error) // family 6: IPv6's; else IPv4's
 	setForwarding(family int, v string) error
+	ifaceForwarding(family int) (map[string]string, error) // conf/*/forwarding but "all"
+	setIfaceForwarding(family int, iface, v string) error
 	linkIndex(iface string) (int, error)
 	rpFilter(iface string) (string, error)
 	setRPFilter(iface, v string) error
@@ -169,6 +171,40 @@ func (h *netlinkHost) forwarding(family int) (string, error) {
 
 func (h *netlinkHost) setForwarding(family int, v string) error {
 	return os.WriteFile(forwardingPath(family), []byte(v+"\n"), 0o644)
+}
+
+// confDir is where a family's per-interface settings are.
+func confDir(family int) string {
+	if family == 6 {
+		return "/proc/sys/net/ipv6/conf"
+	}
+	return "/proc/sys/net/ipv4/conf"
+}
+
+func (h *netlinkHost) ifaceForwarding(family int) (map[string]string, error) {
+	ents, err := os.ReadDir(confDir(family))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, e := range ents {
+		if e.Name() == "all" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(confDir(family), e.Name(), "forwarding"))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		out[e.Name()] = strings.TrimSpace(string(b))
+	}
+	return out, nil
+}
+
+func (h *netlinkHost) setIfaceForwarding(family int, iface, v string) error {
+	if iface == "" || iface == "." || iface == ".." || iface == "all" || strings.Contains(iface, "/") {
+		return fmt.Errorf("bad interface name %q", iface)
+	}
+	return os.WriteFile(filepath.Join(confDir(family), iface, "forwarding"), []byte(v+"\n"), 0o644)
 }
 
 // rpFilterPath is an interface's reverse-path filter setting. The kernel

@@ -40,6 +40,11 @@ type Forwarding struct {
 	Previous string `json:"previous"`
 	NetNS    uint64 `json:"netns,omitempty"`  // the network namespace it applies to (inode of /proc/self/ns/net)
 	Family   int    `json:"family,omitempty"` // 6: IPv6's (net.ipv6.conf.all.forwarding); 0: IPv4's
+	// Interfaces are the per-interface settings (conf/IFACE/forwarding,
+	// "default" among them) found before, where they differed from
+	// Previous: the kernel sets every interface's along with "all", both
+	// ways, so they are put back after it.
+	Interfaces map[string]string `json:"interfaces,omitempty"`
 }
 
 // family names the forwarding's IP version for messages.

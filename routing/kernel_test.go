@@ -172,3 +172,53 @@ func TestRouterOnTheKernel(t *testing.T) {
 		}
 	})
 }
+
+// TestForwardingOnTheKernel: both families' forwarding go on and back,
+// and an interface the admin had set differently from "all" keeps its
+// setting, though the kernel sets every interface along with "all".
+func TestForwardingOnTheKernel(t *testing.T) {
+	inNewNetNS(t, func(ns string) {
+		read := func(path string) string {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Error(err)
+			}
+			return strings.TrimSpace(string(b))
+		}
+		for _, p := range []string{"/proc/sys/net/ipv4/conf/eth0/forwarding", "/proc/sys/net/ipv6/conf/eth0/forwarding"} {
+			if err := os.WriteFile(p, []byte("1\n"), 0o644); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+		r, err := New("office", t.TempDir())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if err := r.Set(Config{Iface: "tun0", Forwarding: true, Forwarding6: true}); err != nil {
+			t.Errorf("Set: %v", err)
+		}
+		for _, p := range []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding", "/proc/sys/net/ipv6/conf/tun0/forwarding"} {
+			if v := read(p); v != "1" {
+				t.Errorf("%s = %s while the link is up, want 1", p, v)
+			}
+		}
+		if err := r.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		for p, want := range map[string]string{
+			"/proc/sys/net/ipv4/ip_forward":              "0",
+			"/proc/sys/net/ipv6/conf/all/forwarding":     "0",
+			"/proc/sys/net/ipv4/conf/tun0/forwarding":    "0",
+			"/proc/sys/net/ipv6/conf/tun0/forwarding":    "0",
+			"/proc/sys/net/ipv4/conf/eth0/forwarding":    "1",
+			"/proc/sys/net/ipv6/conf/eth0/forwarding":    "1",
+			"/proc/sys/net/ipv4/conf/default/forwarding": "0",
+		} {
+			if v := read(p); v != want {
+				t.Errorf("%s = %s after Close, want %s", p, v, want)
+			}
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -239,16 +240,25 @@ func (r *Router) apply(c Change) (Change, error) {
 		}
 		// Another link of ours may have switched it on already: keep the
 		// value from before any of us, so that the last one out restores it.
+		ifaces, err := r.host.ifaceForwarding(fam)
+		if err != nil {
+			return c, fmt.Errorf("reading %s forwarding: %w", c.Forwarding.family(), err)
+		}
+		for name, v := range ifaces {
+			if v == prev {
+				delete(ifaces, name) // put back by restoring "all"
+			}
+		}
 		ns := r.host.netns()
 		for _, o := range r.others() {
 			if o.Forwarding != nil && o.Forwarding.NetNS == ns && o.Forwarding.Family == fam {
-				prev = o.Forwarding.Previous
+				prev, ifaces = o.Forwarding.Previous, o.Forwarding.Interfaces
 			}
 		}
 		if err := r.host.setForwarding(fam, "1"); err != nil {
 			return c, fmt.Errorf("enabling %s forwarding: %w", c.Forwarding.family(), err)
 		}
-		c.Forwarding = &Forwarding{Previous: prev, NetNS: ns, Family: fam}
+		c.Forwarding = &Forwarding{Previous: prev, NetNS: ns, Family: fam, Interfaces: ifaces}
 	case c.SourceCheck != nil:
 		if err := r.host.addSourceCheck(*c.SourceCheck); err != nil {
 			return c, err // named by the host
@@ -290,6 +300,17 @@ func (r *Router) undo(c Change) error {
 		}
 		if err := r.host.setForwarding(c.Forwarding.Family, c.Forwarding.Previous); err != nil {
 			return fmt.Errorf("restoring %s forwarding to %s: %w", c.Forwarding.family(), c.Forwarding.Previous, err)
+		}
+		var errs []error
+		for _, name := range slices.Sorted(maps.Keys(c.Forwarding.Interfaces)) {
+			v := c.Forwarding.Interfaces[name]
+			err := r.host.setIfaceForwarding(c.Forwarding.Family, name, v)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) { // an interface gone meanwhile has nothing to restore
+				errs = append(errs, fmt.Errorf("restoring %s forwarding of %s to %s: %w", c.Forwarding.family(), name, v, err))
+			}
+		}
+		if len(errs) > 0 {
+			return errors.Join(errs...)
 		}
 	case c.SourceCheck != nil:
 		if err := r.host.delSourceCheck(*c.SourceCheck); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -24,7 +25,8 @@ type fakeHost struct {
 	ns       uint64
 	noIPv6   bool // the kernel has no IPv6
 	forward6 string
-	checks   []string // IPv6 source checks: "link iface"
+	checks   []string          // IPv6 source checks: "link iface"
+	ifaceFwd map[string]string // IPv4 per-interface forwarding; setForwarding sets them all, as the kernel does
 }
 
 func (f *fakeHost) fail(what string) error {
@@ -64,6 +66,18 @@ func (f *fakeHost) forwarding(family int) (string, error) {
 	return f.forward, nil
 }
 func (f *fakeHost) hasIPv6() bool { return !f.noIPv6 }
+func (f *fakeHost) ifaceForwarding(family int) (map[string]string, error) {
+	if family == 6 {
+		return map[string]string{}, nil
+	}
+	return maps.Clone(f.ifaceFwd), nil
+}
+func (f *fakeHost) setIfaceForwarding(family int, iface, v string) error {
+	if family != 6 {
+		f.ifaceFwd[iface] = v
+	}
+	return nil
+}
 func (f *fakeHost) addSourceCheck(c firewall.SourceCheck) error {
 	if err := f.fail("sourcecheck " + c.Iface); err != nil {
 		return err
@@ -84,6 +98,9 @@ func (f *fakeHost) setForwarding(family int, v string) error {
 		return err
 	}
 	f.forward = v
+	for k := range f.ifaceFwd {
+		f.ifaceFwd[k] = v
+	}
 	return nil
 }
 
@@ -382,5 +399,37 @@ func TestRouterIPv6(t *testing.T) {
 	}
 	if got, want := h.String(), "forward=0 routes=[] masq=[] forward6=0"; got != want {
 		t.Fatalf("after Close: %s, want %s", got, want)
+	}
+}
+
+// Setting "all" sets every interface's forwarding, both ways (the
+// kernel's rule): an admin's per-interface setting that differed is put
+// back after "all" at Close, also when another link was last out.
+func TestForwardingKeepsPerInterfaceSettings(t *testing.T) {
+	h := &fakeHost{forward: "0", ifaceFwd: map[string]string{"default": "0", "eth0": "0", "eth1": "1"}}
+	dir := t.TempDir()
+	a, err := newRouter("a", dir, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newRouter("b", dir, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*Router{a, b} {
+		if err := r.Set(Config{Iface: "ppp0", Forwarding: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h.ifaceFwd["eth0"] != "1" || h.forward != "1" {
+		t.Fatalf("forwarding not on: %v %v", h.forward, h.ifaceFwd)
+	}
+	for _, r := range []*Router{a, b} {
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := fmt.Sprint(h.forward, " ", h.ifaceFwd); got != "0 map[default:0 eth0:0 eth1:1]" {
+		t.Errorf("after both links: %s, want 0 map[default:0 eth0:0 eth1:1]", got)
 	}
 }

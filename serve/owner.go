@@ -42,11 +42,17 @@ type owner struct {
 	Routes  []netip.Prefix `json:"routes,omitempty"`
 	Local6  netip.Addr     `json:"local6,omitzero"`
 	Peer6   netip.Addr     `json:"peer6,omitzero"`
+	// Ethernet mode: the shared subnets' prefix lengths, which the
+	// server's device has routes for.
+	Mode  string `json:"mode,omitempty"`
+	Bits  int    `json:"bits,omitempty"`
+	Bits6 int    `json:"bits6,omitempty"`
 }
 
 // claims are the addresses and networks the session holds, as a request's.
 func (o owner) claims() []netip.Prefix {
-	return pppssh.Request{Local: o.Local, Peer: o.Peer, Local6: o.Local6, Peer6: o.Peer6, Routes: o.Routes}.Claims()
+	return pppssh.Request{Local: o.Local, Peer: o.Peer, Local6: o.Local6, Peer6: o.Peer6, Routes: o.Routes,
+		Mode: o.Mode, Bits: o.Bits, Bits6: o.Bits6}.Claims()
 }
 
 // sameIdentity: the same account with the same link name.
@@ -229,8 +235,10 @@ func conflict(req pppssh.Request, o owner) error {
 // claimName names one of the request's claims as the client wrote it.
 func claimName(req pppssh.Request, p netip.Prefix) string {
 	switch {
-	case !p.IsSingleIP() || slices.Contains(req.Routes, p):
+	case slices.Contains(req.Routes, p):
 		return "network " + p.String()
+	case !p.IsSingleIP():
+		return "subnet " + p.String() // ethernet mode's, the only other kind
 	case p.Addr() == req.Local || p.Addr() == req.Local6:
 		return "local " + p.Addr().String()
 	}

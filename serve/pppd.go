@@ -76,7 +76,7 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 			return <-exited
 		}
 	}
-	up, ipcp := ppp.Up(), ppp.IPCPUp()
+	up, ipcp, again := ppp.Up(), ppp.IPCPUp(), ppp.Again()
 	var ipv6Late <-chan time.Time
 	for {
 		select {
@@ -88,6 +88,15 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 			if req.CarriesIPv6() {
 				ipv6Late = time.After(ipv6Wait)
 			}
+		case <-again:
+			// The client's pppd renegotiated IPCP or IPV6CP: the
+			// interface lost its addresses and routes, and may have
+			// come back with addresses the policy never saw. The link
+			// goes; the client redials.
+			log.Error("ending the link", "err", ErrRenegotiated)
+			fmt.Fprintln(stderr, pppssh.ServerFailedMarker+ErrRenegotiated.Error())
+			stop()
+			return ErrRenegotiated
 		case <-ipv6Late:
 			err := fmt.Errorf("IPV6CP did not come up within %v of IPCP", ipv6Wait)
 			log.Error("giving up on the link", "err", err)
@@ -132,6 +141,10 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 	}
 }
 
+// ErrRenegotiated is returned when the client's pppd renegotiated after
+// the link was up.
+var ErrRenegotiated = errors.New("the client renegotiated IPCP or IPV6CP after the link was up: ending it")
+
 // ipv6Wait bounds the time between IPCP and IPV6CP coming up: the two
 // pppds negotiate both at once, within milliseconds of each other.
 const ipv6Wait = 10 * time.Second
@@ -165,8 +178,8 @@ func routerConfig(req pppssh.Request, iface string) routing.Config {
 	cfg := routing.Config{
 		Iface:       iface,
 		Networks:    req.Routes,
-		Forwarding:  req.NeedsForwarding(),
-		Forwarding6: req.CarriesIPv6() && req.NeedsForwarding(),
+		Forwarding:  req.NeedsForwarding4(),
+		Forwarding6: req.NeedsForwarding6(),
 		IPv6:        req.CarriesIPv6(),
 		// The client may send only as its tunnel addresses and the
 		// networks routed to it, never as another client or as a host

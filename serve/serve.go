@@ -141,7 +141,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	name := "serve-" + req.Peer.String()
 	me := owner{UID: o.Account.UID, User: o.Account.Name, Link: req.Link, Pid: os.Getpid(),
-		Local: req.Local, Peer: req.Peer, Local6: req.Local6, Peer6: req.Peer6, Routes: req.Routes}
+		Local: req.Local, Peer: req.Peer, Local6: req.Local6, Peer6: req.Peer6, Routes: req.Routes,
+		Mode: req.Mode, Bits: req.Bits, Bits6: req.Bits6}
 	sess, err := takeOver(o.StateDir, name, me, log)
 	if err != nil {
 		return refuse(err)

@@ -11,12 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
@@ -45,6 +47,14 @@ func TestRouterConfig(t *testing.T) {
 	// ethernet mode the client is the next hop to its networks.
 	v6 := pppssh.Request{Mode: pppssh.ModeEthernet, Peer: req.Peer, Peer6: netip.MustParseAddr("2001:db8:6::2"), Masquerade: true,
 		Routes: []netip.Prefix{netip.MustParsePrefix("2001:db8:3::/64")}}
+	// A link that carries IPv6 but routes only IPv4 beyond its ends
+	// leaves IPv6 forwarding alone.
+	if c := routerConfig(pppssh.Request{Peer: req.Peer, Peer6: v6.Peer6, Forward: true, Routes: req.Routes}, "ppp0"); !c.Forwarding || c.Forwarding6 {
+		t.Errorf("IPv4 routes only: forwarding %v, IPv6 forwarding %v; want true, false", c.Forwarding, c.Forwarding6)
+	}
+	if c := routerConfig(pppssh.Request{Peer: req.Peer, Peer6: v6.Peer6, Forward6: true}, "ppp0"); c.Forwarding || !c.Forwarding6 {
+		t.Errorf("IPv6 networks only: forwarding %v, IPv6 forwarding %v; want false, true", c.Forwarding, c.Forwarding6)
+	}
 	c := routerConfig(v6, "tap0")
 	if got := fmt.Sprintf("%v %v %v %v %v %v", c.IPv6, c.Forwarding6, c.SourceCheck, c.Gateway, c.Gateway6, c.Masquerade); got != "true true true 198.51.100.1 2001:db8:6::2 [198.51.100.1/32 2001:db8:6::2/128 2001:db8:3::/64]" {
 		t.Errorf("IPv6 in ethernet mode: %s", got)
@@ -503,4 +513,84 @@ func TestNegotiatedAddressesMustBeTheRequests(t *testing.T) {
 		t.Errorf("stderr:\n%s\nwant the line %q and no ready marker", out, want)
 	}
 	s.wantRefusal(t, refusal+"-", errors.New("-"), "-") // nothing left: no journal
+}
+
+// A client whose pppd renegotiates after the link was up (its addresses
+// may now be others than the policy saw) loses the link; the server's
+// changes go with it.
+func TestRenegotiationEndsTheLink(t *testing.T) {
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "pppd")
+	up := `Using interface ppp9\nlocal  IP address 198.51.100.2\nremote IP address 198.51.100.1\n`
+	script := "#!/bin/sh\nprintf '" + up + "' >&3\nprintf 'remote IP address 198.51.100.77\\n' >&3\nexec sleep 30\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t, strings.Replace(labPolicy, "PPPD=/bin/true", "PPPD="+fake, 1))
+	got := make(chan error, 1)
+	go func() {
+		// A network namespace of this thread's own, with a ppp9 for the
+		// fake pppd's link: the thread is never unlocked, so it ends
+		// with this goroutine and takes the namespace with it.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			got <- fmt.Errorf("a network namespace for the test: %w", err)
+			return
+		}
+		ppp9 := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "ppp9"}, PeerName: "ppp9peer"}
+		if err := netlink.LinkAdd(ppp9); err != nil {
+			got <- fmt.Errorf("a ppp9 for the test: %w", err)
+			return
+		}
+		if err := netlink.LinkSetUp(ppp9); err != nil {
+			got <- fmt.Errorf("setting ppp9 up: %w", err)
+			return
+		}
+		devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			got <- err
+			return
+		}
+		defer devnull.Close()
+		_, err = s.runWith(t, 1000, request("a", "198.51.100.2", "198.51.100.1", ""), nil, func(o *Options) { o.Stderr = devnull })
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if !errors.Is(err, ErrRenegotiated) {
+			t.Errorf("err %v, want ErrRenegotiated", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the renegotiated session was not ended within 15s")
+	}
+	s.wantRefusal(t, refusal+"-", errors.New("-"), "-") // nothing left
+}
+
+// Sessions' claims collide on IPv6 addresses and, in ethernet mode, on the
+// shared subnets the server's devices get routes for; the refusal names
+// only what the request asked for.
+func TestConflictIPv6AndSubnets(t *testing.T) {
+	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	theirs := owner{Local: a("198.51.100.2"), Peer: a("198.51.100.1"), Local6: a("2001:db8:6::1"), Peer6: a("2001:db8:6::2")}
+	eth := owner{Local: a("198.51.100.66"), Peer: a("198.51.100.67"), Mode: pppssh.ModeEthernet, Bits: 26}
+	for _, c := range []struct {
+		o    owner
+		req  pppssh.Request
+		want string // "" no conflict
+	}{
+		{theirs, pppssh.Request{Local: a("198.51.100.10"), Peer: a("198.51.100.11"), Local6: a("2001:db8:6::10"), Peer6: a("2001:db8:6::2")}, "peer 2001:db8:6::2 is in use"},
+		{theirs, pppssh.Request{Local: a("198.51.100.10"), Peer: a("198.51.100.11"), Local6: a("2001:db8:6::10"), Peer6: a("2001:db8:6::11")}, ""},
+		{eth, pppssh.Request{Mode: pppssh.ModeEthernet, Bits: 27, Local: a("198.51.100.98"), Peer: a("198.51.100.99")}, "local 198.51.100.98 is in use"},
+		{eth, pppssh.Request{Mode: pppssh.ModeEthernet, Bits: 24, Local: a("198.51.100.130"), Peer: a("198.51.100.131")}, "subnet 198.51.100.0/24 is in use"},
+		{eth, pppssh.Request{Mode: pppssh.ModeEthernet, Bits: 26, Local: a("198.51.100.130"), Peer: a("198.51.100.131")}, ""},
+		{eth, pppssh.Request{Local: a("198.51.100.70"), Peer: a("198.51.100.71")}, "local 198.51.100.70 is in use"},
+	} {
+		err := conflict(c.req, c.o)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%v: %v", c.req, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%v: %v, want %q", c.req, err, c.want)
+		}
+	}
 }
