@@ -194,7 +194,7 @@ func withoutLinkLocal(routes string) string {
 // without counters.
 func Snapshot(ns string) string {
 	var b strings.Builder
-	routes, err := Sh("ip", "-n", ns, "route", "show", "table", "all")
+	routes, err := Sh("ip", "-n", ns, "-4", "route", "show", "table", "all")
 	fmt.Fprintf(&b, "routes (%v):\n%s", err, withoutLinkLocal(routes))
 	routes, err = Sh("ip", "-n", ns, "-6", "route", "show", "table", "all")
 	fmt.Fprintf(&b, "IPv6 routes (%v):\n%s", err, withoutLinkLocal(routes))
