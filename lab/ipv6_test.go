@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -183,10 +184,12 @@ func TestIPv6ServerPolicyRefuses(t *testing.T) {
 
 // The tun and ethernet modes carry IPv6 natively, through the helper and
 // through OpenSSH's own forwarding (whose server end a root session
-// configures).
+// configures). On the host kernel only: under UML the PPP test carries
+// IPv6, and the tun tests of IPv4 already run there.
 func TestIPv6TunModes(t *testing.T) {
 	for _, c := range tunCases {
 		t.Run(c.name, func(t *testing.T) {
+			needHostTunLab(t)
 			extra := v6Addrs(c.mode)
 			if c.helper {
 				useIPv6Policy(t)
@@ -218,6 +221,7 @@ func TestIPv6OffWhenNotCarried(t *testing.T) {
 			continue // the same device settings, made by a root session
 		}
 		t.Run(c.name, func(t *testing.T) {
+			needHostTunLab(t)
 			conf := tunConf(t, c, "vpn")
 			mustStart(t, conf)
 			for _, ns := range []string{lab.ClientNS, lab.ServerNS} {
@@ -237,7 +241,7 @@ func TestIPv6OffWhenNotCarried(t *testing.T) {
 // /128 route the way it went before.
 func TestIPv6SSHServerAndDefaultRoute(t *testing.T) {
 	c := tunCase{"tun-helper", "tun", true}
-	l := needTunLab(t)
+	l := needHostTunLab(t)
 	useIPv6Policy(t)
 	ipv6BehindServer(t)
 	ipSteps(t, [][]string{
@@ -284,6 +288,54 @@ func TestIPv6SSHServerAndDefaultRoute(t *testing.T) {
 	ping(t, lab.ClientNS, lab.BehindServerIP)
 	if out, code := client(t, "-c", conf, "stop"); code != 0 {
 		t.Fatalf("stop: exit %d: %s", code, out)
+	}
+	wantNoTun(t, 10*time.Second)
+	wantSnapshots(t, before, 10*time.Second)
+}
+
+// kill -9 of a link that carries IPv6, with every IPv6 change in force on
+// both ends (routes, IPv6 forwarding, masquerade, the source checks, the
+// default route's ::/1 and 8000::/1): stop undoes the client's from its
+// journal, the server half undoes its own when the session ends, and both
+// namespaces are as before.
+func TestIPv6Kill9ThenStop(t *testing.T) {
+	c := tunCase{"tun-helper", "tun", true}
+	needHostTunLab(t)
+	useIPv6Policy(t)
+	ipv6BehindServer(t)
+	before := snapshots()
+	conf := tunConf(t, c, "vpn", append(v6Addrs(c.mode), "SERVER_NETWORKS="+v6BehindNet, "SERVER_MASQUERADE=yes",
+		"DEFAULT_ROUTE=yes", "CLIENT_MASQUERADE=yes")...)
+	mustStart(t, conf)
+	ping6(t, lab.ClientNS, v6BehindServer)
+	routes, err := lab.Sh("ip", "-n", lab.ClientNS, "-6", "route", "show", "proto", "158")
+	if err != nil || !strings.Contains(routes, "::/1 dev tun") {
+		t.Fatalf("the client's IPv6 routes before kill -9: %v\n%s", err, routes)
+	}
+	kill(t, runningPid(t, conf), syscall.SIGKILL)
+	if ok, s := lab.WaitFor(5*time.Second, func() (bool, string) {
+		s := statusJSON(t, conf)
+		return !s.Running, fmt.Sprintf("%+v", s)
+	}); !ok {
+		t.Fatalf("still running 5 s after kill -9: %s", s)
+	}
+	// The device went with the process, and its routes with it; the
+	// firewall rules and IPv6 forwarding did not: they are the journal's
+	// to undo.
+	rules, err := lab.FirewallRules(lab.ClientNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"vpn-pppssh:vpn rpf=", "vpn-pppssh:vpn src=" + v6Server + "/128"} {
+		if !strings.Contains(rules, want) {
+			t.Errorf("after kill -9 the client's firewall lacks %q (nothing left for stop to undo?):\n%s", want, rules)
+		}
+	}
+	if fwd, err := lab.InNS(lab.ClientNS, "cat", "/proc/sys/net/ipv6/conf/all/forwarding"); err != nil || strings.TrimSpace(fwd) != "1" {
+		t.Errorf("the client's IPv6 forwarding after kill -9: %q, %v; want 1, left for stop", fwd, err)
+	}
+	if out, code := client(t, "-c", conf, "stop"); code != 0 {
+		t.Fatalf("stop after kill -9: exit %d: %s", code, out)
 	}
 	wantNoTun(t, 10*time.Second)
 	wantSnapshots(t, before, 10*time.Second)

@@ -250,6 +250,17 @@ func needTunLab(t *testing.T) *lab.Lab {
 	return theLab
 }
 
+// needHostTunLab is needTunLab for the tun and tap tests that run on the
+// host kernel's lab only: the User-Mode Linux labs are the slow ones, and
+// the PPP tests can run nowhere else.
+func needHostTunLab(t *testing.T) *lab.Lab {
+	t.Helper()
+	if theLab != nil && !lab.OnHostKernel() {
+		t.Skip("runs in the lab on the host kernel")
+	}
+	return needTunLab(t)
+}
+
 // tunTest reports whether t belongs to a test that needTunLab claimed.
 func tunTest(t *testing.T) bool {
 	top, _, _ := strings.Cut(t.Name(), "/")
