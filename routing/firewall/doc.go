@@ -19,10 +19,13 @@
 //     each in a base chain "postrouting" of type nat on the postrouting
 //     hook at priority srcnat (100). Source checks live in the ip6 table's
 //     base chain "prerouting" of type filter on the prerouting hook at
-//     priority raw (-300), as `iifname "<iface>" fib saddr . iif oif
-//     missing drop`. The comment is in each rule's user data, where nft
-//     shows it. A table is deleted when its last rule goes, whichever chain
-//     that was in. The kernel's IPv6 nat is not required up front: without
+//     priority raw (-300), as `iifname "<iface>" fib saddr . iif oif 0
+//     drop`: a packet whose source has no route back out through the
+//     interface it came in by is dropped (a link-local source passes only
+//     where the interface has a route for it, as strict rp_filter).
+//     The comment is in each rule's user data, where nft shows it. A base
+//     chain of ours is deleted when its last rule goes, and a table with
+//     its last chain. The kernel's IPv6 nat is not required up front: without
 //     it, adding an IPv6 masquerade fails with an error that says so.
 //   - With the legacy iptables backend IPv4 masquerades are appended to
 //     iptables' nat table, POSTROUTING chain, IPv6 ones to ip6tables' nat

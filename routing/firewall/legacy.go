@@ -5,7 +5,9 @@ package firewall
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -142,6 +144,11 @@ type edit func(t *iptTable) (origin []int, err error)
 func (b *legacyBackend) modify(x xtTable, change edit) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	unlock, err := lockXtables()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	fd, err := openRawSocket(b.nsFD, x.fam)
 	if err != nil {
 		return err
@@ -383,4 +390,36 @@ func listRules[R any](b *legacyBackend, x xtTable, link string,
 		}
 	}
 	return out, nil
+}
+
+// xtablesLock is the lock iptables and ip6tables take around their own
+// read-modify-replace (XT_LOCK_NAME; `iptables -w` waits for it): the
+// kernel's own check (EAGAIN) sees only a changed number of entries, so an
+// admin's rule replaced, zeroed, or deleted and added meanwhile would be
+// lost without it.
+const xtablesLock = "/run/xtables.lock"
+
+// xtablesLockWait bounds the wait for it, as `iptables -w 10` would (a
+// variable for the tests).
+var xtablesLockWait = 10 * time.Second
+
+// lockXtables takes the xtables lock, polling a non-blocking flock, and
+// returns the function that releases it.
+func lockXtables() (func(), error) {
+	f, err := os.OpenFile(xtablesLock, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the xtables lock %s: %w", xtablesLock, err)
+	}
+	deadline := time.Now().Add(xtablesLockWait)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) || !time.Now().Before(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("taking the xtables lock %s (held by an iptables?): %w", xtablesLock, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -3,10 +3,13 @@
 package firewall
 
 import (
+	"net/netip"
+	"os"
 	"regexp"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -163,5 +166,36 @@ func TestLegacyOnLockedThread(t *testing.T) {
 	}
 	if save := ns.natSave(t); countLines(save, legacyLine(m)) != 1 {
 		t.Fatalf("rule missing from:\n%s", save)
+	}
+}
+
+// The legacy backend edits a table only under iptables' own lock, so
+// that an admin's iptables and this program never replace the table from
+// under each other.
+func TestLegacyTakesTheXtablesLock(t *testing.T) {
+	_, b := newLegacyNS(t)
+	f, err := os.OpenFile(xtablesLock, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatalf("taking the xtables lock for the test: %v", err)
+	}
+	saved := xtablesLockWait
+	xtablesLockWait = 50 * time.Millisecond
+	defer func() { xtablesLockWait = saved }()
+	m := Masquerade{Link: "lab0", Source: netip.MustParsePrefix("198.51.100.2/32")}
+	if err := b.Add(m); err == nil || !strings.Contains(err.Error(), "xtables lock") {
+		t.Fatalf("Add while iptables holds its lock: %v, want an error naming the lock", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Add(m); err != nil {
+		t.Fatalf("Add once the lock is free: %v", err)
+	}
+	if err := b.RemoveLink("lab0"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -171,7 +171,9 @@ func (f *xtFamily) chainMasq(link string, e []byte) (Masquerade, bool) {
 	if e[f.invflags]&iptInvViaOut != 0 {
 		m.NotOut = xtString(e[f.outiface : f.outiface+ifnameSize])
 	}
-	return m, true
+	// A chain whose name was hashed (a long link name) does not give the
+	// link's name back: not a Masquerade anyone could ask to remove.
+	return m, m.Validate() == nil
 }
 
 // chainSourceCheck reads back the SourceCheck a plain rule of link's raw

@@ -211,11 +211,30 @@ func commentUserData(comment string) []byte {
 // nftMatch picks the rules to delete: chain is NFTChain or NFTRPFChain.
 type nftMatch func(chain string, r *nftables.Rule) bool
 
-// remove deletes the rules of our chains in family fam that match, and the
-// whole table when nothing would be left in it.
+// removeRetries bounds remove's attempts: a batch that names a rule
+// someone else deleted meanwhile fails whole (ENOENT), and is read and
+// tried again.
+const removeRetries = 3
+
+// remove deletes the rules of our chains in family fam that match, a chain
+// of ours that would be left empty, and the whole table when nothing would
+// be left in it.
 func (b *nftBackend) remove(fam nftables.TableFamily, match nftMatch) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	for attempt := 1; ; attempt++ {
+		err := b.removeOnce(fam, match)
+		if !errors.Is(err, unix.ENOENT) {
+			return err
+		}
+		if attempt == removeRetries {
+			return fmt.Errorf("deleting nftables rules of family %s: changed under us %d times: %w", familyName(fam), removeRetries, err)
+		}
+	}
+}
+
+// removeOnce is one read and one batch of remove; b.mu is held.
+func (b *nftBackend) removeOnce(fam nftables.TableFamily, match nftMatch) error {
 	c, err := b.conn()
 	if err != nil {
 		return err
@@ -233,14 +252,17 @@ func (b *nftBackend) remove(fam nftables.TableFamily, match nftMatch) error {
 		rule  *nftables.Rule
 	}
 	var doomed []doomedRule
+	nat, rpf := 0, 0
 	for _, r := range st.rules {
 		if match(NFTChain, r) {
 			doomed = append(doomed, doomedRule{nftChain(t), r})
+			nat++
 		}
 	}
 	for _, r := range st.rpfRules {
 		if match(NFTRPFChain, r) {
 			doomed = append(doomed, doomedRule{nftRPFChain(t), r})
+			rpf++
 		}
 	}
 	switch {
@@ -254,10 +276,18 @@ func (b *nftBackend) remove(fam nftables.TableFamily, match nftMatch) error {
 				return fmt.Errorf("deleting nftables rule: %w", err)
 			}
 		}
+		// A base chain of ours left empty still hooks every packet (an
+		// empty nat chain keeps connection tracking on): it goes too.
+		if st.chain && nat > 0 && nat == len(st.rules) {
+			c.DelChain(nftChain(t))
+		}
+		if st.rpfChain && rpf > 0 && rpf == len(st.rpfRules) {
+			c.DelChain(nftRPFChain(t))
+		}
 	}
 	if err := c.Flush(); err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return nil // already gone: someone else removed it meanwhile
+			return err // the batch failed whole: remove reads again
 		}
 		return fmt.Errorf("deleting nftables rules of family %s: %w", familyName(fam), err)
 	}

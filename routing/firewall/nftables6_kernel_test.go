@@ -48,7 +48,7 @@ func TestNFTablesIPv6(t *testing.T) {
 		"chain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;",
 		`ip6 saddr 2001:db8::/32 oifname != "ppp0" masquerade comment "vpn-pppssh:lab0 src=2001:db8::/32 notout=ppp0"`,
 		`ip6 saddr 2001:db8:1::2 masquerade comment "vpn-pppssh:lab1 src=2001:db8:1::2/128"`,
-		`iifname "ppp0" fib saddr . iif oif missing drop comment "vpn-pppssh:lab0 rpf=ppp0"`,
+		`iifname "ppp0" fib saddr . iif oif 0 drop comment "vpn-pppssh:lab0 rpf=ppp0"`,
 	} {
 		if strings.Count(ours, want) != 1 {
 			t.Errorf("not listed once: %q in\n%s", want, ours)
@@ -70,6 +70,11 @@ func TestNFTablesIPv6(t *testing.T) {
 	}
 	if tables := ns.run(t, "nft", "list", "tables"); !strings.Contains(tables, "table ip6 "+NFTTable) {
 		t.Fatalf("ip6 table gone with its source check:\n%s", tables)
+	}
+	// Its nat chain went with its last rule: an empty nat base chain
+	// would keep connection tracking on for all IPv6.
+	if ip6 := ns.run(t, "nft", "list", "table", "ip6", NFTTable); strings.Contains(ip6, "chain "+NFTChain) || !strings.Contains(ip6, "chain "+NFTRPFChain) {
+		t.Errorf("ip6 table with only a source check left:\n%s", ip6)
 	}
 	if err := b.RemoveSourceCheck(s); err != nil {
 		t.Fatal(err)

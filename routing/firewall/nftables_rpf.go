@@ -12,7 +12,7 @@ import (
 // The source checks of the nftables backend, in the ip6 table's chain
 // NFTRPFChain (filter, prerouting hook, priority raw):
 //
-//	iifname "<Iface>" fib saddr . iif oif missing drop
+//	iifname "<Iface>" fib saddr . iif oif 0 drop (nft also writes it "oif missing")
 //
 // fib looks the source address up as a destination, restricted to the
 // interface the packet came in on; "missing" is no route back through it.
@@ -22,7 +22,10 @@ func rpfExprs(s SourceCheck) []expr.Any {
 	return []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifnameData(s.Iface)},
-		&expr.Fib{Register: 1, FlagSADDR: true, FlagIIF: true, FlagPRESENT: true, ResultOIF: true},
+		// The route back's output interface, 0 when there is none (no
+		// NFTA_FIB_F_PRESENT: kernels before 5.3 refuse that flag, and
+		// the index says the same).
+		&expr.Fib{Register: 1, FlagSADDR: true, FlagIIF: true, ResultOIF: true},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0, 0, 0, 0}},
 		&expr.Verdict{Kind: expr.VerdictDrop},
 	}
