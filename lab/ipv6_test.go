@@ -28,8 +28,33 @@ const (
 	v6SSHServer = "2001:db8:1::2"
 )
 
-// ipv6Policy is the lab's policy with the IPv6 tunnel range added.
-var ipv6Policy = strings.Replace(lab.Policy, "ALLOW_PEERS=198.51.100.0/24", "ALLOW_PEERS=198.51.100.0/24,2001:db8::/32", 1)
+// ipv6Policy is the lab's policy with the IPv6 tunnel range, and the IPv6
+// network behind the client, added.
+var ipv6Policy = strings.NewReplacer(
+	"ALLOW_PEERS=198.51.100.0/24", "ALLOW_PEERS=198.51.100.0/24,2001:db8::/32",
+	"ALLOW_NETWORKS=198.18.0.0/15", "ALLOW_NETWORKS=198.18.0.0/15,"+v6BehindClientNet,
+).Replace(lab.Policy)
+
+// The IPv6 network behind the client (CLIENT_NETWORKS).
+const (
+	v6BehindClientNet = "2001:db8:3::/64"
+	v6BehindClient    = "2001:db8:3::2"
+)
+
+// ipv6BehindClient gives the client and the host behind it an IPv6
+// network whose default route is the client: the server reaches it only
+// through the link, routed there by CLIENT_NETWORKS.
+func ipv6BehindClient(t *testing.T) {
+	ipSteps(t, [][]string{
+		{"-n", lab.ClientNS, "addr", "add", "2001:db8:3::1/64", "dev", "vpnlab4", "nodad"},
+		{"-n", lab.BehindClientNS, "addr", "add", v6BehindClient + "/64", "dev", "vpnlab5", "nodad"},
+		{"-n", lab.BehindClientNS, "-6", "route", "add", "default", "via", "2001:db8:3::1"},
+	}, [][]string{
+		{"-n", lab.ClientNS, "addr", "del", "2001:db8:3::1/64", "dev", "vpnlab4"},
+		{"-n", lab.BehindClientNS, "addr", "del", v6BehindClient + "/64", "dev", "vpnlab5"},
+		{"-n", lab.BehindClientNS, "-6", "route", "del", "default", "via", "2001:db8:3::1"},
+	})
+}
 
 // v6Addrs are the lines that make a link carry IPv6: a pair of addresses,
 // a /64 both ends share in ethernet mode.
@@ -138,13 +163,16 @@ func wantServerIPv6Rules(t *testing.T) {
 	}
 }
 
-// MODE=ppp: IPV6CP between the real pppds, then the global addresses.
+// MODE=ppp: IPV6CP between the real pppds, then the global addresses;
+// IPv6 networks behind both ends.
 func TestIPv6OverPPP(t *testing.T) {
 	needLab(t)
 	useIPv6Policy(t)
 	ipv6BehindServer(t)
+	ipv6BehindClient(t)
 	before := snapshots()
-	conf := helperConf(t, "vpn", append(v6Addrs("ppp"), "SERVER_NETWORKS="+v6BehindNet, "SERVER_MASQUERADE=yes")...)
+	conf := helperConf(t, "vpn", append(v6Addrs("ppp"), "SERVER_NETWORKS="+v6BehindNet, "SERVER_MASQUERADE=yes",
+		"CLIENT_NETWORKS="+v6BehindClientNet)...)
 	out := mustStart(t, conf)
 	if !strings.Contains(out, "198.51.100.1 -> 198.51.100.2, "+v6Client+" -> "+v6Server) {
 		t.Errorf("start does not name the IPv6 addresses: %q", out)
@@ -153,6 +181,9 @@ func TestIPv6OverPPP(t *testing.T) {
 	ping(t, lab.ClientNS, "198.51.100.2")
 	wantIPv6Carried(t, conf, true)
 	wantServerIPv6Rules(t)
+	// The server reaches the client's IPv6 network, un-masqueraded: its
+	// route through the link, the client's IPv6 forwarding.
+	ping6(t, lab.ServerNS, v6BehindClient)
 	routes, err := lab.Sh("ip", "-n", lab.ClientNS, "-6", "route", "show", "proto", "158")
 	if err != nil || !strings.Contains(routes, v6BehindNet+" dev ppp") {
 		t.Errorf("the client's IPv6 route to %s: %v\n%s", v6BehindNet, err, routes)
