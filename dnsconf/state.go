@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vpn-pppssh/vpn-pppssh/internal/flock"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
 	"golang.org/x/sys/unix"
 )
@@ -225,23 +226,11 @@ func lockRunDir(runDir string) (func(), error) {
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", runDir, err)
 	}
-	path := filepath.Join(runDir, "dns.lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	release, err := flock.Wait(filepath.Join(runDir, "dns.lock"), lockWait)
 	if err != nil {
-		return nil, fmt.Errorf("DNS lock %s: %w", path, err)
+		return nil, fmt.Errorf("DNS: %w", err)
 	}
-	deadline := time.Now().Add(lockWait)
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) || !time.Now().Before(deadline) {
-			f.Close()
-			return nil, fmt.Errorf("DNS lock %s: held by another process for more than %v: %w", path, lockWait, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return release, nil
 }
 
 // Leftovers reports whether link name has a DNS state file in runDir: its

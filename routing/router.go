@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vpn-pppssh/vpn-pppssh/internal/flock"
 	"github.com/vpn-pppssh/vpn-pppssh/routing/firewall"
-	"golang.org/x/sys/unix"
 )
 
 // Config is what a link wants of the host while it is up. Set may be called
@@ -355,26 +355,14 @@ func LockHost(dir string, wait time.Duration) (func(), error) {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
 	path := filepath.Join(dir, "host.lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	release, err := flock.Wait(path, wait)
+	if errors.Is(err, flock.ErrTimeout) {
+		return nil, fmt.Errorf("%w: another process held the host lock %s for more than %v; try again", ErrHostBusy, path, wait)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("host lock: %w", err)
+		return nil, fmt.Errorf("host %w", err)
 	}
-	deadline := time.Now().Add(wait)
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("host lock %s: %w", path, err)
-		}
-		if !time.Now().Before(deadline) {
-			f.Close()
-			return nil, fmt.Errorf("%w: another process held the host lock %s for more than %v; try again", ErrHostBusy, path, wait)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return release, nil
 }
 
 // otherJournals reads the journals of the other links in the directory.

@@ -5,11 +5,12 @@ package firewall
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vpn-pppssh/vpn-pppssh/internal/flock"
 )
 
 const (
@@ -403,23 +404,12 @@ const xtablesLock = "/run/xtables.lock"
 // variable for the tests).
 var xtablesLockWait = 10 * time.Second
 
-// lockXtables takes the xtables lock, polling a non-blocking flock, and
-// returns the function that releases it.
+// lockXtables takes the xtables lock and returns the function that
+// releases it.
 func lockXtables() (func(), error) {
-	f, err := os.OpenFile(xtablesLock, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	release, err := flock.Wait(xtablesLock, xtablesLockWait)
 	if err != nil {
-		return nil, fmt.Errorf("opening the xtables lock %s: %w", xtablesLock, err)
+		return nil, fmt.Errorf("taking the xtables lock (held by an iptables?): %w", err)
 	}
-	deadline := time.Now().Add(xtablesLockWait)
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) || !time.Now().Before(deadline) {
-			f.Close()
-			return nil, fmt.Errorf("taking the xtables lock %s (held by an iptables?): %w", xtablesLock, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return release, nil
 }
