@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,7 +117,7 @@ func (c *pppCarrier) Start(ctx context.Context, client *ssh.Client) (CarrierInfo
 	if err := confirmInterface(iface, local, remote); err != nil {
 		return CarrierInfo{}, err
 	}
-	if err := pppIPv6(iface, c.cfg.ClientIf6Prefix(), c.cfg.ServerIf6Addr); err != nil {
+	if err := ifaddr.SetUpPPP(iface, c.cfg.ClientIf6Prefix(), c.cfg.ServerIf6Addr); err != nil {
 		return CarrierInfo{}, err
 	}
 	c.up = true
@@ -320,24 +319,4 @@ func (c *pppCarrier) pppdEndError() error {
 		}
 	}
 	return &causedError{msg: msg, cause: c.pppd.err}
-}
-
-// pppIPv6 finishes a ppp interface's IPv6 once it is up. With IPv6 (local
-// valid): no router advertisement or redirect from the peer, then the
-// global address, since IPV6CP gave link-local ones only. Without: IPv6
-// off, since pppd's noipv6 only keeps IPV6CP from starting, and the
-// kernel would still take IPv6 frames the peer sends.
-func pppIPv6(iface string, local netip.Prefix, peer netip.Addr) error {
-	if !local.IsValid() {
-		return ifaddr.DisableIPv6(iface)
-	}
-	if err := ifaddr.NoAutoconf(iface); err != nil {
-		return err
-	}
-	return ifaddr.Add(iface, local, peer)
-}
-
-// PPPIPv6 is pppIPv6 for the server half's pppd.
-func PPPIPv6(iface string, local netip.Prefix, peer netip.Addr) error {
-	return pppIPv6(iface, local, peer)
 }

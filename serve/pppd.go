@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vpn-pppssh/vpn-pppssh/internal/ifaddr"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 	"github.com/vpn-pppssh/vpn-pppssh/routing"
 )
@@ -122,7 +123,7 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 				stop()
 				return err
 			}
-			if err := pppssh.PPPIPv6(iface, req.LocalPrefix6(), req.Peer6); err != nil {
+			if err := ifaddr.SetUpPPP(iface, req.LocalPrefix6(), req.Peer6); err != nil {
 				log.Error("setting up the link's IPv6", "err", err)
 				fmt.Fprintln(stderr, pppssh.ServerFailedMarker+err.Error())
 				stop()

@@ -88,3 +88,18 @@ func writeConf(iface, key, v string) error {
 	}
 	return err
 }
+
+// SetUpPPP finishes a ppp interface's IPv6 once IPCP (and IPV6CP) are up.
+// With IPv6 (local valid): no router advertisement or redirect from the
+// peer, then the global address, since IPV6CP gave link-local ones only.
+// Without: IPv6 off, since pppd's noipv6 only keeps IPV6CP from starting,
+// and the kernel would still take IPv6 frames the peer sends.
+func SetUpPPP(iface string, local netip.Prefix, peer netip.Addr) error {
+	if !local.IsValid() {
+		return DisableIPv6(iface)
+	}
+	if err := NoAutoconf(iface); err != nil {
+		return err
+	}
+	return Add(iface, local, peer)
+}
