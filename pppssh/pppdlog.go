@@ -249,7 +249,8 @@ func ServerEchoInterval(keepalive int) int {
 }
 
 // ServerPPPDArgs are the server pppd's options when the server half runs
-// it: the classic nodetach notty noauth, logging to fd 3 for the helper, an
+// it: the classic nodetach notty noauth (or, on the client's terminal,
+// SERVER_PTY, local instead of notty), logging to fd 3 for the helper, an
 // LCP echo within the server's bounds, and the addresses from the
 // validated request. noauth means the server does not ask the client to
 // authenticate (SSH did); the refuse-* options (pppd 2.4.2 and later,
@@ -260,7 +261,11 @@ func ServerEchoInterval(keepalive int) int {
 // is the client's word, and must not decide whether this host's own links
 // start or stop.
 func ServerPPPDArgs(r Request) []string {
-	args := []string{"nodetach", "notty", "noauth", "logfd", "3",
+	line := "notty"
+	if r.TTY != "" {
+		line = "local" // pppd's line is the terminal on its stdin (serve.Attach); a pty has no modem lines
+	}
+	args := []string{"nodetach", line, "noauth", "logfd", "3",
 		"refuse-pap", "refuse-chap", "refuse-mschap", "refuse-mschap-v2", "refuse-eap",
 		"lcp-echo-interval", strconv.Itoa(ServerEchoInterval(r.Keepalive)),
 		"lcp-echo-failure", strconv.Itoa(serverEchoFailure)}

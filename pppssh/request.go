@@ -50,6 +50,12 @@ type Request struct {
 	// Offload: packets travel with a virtio-net header in Wide framing,
 	// and the server's device offloads (tunnel/device, Config.Offload).
 	Offload bool `json:"offload,omitempty"`
+
+	// TTY, in mode ppp, is the token of the terminal session the client
+	// opens beside this one (SERVER_PTY): the server's pppd speaks PPP on
+	// that terminal, which the helper run in it hands over (serve.Attach).
+	// 32 lowercase hex digits, random per dial.
+	TTY string `json:"tty,omitempty"`
 }
 
 // EffectiveMode is the request's mode, ppp when it names none.
@@ -286,6 +292,9 @@ func (r Request) validateMode() error {
 	}
 	if r.Offload && r.EffectiveMode() == ModePPP {
 		return errors.New("offload is for modes tun and ethernet")
+	}
+	if r.TTY != "" && (r.EffectiveMode() != ModePPP || !ValidTTYToken(r.TTY)) {
+		return fmt.Errorf("bad tty token %q (mode ppp only, 32 lowercase hex digits)", safetextShort(r.TTY))
 	}
 	if r.EffectiveMode() != ModeEthernet {
 		if r.Bits != 0 || r.Bridge != "" {

@@ -36,6 +36,9 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 	}
 	cmd := exec.Command(pppd, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.stderr()
+	if o.tty != nil {
+		cmd.Stdin, cmd.Stdout = o.tty, o.tty
+	}
 	cmd.ExtraFiles = []*os.File{logw} // fd 3: pppd's logfd
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	// A helper killed outright (SIGKILL, by replaceOwn after its grace

@@ -3,7 +3,9 @@
 // sets SERVER_HELPER. It reads one validated request from the session
 // (pppssh.Request), checks it against the server's policy, answers, runs
 // pppd on the session's stdin and stdout exactly as the classic
-// `sudo pppd nodetach notty noauth` does, and once the link is up applies
+// `sudo pppd nodetach notty noauth` does (or, when the request names a
+// terminal, on the terminal of the client's second session, attach.go),
+// and once the link is up applies
 // the server's routes, forwarding and masquerade for it. When pppd ends,
 // for any reason (the client stopped, vanished, or the helper was told to
 // stop), it undoes them.
@@ -23,8 +25,11 @@
 //	          addresses and networks of the other live sessions and of the
 //	          kernel (pppssh.Policy.CheckHost); a record of another
 //	          session that cannot be read refuses the session
-//	pppd      run on the session; once up, and only if it negotiated the
-//	          request's own addresses, routes, forwarding and masquerade
+//	terminal  with the request's tty token: the client's terminal session
+//	          within AttachTimeout (attach.go)
+//	pppd      run on the session or the terminal; once up, and only if it
+//	          negotiated the request's own addresses, routes, forwarding
+//	          and masquerade
 //
 // Clients cannot forge the account: sudo sets SUDO_UID itself. They choose
 // the link name, so two links of one account with the same name are one
@@ -83,8 +88,10 @@ type Options struct {
 	Others         *slog.Logger  // lines about other sessions, never shown to this client; nil: dropped
 	RequestTimeout time.Duration // 0: RequestTimeout
 
-	kernel   hostChecker  // nil: the policy's CheckHost; tests replace it
-	offerDNS []netip.Addr // the policy's OFFER_DNS, for runPPPD
+	kernel   hostChecker     // nil: the policy's CheckHost; tests replace it
+	offerDNS []netip.Addr    // the policy's OFFER_DNS, for runPPPD
+	attach   *attachListener // the request's terminal is to come here (SERVER_PTY)
+	tty      *os.File        // pppd's line, when not Stdin and Stdout
 }
 
 func (o Options) stderr() *os.File {
@@ -156,6 +163,14 @@ func Run(ctx context.Context, o Options) error {
 	if err := sess.claim(policy, req, kernel, o.others()); err != nil {
 		return refuse(err)
 	}
+	if req.TTY != "" {
+		ln, err := listenAttach(o.StateDir, req.TTY)
+		if err != nil {
+			return refuse(err)
+		}
+		defer ln.Close()
+		o.attach = ln
+	}
 	router, err := routing.New(name, string(o.StateDir))
 	if err != nil {
 		return refuse(err)
@@ -175,5 +190,8 @@ func Run(ctx context.Context, o Options) error {
 		return runTun(ctx, o, req, router, log)
 	}
 	o.offerDNS = policy.OfferDNS
+	if o.attach != nil {
+		return runOnTerminal(ctx, policy.PPPD, o, req, router, log)
+	}
 	return runPPPD(ctx, policy.PPPD, o, req, router, log)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -23,9 +22,6 @@ import (
 // serveCommand is the server half, run by the client through sudo.
 func serveCommand(ctx context.Context, o *options) error {
 	carrierProcs(os.Getenv) // sudo has reset the environment: one P
-	if term.IsTerminal(int(os.Stdin.Fd())) {
-		return usageError(errors.New("serve is run by vpn-pppssh clients over SSH (SERVER_HELPER), not by hand"))
-	}
 	// Through sudo, every option would be the client's choice made as
 	// root: serve takes none. Its settings are the server's own policy file.
 	var given []string
@@ -40,6 +36,14 @@ func serveCommand(ctx context.Context, o *options) error {
 	account, err := sessionAccount()
 	if err != nil {
 		return err
+	}
+	if term.IsTerminal(int(os.Stdin.Fd())) {
+		// A client's terminal session (SERVER_PTY): hand the terminal to
+		// the link that waits for it. By hand, it waits for a token that
+		// no one types, and says so.
+		ctx, stop := signal.NotifyContext(ctx, endSignals...)
+		defer stop()
+		return serve.Attach(ctx, o.runDir, os.Stdin, account, serve.AttachTimeout)
 	}
 	// The session may vanish under us: a write to its stderr must then
 	// fail, not kill us before our changes are undone. The client's

@@ -1,0 +1,253 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+
+	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
+)
+
+const testToken = "0123456789abcdef0123456789abcdef"
+
+// testPTY is a terminal as sshd would give the terminal session: the
+// master is the client's end.
+func testPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, s, err := pty.Open()
+	if err != nil {
+		t.Fatalf("pty: %v", err)
+	}
+	t.Cleanup(func() { m.Close(); s.Close() })
+	return m, s
+}
+
+func stateDir(t *testing.T) rundir.Dir {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root: the attaching side checks that the socket's owner is root")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil { // as rundir makes it
+		t.Fatal(err)
+	}
+	return rundir.Dir(dir)
+}
+
+func rdev(t *testing.T, f *os.File) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Rdev
+}
+
+// The terminal session's helper reads the token from its terminal and
+// hands that very terminal over; it stays until the link lets it go, and
+// the socket is gone once taken.
+func TestAttachHandsOverTheTerminal(t *testing.T) {
+	dir := stateDir(t)
+	ln, err := listenAttach(dir, testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	master, slave := testPTY(t)
+	if _, err := io.WriteString(master, testToken+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	attached := make(chan error, 1)
+	go func() { attached <- Attach(context.Background(), dir, slave, Account{UID: 1000}, 5*time.Second) }()
+	term, err := ln.accept(context.Background(), 5*time.Second, 1000)
+	if err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	if rdev(t, term.tty) != rdev(t, slave) {
+		t.Error("the terminal handed over is not the session's")
+	}
+	if _, err := os.Stat(attachPath(dir, testToken)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket still there after the attachment: %v", err)
+	}
+	// The terminal carries bytes both ways, raw: the token's line was
+	// taken by the helper, and nothing after it.
+	if _, err := master.Write([]byte{0x7e, 0xff, 0x03, '\r', '\n', 0x7e}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	n, err := term.tty.Read(buf)
+	if err != nil || string(buf[:n]) != "\x7e\xff\x03\r\n\x7e" {
+		t.Errorf("read from the attached terminal: %q %v", buf[:n], err)
+	}
+	select {
+	case err := <-attached:
+		t.Fatalf("the terminal's helper left while the link holds its terminal: %v", err)
+	default:
+	}
+	term.Close()
+	select {
+	case err := <-attached:
+		if err != nil {
+			t.Errorf("Attach: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the terminal's helper did not end when the link let it go")
+	}
+}
+
+func TestAttachRefusals(t *testing.T) {
+	dir := stateDir(t)
+	t.Run("another account", func(t *testing.T) {
+		ln, err := listenAttach(dir, testToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		master, slave := testPTY(t)
+		io.WriteString(master, testToken+"\n")
+		attached := make(chan error, 1)
+		go func() { attached <- Attach(context.Background(), dir, slave, Account{UID: 1001}, 5*time.Second) }()
+		_, err = ln.accept(context.Background(), 5*time.Second, 1000)
+		if err == nil || !strings.Contains(err.Error(), "another account's") {
+			t.Errorf("accept: %v", err)
+		}
+		if err := <-attached; err == nil || !strings.Contains(err.Error(), "the link refused this terminal: the terminal session is another account's") {
+			t.Errorf("Attach: %v", err)
+		}
+	})
+	t.Run("unknown token", func(t *testing.T) {
+		master, slave := testPTY(t)
+		io.WriteString(master, "fedcba9876543210fedcba9876543210\n")
+		err := Attach(context.Background(), dir, slave, Account{UID: 1000}, 5*time.Second)
+		if err == nil || !strings.Contains(err.Error(), "no link is waiting for this terminal") {
+			t.Errorf("Attach: %v", err)
+		}
+	})
+	t.Run("bad token", func(t *testing.T) {
+		master, slave := testPTY(t)
+		io.WriteString(master, "../../etc/passwd\n")
+		err := Attach(context.Background(), dir, slave, Account{UID: 1000}, 5*time.Second)
+		if err == nil || !strings.Contains(err.Error(), `bad link token "../../etc/passwd"`) {
+			t.Errorf("Attach: %v", err)
+		}
+	})
+	t.Run("no token", func(t *testing.T) {
+		_, slave := testPTY(t)
+		err := Attach(context.Background(), dir, slave, Account{UID: 1000}, 100*time.Millisecond)
+		if err == nil || !strings.Contains(err.Error(), "not by hand") {
+			t.Errorf("Attach: %v", err)
+		}
+	})
+	t.Run("no terminal session", func(t *testing.T) {
+		ln, err := listenAttach(dir, testToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ln.accept(context.Background(), 100*time.Millisecond, 1000)
+		if err == nil || !strings.Contains(err.Error(), "no terminal session attached within 100ms") {
+			t.Errorf("accept: %v", err)
+		}
+		if _, err := os.Stat(attachPath(dir, testToken)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("socket left after the wait: %v", err)
+		}
+	})
+	t.Run("ended while waiting", func(t *testing.T) {
+		ln, err := listenAttach(dir, testToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(50*time.Millisecond, cancel)
+		if _, err := ln.accept(ctx, time.Minute, 1000); !errors.Is(err, ErrEnded) {
+			t.Errorf("accept: %v", err)
+		}
+	})
+	t.Run("not a terminal", func(t *testing.T) {
+		ln, err := listenAttach(dir, testToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		defer w.Close()
+		done := fakeAttacher(t, dir, int(r.Fd()))
+		_, err = ln.accept(context.Background(), 5*time.Second, 1000)
+		if err == nil || !strings.Contains(err.Error(), "not a terminal") {
+			t.Errorf("accept: %v", err)
+		}
+		<-done
+	})
+	t.Run("two descriptors", func(t *testing.T) {
+		ln, err := listenAttach(dir, testToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, slave := testPTY(t)
+		fd := int(slave.Fd())
+		done := fakeAttacher(t, dir, fd, fd)
+		_, err = ln.accept(context.Background(), 5*time.Second, 1000)
+		if err == nil || !strings.Contains(err.Error(), "sent 2 descriptors, not one") {
+			t.Errorf("accept: %v", err)
+		}
+		<-done
+	})
+}
+
+// fakeAttacher sends the descriptors fds as uid 1000 to testToken's
+// socket, as a hostile attaching process could; done is closed once the
+// link has answered and closed the connection.
+func fakeAttacher(t *testing.T, dir rundir.Dir, fds ...int) (done chan struct{}) {
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: attachPath(dir, testToken), Net: "unix"})
+		if err != nil {
+			t.Errorf("dial: %v", err)
+			return
+		}
+		defer conn.Close()
+		if _, _, err := conn.WriteMsgUnix([]byte("uid 1000\n"), unix.UnixRights(fds...), nil); err != nil {
+			t.Errorf("send: %v", err)
+		}
+		io.Copy(io.Discard, conn)
+	}()
+	return done
+}
+
+// The sockets' directory must be root's own, that no one else may enter:
+// a directory others can enter would let them find and reach a link's
+// socket.
+func TestListenAttachChecksItsDirectory(t *testing.T) {
+	dir := stateDir(t)
+	open := filepath.Join(string(dir), "open")
+	if err := os.Mkdir(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o755); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	if _, err := listenAttach(rundir.Dir(open), testToken); err == nil || !strings.Contains(err.Error(), "must be a directory that only uid 0 may enter") {
+		t.Errorf("listen in a 0755 directory: %v", err)
+	}
+	link := filepath.Join(string(dir), "link")
+	if err := os.Symlink(t.TempDir(), link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := listenAttach(rundir.Dir(link), testToken); err == nil || !strings.Contains(err.Error(), "must be a directory") {
+		t.Errorf("listen through a symlink: %v", err)
+	}
+	if _, err := listenAttach(dir, "not-a-token"); err == nil {
+		t.Error("a bad token was taken")
+	}
+}
