@@ -56,6 +56,7 @@ type Config struct {
 	ClientBridge  string // ethernet mode: the client's tap joins this bridge
 	ServerBridge  string // ethernet mode: the server's tap joins this bridge
 	Offload       bool   // tun and ethernet modes through the helper: TSO and checksum offload on both devices
+	ServerPTY     bool   // MODE=ppp through the helper: the server's pppd speaks on a terminal of sshd's (terminal.go)
 
 	DNSServers []netip.Addr // DNS: this host's name servers while the link is up
 	DNSPeer    bool         // DNS=peer: the ones the server's pppd offers
@@ -91,6 +92,7 @@ func Defaults() Config {
 		Keepalive:      10 * time.Second,
 		Persist:        true,
 		Offload:        true,
+		ServerPTY:      true,
 		HoldoffMax:     30 * time.Second,
 		Mode:           ModePPP,
 		ServerTunUnit:  -1,
@@ -162,6 +164,9 @@ var Keys = []Key{
 	{"OFFLOAD", "tun and ethernet modes through SERVER_HELPER: yes: both devices offload checksums and TCP segmentation, so TCP crosses in super-packets of up to 64 KiB; no: packets of the MTU",
 		func(c *Config, v string) error { return setBool(&c.Offload, v) },
 		func(c *Config) string { return boolString(c.Offload) }},
+	{"SERVER_PTY", "MODE=ppp through SERVER_HELPER: yes: the server's pppd speaks PPP on a terminal sshd allocates for the link, with no relay process between them (falls back to no when sshd refuses the terminal); no: on the session's pipes through pppd's own relay (notty), for a server helper before 0.10.0, which does not know it",
+		func(c *Config, v string) error { return setBool(&c.ServerPTY, v) },
+		func(c *Config) string { return boolString(c.ServerPTY) }},
 	{"SSH_IDENTITY", "private key file (default: ssh-agent, then ~/.ssh/id_*)",
 		func(c *Config, v string) error { return setPath(&c.SSHIdentity, v, true) },
 		func(c *Config) string { return c.SSHIdentity }},

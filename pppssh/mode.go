@@ -65,7 +65,7 @@ func (c *Config) validateNone() error {
 	def := Defaults()
 	for _, k := range []string{"SERVER_IFIPADDR", "CLIENT_IFIPADDR", "SERVER_IFIP6ADDR", "CLIENT_IFIP6ADDR", "SERVER_NETWORKS", "CLIENT_NETWORKS",
 		"SERVER_MASQUERADE", "CLIENT_MASQUERADE", "DEFAULT_ROUTE", "SERVER_HELPER", "DNS", "DNS_SEARCH",
-		"IP_UP_DIR", "IP_DOWN_DIR", "IPPARAM", "MTU", "SERVER_TUN_UNIT", "OFFLOAD"} {
+		"IP_UP_DIR", "IP_DOWN_DIR", "IPPARAM", "MTU", "SERVER_TUN_UNIT", "OFFLOAD", "SERVER_PTY"} {
 		if c.Get(k) != def.Get(k) {
 			return fmt.Errorf("%s needs a tunnel: MODE=none carries only port forwards", k)
 		}

@@ -2,6 +2,7 @@ package pppssh
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,7 +21,9 @@ import (
 // pppCarrier is the carrier of MODE=ppp: the local pppd on a pty, joined
 // over one SSH session to the server's pppd (sudo -n SERVER_PPPD ...) or
 // to the server helper (sudo -n SERVER_HELPER serve), which runs pppd
-// itself. The session carries PPP's bytes both ways, one copy each way;
+// itself; with the helper and SERVER_PTY, a second session with a
+// terminal carries PPP, and the server's pppd speaks on that terminal
+// (terminal.go). The session carries PPP's bytes both ways, one copy each way;
 // the link is up once the local pppd reports IPCP up (pppd(8): "local  IP
 // address", "remote IP address") with the configured addresses, confirmed
 // through netlink, and, with the helper, once the helper reports its
@@ -32,7 +35,8 @@ type pppCarrier struct {
 
 	pppd   *pppdProc
 	client *ssh.Client
-	srv    *serverSession
+	srv    *serverSession // the server's pppd or helper
+	term   *serverSession // SERVER_PTY: the terminal session, which carries PPP; nil without one
 
 	up   bool        // Start succeeded
 	gone atomic.Bool // peerGone: no server answers any more
@@ -88,6 +92,11 @@ func (c *pppCarrier) Start(ctx context.Context, client *ssh.Client) (CarrierInfo
 			return CarrierInfo{}, timedOut("pppd said: " + c.pppd.watch.lastLines())
 		}
 		return CarrierInfo{}, c.srv.endError()
+	case <-c.termEnded():
+		if ctx.Err() != nil {
+			return CarrierInfo{}, timedOut("pppd said: " + c.pppd.watch.lastLines())
+		}
+		return CarrierInfo{}, c.termEndError()
 	case <-ctx.Done():
 		return CarrierInfo{}, timedOut("pppd said: " + c.pppd.watch.lastLines())
 	}
@@ -105,6 +114,11 @@ func (c *pppCarrier) Start(ctx context.Context, client *ssh.Client) (CarrierInfo
 				return CarrierInfo{}, timedOut("waiting for the server helper")
 			}
 			return CarrierInfo{}, c.srv.endError()
+		case <-c.termEnded():
+			if ctx.Err() != nil {
+				return CarrierInfo{}, timedOut("waiting for the server helper")
+			}
+			return CarrierInfo{}, c.termEndError()
 		case <-ctx.Done():
 			return CarrierInfo{}, timedOut("waiting for the server helper")
 		}
@@ -133,11 +147,24 @@ const pppdSpeed = "38400"
 
 // startSession runs the server's pppd or helper and joins it to the local
 // pty: one copy each way, from the pty master to the session and back.
+// With SERVER_PTY the helper's pppd speaks on a terminal session of its
+// own (startTerminal).
 func (c *pppCarrier) startSession() error {
 	cmd := c.cfg.remoteCommand()
-	c.log.Debug("starting server pppd", "command", cmd)
+	var term *ssh.Session
+	if c.cfg.ServerHelper != "" && c.cfg.ServerPTY {
+		t, err := openTerminal(c.client, c.log)
+		if err != nil && !errors.Is(err, errNoTerminal) {
+			return err
+		}
+		term = t
+	}
+	c.log.Debug("starting server pppd", "command", cmd, "terminal", term != nil)
 	srv, err := startServerSession(c.client, cmd, c.log)
 	if err != nil {
+		if term != nil {
+			term.Close()
+		}
 		return err
 	}
 	c.srv = srv
@@ -145,12 +172,72 @@ func (c *pppCarrier) startSession() error {
 	// The waiter first, so that whatever fails below, Close can wait for
 	// the session's end.
 	srv.goWait(c.goJoined)
+	if term != nil {
+		return c.startTerminal(term, cmd)
+	}
 	if c.cfg.ServerHelper != "" {
 		if err := WriteRequest(srv.stdin, c.cfg.ServerRequest()); err != nil {
 			return fmt.Errorf("sending the request to the server helper: %w", err)
 		}
 	}
-	serverSpoke := make(chan struct{})
+	c.join(srv, func(br *bufio.Reader) bool {
+		if c.cfg.ServerHelper == "" {
+			return true
+		}
+		if err := readReply(br); err != nil {
+			if !errors.Is(err, errNoAnswer) {
+				srv.fail(err)
+			}
+			srv.close()
+			return false
+		}
+		return true
+	})
+	return nil
+}
+
+// startTerminal runs the helper on the terminal session too, at once, so
+// that its sudo and start overlap the request's check. The request names
+// a fresh token; once the first helper accepted it, the token goes to the
+// terminal's helper, which hands its terminal over (serve.Attach), and the
+// terminal carries PPP.
+func (c *pppCarrier) startTerminal(term *ssh.Session, cmd string) error {
+	token := newTTYToken()
+	t, err := startOn(term, cmd, c.log)
+	if err != nil {
+		return err
+	}
+	c.term = t
+	t.goWait(c.goJoined)
+	req := c.cfg.ServerRequest()
+	req.TTY = token
+	if err := WriteRequest(c.srv.stdin, req); err != nil {
+		return fmt.Errorf("sending the request to the server helper: %w", err)
+	}
+	c.join(t, func(*bufio.Reader) bool {
+		if err := readReply(bufio.NewReaderSize(c.srv.stdout, 512)); err != nil {
+			if !errors.Is(err, errNoAnswer) {
+				c.srv.fail(err)
+			}
+			c.srv.close()
+			t.close()
+			return false
+		}
+		if _, err := io.WriteString(t.stdin, token+"\n"); err != nil {
+			return false
+		}
+		return true
+	})
+	return nil
+}
+
+// join copies between the local pty and the session that carries PPP,
+// once accept (which may read the helper's answer) said yes. Before the
+// first PPP flag byte, what the session prints is the server's text (a
+// terminal session's errors arrive there), kept for errors, not given to
+// pppd.
+func (c *pppCarrier) join(data *serverSession, accept func(*bufio.Reader) bool) {
+	accepted, serverSpoke := make(chan struct{}), make(chan struct{})
 	// Pty to session. It returns when Close closes the pty master (the
 	// master is non-blocking, so closing it ends a read in progress) or
 	// the session will take no more.
@@ -159,27 +246,29 @@ func (c *pppCarrier) startSession() error {
 		// it is ready; only then do our buffered frames follow, so that
 		// none is lost while it sets up its line (and none waits out the
 		// 3 s LCP restart timer). A server told to stay silent gets our
-		// frames after a second anyway.
+		// frames a second after it accepted anyway.
+		select {
+		case <-accepted:
+		case <-data.ended:
+		}
 		select {
 		case <-serverSpoke:
 		case <-time.After(time.Second):
-		case <-srv.ended:
+		case <-data.ended:
 		}
-		io.Copy(srv.stdin, c.pppd.master)
-		srv.stdin.Close()
+		io.Copy(data.stdin, c.pppd.master)
+		data.stdin.Close()
 	})
 	// Session to pty. It returns when the session's stdout ends (Close
 	// closes the session and then the connection) or the pty is closed.
 	c.goJoined(func() {
-		br := bufio.NewReaderSize(srv.stdout, 32*1024)
-		if c.cfg.ServerHelper != "" {
-			if err := readReply(br); err != nil {
-				if !errors.Is(err, errNoAnswer) {
-					srv.fail(err)
-				}
-				srv.close()
-				return
-			}
+		br := bufio.NewReaderSize(data.stdout, 32*1024)
+		if !accept(br) {
+			return
+		}
+		close(accepted)
+		if err := skipText(br, data.stderr); err != nil {
+			return
 		}
 		buf := make([]byte, 32*1024)
 		n, err := br.Read(buf)
@@ -192,7 +281,31 @@ func (c *pppCarrier) startSession() error {
 			io.CopyBuffer(c.pppd.master, br, buf)
 		}
 	})
-	return nil
+}
+
+// pppFlag begins and ends every PPP frame in HDLC-like framing (RFC 1662).
+const pppFlag = 0x7e
+
+// skipText passes what br holds before the first PPP flag to text (the
+// session's tail, which logs it escaped and keeps it for errors), and
+// leaves br at the flag.
+func skipText(br *bufio.Reader, text io.Writer) error {
+	for {
+		b, err := br.Peek(1)
+		if err != nil {
+			return err
+		}
+		if b[0] == pppFlag {
+			return nil
+		}
+		n := br.Buffered()
+		chunk, _ := br.Peek(n)
+		if i := bytes.IndexByte(chunk, pppFlag); i >= 0 {
+			n = i
+		}
+		text.Write(chunk[:n])
+		br.Discard(n)
+	}
 }
 
 // watch ends the carrier when pppd or the session ends by itself.
@@ -204,6 +317,9 @@ func (c *pppCarrier) watch() {
 	case <-c.srv.ended:
 		c.selfEnd.Store(true)
 		c.end(c.srv.endError())
+	case <-c.termEnded():
+		c.selfEnd.Store(true)
+		c.end(c.termEndError())
 	case <-c.pppd.watch.again:
 		// The link's routes (and DNS) went with the interface while
 		// IPCP was down: dial again rather than run without them.
@@ -211,6 +327,36 @@ func (c *pppCarrier) watch() {
 		c.end(errors.New("the peer renegotiated IPCP: pppd took the interface down meanwhile, and its routes with it"))
 	case <-c.closing:
 	}
+}
+
+// termEnded is closed when the terminal session has ended; nil (never
+// ready) without one.
+func (c *pppCarrier) termEnded() <-chan struct{} {
+	if c.term == nil {
+		return nil
+	}
+	return c.term.ended
+}
+
+// termEndError says why the terminal session ended: the helper's refusal
+// or failure when the first session had one (it ends the terminal too),
+// else what the terminal's helper printed and its exit.
+func (c *pppCarrier) termEndError() error {
+	if p := c.srv.failure.Load(); p != nil {
+		return *p
+	}
+	return fmt.Errorf("the server's terminal session: %w", c.term.endError())
+}
+
+// sessions are the carrier's sessions, the one that carries PPP first.
+func (c *pppCarrier) sessions() []*serverSession {
+	switch {
+	case c.srv == nil:
+		return nil
+	case c.term == nil:
+		return []*serverSession{c.srv}
+	}
+	return []*serverSession{c.term, c.srv}
 }
 
 // goJoined runs f in a goroutine that Close waits for.
@@ -255,11 +401,12 @@ var errPPPClosed = errors.New("ppp carrier closed")
 //  2. The local pppd: SIGTERM, so that it can tell the server's pppd with
 //     an LCP Terminate-Request; a hung-up pty first when no peer would
 //     acknowledge it. Killed if it is not gone within 3 s.
-//  3. The session: its EOF ends the server's pppd if the request did not.
-//     Up to 2 s for the server command to end by itself.
-//  4. The SSH connection, if the session is still there. This ends the
-//     session for good: its waiter, the copy from the session (its stdout
-//     ends).
+//  3. The sessions, the terminal first: their end ends the server's pppd
+//     if the request did not. Up to 2 s for the server commands to end
+//     by themselves.
+//  4. The SSH connection, if a session is still there. This ends the
+//     sessions for good: their waiters, the copy from the session (its
+//     stdout ends).
 //  5. The pty and pppd's log pipe: the copy from the pty (a read of the
 //     non-blocking master ends when it is closed) and pppd's log reader
 //     return.
@@ -271,8 +418,9 @@ func (c *pppCarrier) Close() error {
 		// answer the session's close.
 		ended := c.selfEnd.Load() || c.gone.Load()
 		var errs []error
+		sessions := c.sessions()
 		if c.pppd != nil {
-			if !c.srv.live() || !c.up || ended {
+			if len(sessions) == 0 || !sessions[0].live() || !c.up || ended {
 				// No peer to acknowledge a Terminate-Request (the session
 				// is gone, or the link was declared dead), or a link that
 				// never came up: hang up the pty instead, and pppd exits
@@ -281,22 +429,33 @@ func (c *pppCarrier) Close() error {
 			}
 			errs = append(errs, c.pppd.stop(3*time.Second))
 		}
-		if c.srv != nil {
-			c.srv.close()
-			if c.srv.waiting {
-				if !ended {
-					select {
-					case <-c.srv.ended:
-					case <-time.After(2 * time.Second):
-						c.log.Warn("server command did not end within 2s of closing the session")
-					}
+		for _, s := range sessions {
+			s.close()
+		}
+		deadline := time.After(2 * time.Second)
+		waited, live := ended, false
+		for _, s := range sessions {
+			if !s.waiting {
+				continue
+			}
+			if !waited {
+				select {
+				case <-s.ended:
+				case <-deadline:
+					waited = true // warned once; the others are not waited for either
+					c.log.Warn("server command did not end within 2s of closing the session", "command", s.cmd)
 				}
-				if c.srv.live() {
-					if err := c.client.Close(); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-						c.log.Debug("closing SSH connection", "err", err)
-					}
-				}
-				<-c.srv.ended // the connection is closed: the session has ended
+			}
+			live = live || s.live()
+		}
+		if live {
+			if err := c.client.Close(); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				c.log.Debug("closing SSH connection", "err", err)
+			}
+		}
+		for _, s := range sessions {
+			if s.waiting {
+				<-s.ended // the connection is closed: the session has ended
 			}
 		}
 		if c.pppd != nil {

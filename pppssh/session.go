@@ -42,6 +42,14 @@ func startServerSession(client *ssh.Client, cmd string, log *slog.Logger) (*serv
 	if err != nil {
 		return nil, fmt.Errorf("opening SSH session: %w", err)
 	}
+	return startOn(s, cmd, log)
+}
+
+// startOn starts cmd on the open session s (a terminal session,
+// openTerminal, has no stderr of its own: its lines arrive on stdout).
+// On failure s is closed.
+func startOn(s *ssh.Session, cmd string, log *slog.Logger) (*serverSession, error) {
+	var err error
 	ss := &serverSession{cmd: cmd, sess: s, ready: make(chan error, 1), ended: make(chan struct{}),
 		stderr: newTailWriter(log.With("component", "server"))}
 	ss.stderr.onLine = ss.serverLine
