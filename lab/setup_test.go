@@ -53,7 +53,7 @@ func TestServerSetup(t *testing.T) {
 		}
 		before[f] = string(b)
 	}
-	if !strings.HasPrefix(before[files[1]], `restrict,command="sudo -n `+l.Bin+` serve" ssh-ed25519 `) {
+	if !strings.HasPrefix(before[files[1]], `restrict,pty,command="sudo -n `+l.Bin+` serve" ssh-ed25519 `) {
 		t.Errorf("authorized_keys: %q", before[files[1]])
 	}
 

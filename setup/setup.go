@@ -121,10 +121,12 @@ func accountStep(name string) Step {
 }
 
 // keyStep adds the client's key to the account's authorized_keys, pinned
-// to the helper: restrict (no forwarding, no terminal) and the forced
-// command. A line for the same key with other options is the admin's.
+// to the helper: restrict (no forwarding, no terminal), pty (the terminal
+// the link's pppd speaks on, SERVER_PTY; the forced command runs on it
+// like on any session) and the forced command. A line for the same key
+// with other options is the admin's.
 func keyStep(name, command string, key ssh.PublicKey, comment string) Step {
-	line := `restrict,command="` + command + `" ` + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
+	line := keyOptions(command) + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
 	if comment != "" {
 		line += " " + comment
 	}
@@ -147,7 +149,7 @@ func keyStep(name, command string, key ssh.PublicKey, comment string) Step {
 		}
 		rest = next
 		if bytes.Equal(k.Marshal(), key.Marshal()) {
-			if strings.Join(opts, ",") == `restrict,command="`+command+`"` {
+			if strings.Join(opts, ",") == keyOptions(command) {
 				s.Action, s.Detail = Unchanged, "has the key, pinned to "+command
 			} else {
 				s.Action, s.Detail = Keep, "has this key with other options ("+strings.Join(opts, ",")+"): left as it is"
@@ -237,6 +239,9 @@ func ownedBy(fd, uid int, kind uint32) error {
 	return nil
 }
 
+// keyOptions are the authorized_keys options of a client's key.
+func keyOptions(command string) string { return `restrict,pty,command="` + command + `"` }
+
 // sudoersStep writes /etc/sudoers.d/vpn-pppssh-ACCOUNT: the one command
 // the account may run as root, the helper's. visudo -c checks the file
 // before it is put in place; a file there with other content is the
@@ -244,9 +249,13 @@ func ownedBy(fd, uid int, kind uint32) error {
 func sudoersStep(c Config, command string) (Step, error) {
 	// sudo's includedir skips a file with a '.' in its name.
 	path := filepath.Join(c.SudoersDir, "vpn-pppssh-"+strings.ReplaceAll(c.Account, ".", "_"))
+	// !use_pty: sudo would otherwise run the helper of a terminal
+	// session (SERVER_PTY) on a pty of its own and relay between the
+	// two, the very relay process that SERVER_PTY takes out of the link.
 	want := "# written by vpn-pppssh server-setup: " + c.Account + " may run the server half, and nothing else, as root\n" +
-		c.Account + " ALL=(root) NOPASSWD: " + c.Helper + " serve\n"
-	s := Step{What: path, Detail: strings.TrimSpace(strings.SplitN(want, "\n", 2)[1])}
+		c.Account + " ALL=(root) NOPASSWD: " + c.Helper + " serve\n" +
+		"Defaults!" + c.Helper + " !use_pty\n"
+	s := Step{What: path, Detail: strings.ReplaceAll(strings.TrimSpace(strings.SplitN(want, "\n", 2)[1]), "\n", "; ")}
 	have, err := os.ReadFile(path)
 	switch {
 	case err == nil && string(have) == want:
