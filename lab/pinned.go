@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -57,12 +59,24 @@ func AddSudoers(name, body string) (func() error, error) {
 // account holder could open. It returns the combined output and the exit
 // code (255 when ssh itself failed).
 func (l *Lab) SSH(ctx context.Context, user, command string) (string, int, error) {
+	return l.ssh(ctx, user, command, nil)
+}
+
+// SSHTerminal is SSH on a terminal (ssh -tt) with input as what is typed
+// on it.
+func (l *Lab) SSHTerminal(ctx context.Context, user, command, input string) (string, int, error) {
+	return l.ssh(ctx, user, command, strings.NewReader(input), "-tt")
+}
+
+func (l *Lab) ssh(ctx context.Context, user, command string, stdin io.Reader, opts ...string) (string, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ClientNS, "ssh",
+	args := append([]string{"netns", "exec", ClientNS, "ssh"}, opts...)
+	cmd := exec.CommandContext(ctx, "ip", append(args,
 		"-F", "none", "-i", l.Identity, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
 		"-o", "UserKnownHostsFile="+l.KnownHosts(), "-o", "GlobalKnownHostsFile=none",
-		"-o", "StrictHostKeyChecking=yes", user+"@"+ServerIP, command)
+		"-o", "StrictHostKeyChecking=yes", user+"@"+ServerIP, command)...)
+	cmd.Stdin = stdin
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	switch {
