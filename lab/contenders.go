@@ -93,28 +93,32 @@ func (l *Lab) Tool(name, anchor string, extra ...string) Contender {
 }
 
 // serverCarrier says which server process carries a Tool contender's
-// link: the helper (`vpn-pppssh serve`) or, in PPP mode, the server's
-// pppd; "" for OpenSSH's forwarding, which has nothing to kill but sshd.
-func serverCarrier(extra []string) string {
+// link, by its command name and one of its arguments: the helper
+// (`vpn-pppssh serve`) in the tun modes, the server's pppd in PPP mode
+// (bare, with notty; through the helper, by its linkname); "" for
+// OpenSSH's forwarding, which has nothing to kill but sshd.
+func serverCarrier(extra []string) (comm, arg string) {
 	helper, ppp := false, true
 	for _, e := range extra {
 		helper = helper || strings.HasPrefix(e, "SERVER_HELPER=")
 		ppp = ppp && !strings.HasPrefix(e, "MODE=")
 	}
 	switch {
-	case helper:
-		return "serve"
+	case ppp && helper:
+		return "pppd", "vpn-pppssh-in-" + TunClient
 	case ppp:
-		return "pppd"
+		return "pppd", "notty"
+	case helper:
+		return "vpn-pppssh", "serve"
 	}
-	return ""
+	return "", ""
 }
 
 // redialAfterKill kills the server's carrier process (serverCarrier) with
 // SIGKILL and times the link's way back up, as its state file shows it
 // (phase up, one more redial), polled every 5 ms.
-func redialAfterKill(which string) func(context.Context) (time.Duration, error) {
-	if which == "" {
+func redialAfterKill(comm, arg string) func(context.Context) (time.Duration, error) {
+	if comm == "" {
 		return nil
 	}
 	return func(ctx context.Context) (time.Duration, error) {
@@ -122,16 +126,12 @@ func redialAfterKill(which string) func(context.Context) (time.Duration, error) 
 		if err != nil {
 			return 0, err
 		}
-		comm, arg := "pppd", "notty"
-		if which == "serve" {
-			comm, arg = "vpn-pppssh", "serve"
-		}
 		pid := pidWithArg(comm, arg)
 		if pid <= 0 {
-			return 0, fmt.Errorf("redial: no server %s to kill", which)
+			return 0, fmt.Errorf("redial: no server %s %s to kill", comm, arg)
 		}
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			return 0, fmt.Errorf("redial: killing the server's %s: %w", which, err)
+			return 0, fmt.Errorf("redial: killing the server's %s: %w", comm, err)
 		}
 		killed := time.Now()
 		var last benchLinkState
@@ -140,7 +140,7 @@ func redialAfterKill(which string) func(context.Context) (time.Duration, error) 
 			return err == nil && last.Phase == "up" && last.Redials > before.Redials, ""
 		})
 		if !ok {
-			return 0, fmt.Errorf("redial: not up again within a minute after the server's %s was killed (%+v, %v)", which, last, err)
+			return 0, fmt.Errorf("redial: not up again within a minute after the server's %s was killed (%+v, %v)", comm, last, err)
 		}
 		return time.Since(killed), nil
 	}

@@ -141,7 +141,9 @@ func inside(ctx context.Context, what, bin string, cycles, rounds, seconds int) 
 		return l.Demo(ctx, os.Stdout)
 	case "bench-uml":
 		recipe := l.Recipe()
-		cs = []lab.Contender{recipe, lab.Again(recipe, l.Recipe()), l.Tool("vpn-pppssh MODE=ppp", recipe.Name)}
+		cs = []lab.Contender{recipe, lab.Again(recipe, l.Recipe()), l.Tool("vpn-pppssh MODE=ppp", recipe.Name),
+			l.Tool("vpn-pppssh MODE=ppp, server helper", recipe.Name, "SERVER_HELPER="+bin),
+			l.Tool("vpn-pppssh MODE=ppp, helper, SERVER_PTY=no", recipe.Name, "SERVER_HELPER="+bin, "SERVER_PTY=no")}
 	case "bench-host":
 		sshw := l.SSHW()
 		cs = []lab.Contender{sshw, lab.Again(sshw, l.SSHW()),

@@ -9,7 +9,7 @@ import (
 )
 
 // Release is the release this source tree is.
-const Release = "0.9.0"
+const Release = "0.10.0"
 
 // Build is the revision, set by the Makefile (-ldflags -X) when it knows
 // it; otherwise the Go toolchain's own record of the checkout is used.
