@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -216,6 +217,9 @@ func (c *pppCarrier) startTerminal(term *ssh.Session, cmd string) error {
 	}
 	c.join(t, func(*bufio.Reader) bool {
 		if err := readReply(bufio.NewReaderSize(c.srv.stdout, 512)); err != nil {
+			if strings.Contains(err.Error(), `unknown field \"tty\"`) || strings.Contains(err.Error(), `unknown field "tty"`) {
+				err = fmt.Errorf("%w: the server helper is older than 0.10.0; update it, or set SERVER_PTY=no", err)
+			}
 			if !errors.Is(err, errNoAnswer) {
 				c.srv.fail(err)
 			}
