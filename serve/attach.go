@@ -74,6 +74,7 @@ func listenAttach(dir rundir.Dir, token string) (*attachListener, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != uint32(os.Geteuid()) || st.Mode&0o077 != 0 {
 		return nil, fmt.Errorf("terminal sockets: %s must be a directory that only uid %d may enter", d, os.Geteuid())
 	}
+	sweepAttach(dir)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: attachPath(dir, token), Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("terminal socket: %w", err)
@@ -81,13 +82,29 @@ func listenAttach(dir rundir.Dir, token string) (*attachListener, error) {
 	return &attachListener{ln: ln}, nil
 }
 
+// sweepAttach removes the sockets of helpers that died without removing
+// theirs (killed outright). A helper listens for AttachTimeout at most,
+// so a socket a minute older than that has no one behind it. (Connecting
+// to find out would be taken as the attachment by a live one.)
+func sweepAttach(dir rundir.Dir) {
+	names, _ := filepath.Glob(filepath.Join(string(dir), "tty-*.sock"))
+	for _, name := range names {
+		fi, err := os.Lstat(name)
+		if err == nil && fi.Mode()&os.ModeSocket != 0 && time.Since(fi.ModTime()) > AttachTimeout+time.Minute {
+			os.Remove(name)
+		}
+	}
+}
+
 // Close removes the socket.
 func (l *attachListener) Close() error { return l.ln.Close() }
 
-// terminal is the attached terminal; conn is held open until pppd has
-// ended, and its end lets the terminal's helper exit.
+// terminal is the attached terminal, and its name in /dev/pts, checked;
+// conn is held open until pppd has ended, and its end lets the terminal's
+// helper exit.
 type terminal struct {
 	tty  *os.File
+	path string
 	conn *net.UnixConn
 }
 
@@ -101,9 +118,9 @@ func (t *terminal) Close() error {
 // whatever happens.
 func (l *attachListener) accept(ctx context.Context, limit time.Duration, uid int) (*terminal, error) {
 	defer l.ln.Close()
-	stop := context.AfterFunc(ctx, func() { l.ln.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	l.ln.SetDeadline(time.Now().Add(limit))
+	stop := context.AfterFunc(ctx, func() { l.ln.SetDeadline(time.Unix(1, 0)) }) // after the deadline above, never overridden by it
+	defer stop()
 	conn, err := l.ln.AcceptUnix()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -166,10 +183,47 @@ func takeTerminal(conn *net.UnixConn, limit time.Duration, uid int) (*terminal, 
 	if got := strings.TrimSpace(string(buf[:n])); got != "uid "+strconv.Itoa(uid) {
 		return fail(fmt.Errorf("the terminal session is another account's (%q)", clipText(got)))
 	}
-	if !term.IsTerminal(int(tty.Fd())) {
-		return fail(errors.New("the terminal session sent a descriptor that is not a terminal"))
+	path, err := ptsPath(tty, uid)
+	if err != nil {
+		return fail(err)
 	}
-	return &terminal{tty: tty, conn: conn}, nil
+	return &terminal{tty: tty, path: path, conn: conn}, nil
+}
+
+// Pseudo-terminal slaves (Documentation/admin-guide/devices.txt: major
+// 136-143, Unix98 PTY slaves).
+const ptsMajorFirst, ptsMajorLast = 136, 143
+
+// ptsPath checks that tty is the slave of a pseudo-terminal of the host's
+// /dev/pts, owned by uid (sshd gives the terminal to the account) or root,
+// and returns its name there. pppd is given that name: without one it
+// would use ttyname(0), which follows whatever path the descriptor was
+// opened by, a path its sender may have chosen (a mount of its own, a
+// name with a newline that forges pppd's log lines). No one but the
+// kernel makes names in /dev/pts, and the name is checked to be the
+// descriptor's own inode.
+func ptsPath(tty *os.File, uid int) (string, error) {
+	fd := int(tty.Fd())
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return "", fmt.Errorf("terminal: %w", err)
+	}
+	major, minor := unix.Major(st.Rdev), unix.Minor(st.Rdev)
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || major < ptsMajorFirst || major > ptsMajorLast || !term.IsTerminal(fd) {
+		return "", errors.New("the terminal session sent a descriptor that is not a terminal of /dev/pts")
+	}
+	if _, err := unix.IoctlGetInt(fd, unix.TIOCGPTN); err == nil {
+		return "", errors.New("the terminal session sent a terminal's master side")
+	}
+	if st.Uid != uint32(uid) && st.Uid != 0 {
+		return "", fmt.Errorf("the terminal session's terminal belongs to uid %d, not to the account", st.Uid)
+	}
+	path := "/dev/pts/" + strconv.FormatUint(uint64((major-ptsMajorFirst)*256+minor), 10)
+	var named unix.Stat_t
+	if err := unix.Stat(path, &named); err != nil || named.Dev != st.Dev || named.Ino != st.Ino || named.Rdev != st.Rdev {
+		return "", errors.New("the terminal session's terminal is not the one /dev/pts names")
+	}
+	return path, nil
 }
 
 // peerCred is the credentials of the process at the other end of conn.
@@ -199,21 +253,67 @@ func clipText(s string) string {
 	return strconv.Quote(s)
 }
 
+// TokenTimeout bounds a terminal helper's wait for its token. The client
+// sends it once the link's first helper has answered, which may take that
+// helper's host lock (10 s) and the replacement of an earlier session of
+// the link (up to 10 s) first.
+const TokenTimeout = 30 * time.Second
+
+// AttachOptions are a terminal helper's settings.
+type AttachOptions struct {
+	PolicyPath string // for its caps: the helpers of terminals take slots of their own
+	StateDir   rundir.Dir
+	Account    Account
+	Terminal   *os.File      // the session's terminal (stdin)
+	Limit      time.Duration // the wait for the token; 0: TokenTimeout
+}
+
 // Attach is the helper run on a client's terminal session (stdin is a
-// terminal): it reads the link's token from the terminal within limit,
-// hands the terminal to the helper that waits for that token, and returns
-// once that helper is done with it (its pppd has ended) or ctx ends. It
-// prints nothing on the terminal unless it fails: the terminal carries
-// PPP.
-func Attach(ctx context.Context, dir rundir.Dir, stdin *os.File, account Account, limit time.Duration) error {
-	if _, err := term.MakeRaw(int(stdin.Fd())); err != nil {
+// terminal): it takes one of the account's terminal slots, reads the
+// link's token from the terminal, hands the terminal to the helper that
+// waits for that token, and returns once that helper is done with it (its
+// pppd has ended) or ctx ends. It prints nothing on the terminal unless it
+// fails: the terminal carries PPP.
+func Attach(ctx context.Context, o AttachOptions) error {
+	fd := int(o.Terminal.Fd())
+	old, err := term.MakeRaw(fd)
+	if err != nil {
 		return fmt.Errorf("setting the terminal raw: %w", err)
 	}
-	token, err := readToken(stdin, limit)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("terminal: %w", err)
+	}
+	handed := false
+	defer func() {
+		if !handed { // a terminal of a person, who ran serve by hand
+			term.Restore(fd, old)
+			unix.Fchmod(fd, st.Mode&0o7777)
+		}
+	}()
+	// No one but the account (and root) may write on the line that is
+	// about to carry its link: a terminal is group tty's to write on.
+	if err := unix.Fchmod(fd, 0o600); err != nil {
+		return fmt.Errorf("terminal: %w", err)
+	}
+	policy, err := pppssh.LoadPolicy(o.PolicyPath)
 	if err != nil {
 		return err
 	}
-	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: attachPath(dir, token), Net: "unix"})
+	slots, err := takeTerminalSlots(o.StateDir, policy, o.Account.UID)
+	if err != nil {
+		return err
+	}
+	defer slots.Release()
+	limit := o.Limit
+	if limit == 0 {
+		limit = TokenTimeout
+	}
+	token, err := readToken(ctx, o.Terminal, limit)
+	if err != nil {
+		return err
+	}
+	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: attachPath(o.StateDir, token), Net: "unix"})
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ECONNREFUSED) {
 			return errors.New("no link is waiting for this terminal (SERVER_PTY): its token is unknown or its time has passed")
@@ -226,8 +326,8 @@ func Attach(ctx context.Context, dir rundir.Dir, stdin *os.File, account Account
 	if cred, err := peerCred(conn); err != nil || cred.Uid != 0 {
 		return errors.New("the terminal socket is not root's")
 	}
-	msg := []byte("uid " + strconv.Itoa(account.UID) + "\n")
-	if _, _, err := conn.WriteMsgUnix(msg, unix.UnixRights(int(stdin.Fd())), nil); err != nil {
+	msg := []byte("uid " + strconv.Itoa(o.Account.UID) + "\n")
+	if _, _, err := conn.WriteMsgUnix(msg, unix.UnixRights(fd), nil); err != nil {
 		return fmt.Errorf("handing the terminal over: %w", err)
 	}
 	br := bufio.NewReader(io.LimitReader(conn, 4<<10))
@@ -241,6 +341,7 @@ func Attach(ctx context.Context, dir rundir.Dir, stdin *os.File, account Account
 	if line != "ok\n" {
 		return fmt.Errorf("the link refused this terminal: %s", strings.TrimPrefix(strings.TrimSpace(line), "no "))
 	}
+	handed = true
 	// Held until the link's helper is done with the terminal: sshd closes
 	// a terminal session when its command ends, which would hang up pppd.
 	io.Copy(io.Discard, br)
@@ -250,7 +351,7 @@ func Attach(ctx context.Context, dir rundir.Dir, stdin *os.File, account Account
 // readToken reads one line, the token, from the terminal within limit.
 // The terminal is polled through a non-blocking duplicate (as
 // pppssh.ReadRequestWithin does), set blocking again afterwards.
-func readToken(f *os.File, limit time.Duration) (string, error) {
+func readToken(ctx context.Context, f *os.File, limit time.Duration) (string, error) {
 	orig := int(f.Fd()) // before the duplicate is made non-blocking: Fd makes f blocking
 	fd, err := unix.Dup(orig)
 	if err != nil {
@@ -266,10 +367,15 @@ func readToken(f *os.File, limit time.Duration) (string, error) {
 	if err := polled.SetReadDeadline(time.Now().Add(limit)); err != nil {
 		return "", fmt.Errorf("terminal: %w", err)
 	}
+	stop := context.AfterFunc(ctx, func() { polled.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
 	var line []byte
 	b := make([]byte, 1)
 	for {
 		if _, err := io.ReadFull(polled, b); err != nil {
+			if ctx.Err() != nil {
+				return "", ErrEnded
+			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return "", fmt.Errorf("no link token on this terminal within %v: serve on a terminal is run by vpn-pppssh clients (SERVER_PTY), not by hand", limit)
 			}

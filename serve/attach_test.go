@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +44,22 @@ func stateDir(t *testing.T) rundir.Dir {
 	return rundir.Dir(dir)
 }
 
+// attachPolicy is a policy file that allows perAccount sessions (and
+// terminals) per account.
+func attachPolicy(t *testing.T, perAccount int) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "server.conf")
+	conf := "ALLOW_PEERS=198.51.100.0/24\nMAX_SESSIONS_PER_ACCOUNT=" + strconv.Itoa(perAccount) + "\n"
+	if err := os.WriteFile(p, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func attach(dir rundir.Dir, policy string, tty *os.File, uid int, limit time.Duration) error {
+	return Attach(context.Background(), AttachOptions{PolicyPath: policy, StateDir: dir, Account: Account{UID: uid}, Terminal: tty, Limit: limit})
+}
+
 func rdev(t *testing.T, f *os.File) uint64 {
 	t.Helper()
 	var st unix.Stat_t
@@ -67,13 +84,20 @@ func TestAttachHandsOverTheTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	attached := make(chan error, 1)
-	go func() { attached <- Attach(context.Background(), dir, slave, Account{UID: 1000}, 5*time.Second) }()
+	policy := attachPolicy(t, 8)
+	go func() { attached <- attach(dir, policy, slave, 1000, 5*time.Second) }()
 	term, err := ln.accept(context.Background(), 5*time.Second, 1000)
 	if err != nil {
 		t.Fatalf("accept: %v", err)
 	}
 	if rdev(t, term.tty) != rdev(t, slave) {
 		t.Error("the terminal handed over is not the session's")
+	}
+	if term.path != slave.Name() {
+		t.Errorf("terminal named %q, want %q", term.path, slave.Name())
+	}
+	if fi, err := os.Stat(slave.Name()); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the terminal is open to others: %v %v", fi.Mode(), err)
 	}
 	if _, err := os.Stat(attachPath(dir, testToken)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket still there after the attachment: %v", err)
@@ -106,6 +130,7 @@ func TestAttachHandsOverTheTerminal(t *testing.T) {
 
 func TestAttachRefusals(t *testing.T) {
 	dir := stateDir(t)
+	policy := attachPolicy(t, 1)
 	t.Run("another account", func(t *testing.T) {
 		ln, err := listenAttach(dir, testToken)
 		if err != nil {
@@ -114,7 +139,7 @@ func TestAttachRefusals(t *testing.T) {
 		master, slave := testPTY(t)
 		io.WriteString(master, testToken+"\n")
 		attached := make(chan error, 1)
-		go func() { attached <- Attach(context.Background(), dir, slave, Account{UID: 1001}, 5*time.Second) }()
+		go func() { attached <- attach(dir, policy, slave, 1001, 5*time.Second) }()
 		_, err = ln.accept(context.Background(), 5*time.Second, 1000)
 		if err == nil || !strings.Contains(err.Error(), "another account's") {
 			t.Errorf("accept: %v", err)
@@ -125,23 +150,31 @@ func TestAttachRefusals(t *testing.T) {
 	})
 	t.Run("unknown token", func(t *testing.T) {
 		master, slave := testPTY(t)
+		if err := os.Chmod(slave.Name(), 0o620); err != nil {
+			t.Fatal(err)
+		}
 		io.WriteString(master, "fedcba9876543210fedcba9876543210\n")
-		err := Attach(context.Background(), dir, slave, Account{UID: 1000}, 5*time.Second)
+		err := attach(dir, policy, slave, 1000, 5*time.Second)
 		if err == nil || !strings.Contains(err.Error(), "no link is waiting for this terminal") {
 			t.Errorf("Attach: %v", err)
+		}
+		// A terminal not handed over is left as it was: a person's,
+		// who ran serve by hand.
+		if fi, err := os.Stat(slave.Name()); err != nil || fi.Mode().Perm() != 0o620 {
+			t.Errorf("terminal mode after the refusal: %v %v", fi.Mode(), err)
 		}
 	})
 	t.Run("bad token", func(t *testing.T) {
 		master, slave := testPTY(t)
 		io.WriteString(master, "../../etc/passwd\n")
-		err := Attach(context.Background(), dir, slave, Account{UID: 1000}, 5*time.Second)
+		err := attach(dir, policy, slave, 1000, 5*time.Second)
 		if err == nil || !strings.Contains(err.Error(), `bad link token "../../etc/passwd"`) {
 			t.Errorf("Attach: %v", err)
 		}
 	})
 	t.Run("no token", func(t *testing.T) {
 		_, slave := testPTY(t)
-		err := Attach(context.Background(), dir, slave, Account{UID: 1000}, 100*time.Millisecond)
+		err := attach(dir, policy, slave, 1000, 100*time.Millisecond)
 		if err == nil || !strings.Contains(err.Error(), "not by hand") {
 			t.Errorf("Attach: %v", err)
 		}
@@ -187,6 +220,77 @@ func TestAttachRefusals(t *testing.T) {
 			t.Errorf("accept: %v", err)
 		}
 		<-done
+	})
+	t.Run("a master", func(t *testing.T) {
+		ln, err := listenAttach(dir, testToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		master, _ := testPTY(t)
+		done := fakeAttacher(t, dir, int(master.Fd()))
+		_, err = ln.accept(context.Background(), 5*time.Second, 1000)
+		if err == nil || !strings.Contains(err.Error(), "not a terminal of /dev/pts") { // /dev/ptmx's own device
+			t.Errorf("accept: %v", err)
+		}
+		<-done
+	})
+	t.Run("someone else's terminal", func(t *testing.T) {
+		ln, err := listenAttach(dir, testToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, slave := testPTY(t)
+		if err := os.Chown(slave.Name(), 1234, -1); err != nil {
+			t.Fatal(err)
+		}
+		done := fakeAttacher(t, dir, int(slave.Fd()))
+		_, err = ln.accept(context.Background(), 5*time.Second, 1000)
+		if err == nil || !strings.Contains(err.Error(), "belongs to uid 1234") {
+			t.Errorf("accept: %v", err)
+		}
+		<-done
+	})
+	t.Run("not a pseudo-terminal", func(t *testing.T) {
+		ln, err := listenAttach(dir, testToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		null, err := os.OpenFile("/dev/null", os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer null.Close()
+		done := fakeAttacher(t, dir, int(null.Fd()))
+		_, err = ln.accept(context.Background(), 5*time.Second, 1000)
+		if err == nil || !strings.Contains(err.Error(), "not a terminal of /dev/pts") {
+			t.Errorf("accept: %v", err)
+		}
+		<-done
+	})
+	t.Run("terminals beyond the account's cap", func(t *testing.T) {
+		// MAX_SESSIONS_PER_ACCOUNT=1: one terminal helper may wait for
+		// its token, a second is refused at once.
+		_, first := testPTY(t)
+		waiting := make(chan error, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			waiting <- Attach(ctx, AttachOptions{PolicyPath: policy, StateDir: dir, Account: Account{UID: 1000}, Terminal: first, Limit: time.Minute})
+		}()
+		ok, _ := waitUntil(5*time.Second, func() bool {
+			_, err := os.Stat(filepath.Join(string(dir), "serve-tty-u1000-slot-0.pid"))
+			return err == nil
+		})
+		if !ok {
+			t.Fatal("the first terminal helper took no slot")
+		}
+		_, second := testPTY(t)
+		if err := attach(dir, policy, second, 1000, time.Minute); !errors.Is(err, ErrTooManySessions) {
+			t.Errorf("second terminal helper: %v", err)
+		}
+		cancel()
+		if err := <-waiting; !errors.Is(err, ErrEnded) {
+			t.Errorf("first terminal helper, ended: %v", err)
+		}
 	})
 	t.Run("two descriptors", func(t *testing.T) {
 		ln, err := listenAttach(dir, testToken)
@@ -249,5 +353,32 @@ func TestListenAttachChecksItsDirectory(t *testing.T) {
 	}
 	if _, err := listenAttach(dir, "not-a-token"); err == nil {
 		t.Error("a bad token was taken")
+	}
+}
+
+// waitUntil polls cond every 10 ms until it holds or limit passes.
+func waitUntil(limit time.Duration, cond func() bool) (bool, time.Duration) {
+	begin := time.Now()
+	for time.Since(begin) < limit {
+		if cond() {
+			return true, time.Since(begin)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return cond(), time.Since(begin)
+}
+
+// The interface pppd's log names is what the server's changes are applied
+// to: only a ppp unit is taken.
+func TestCheckIface(t *testing.T) {
+	for _, ok := range []string{"ppp0", "ppp12", "ppp999999"} {
+		if err := checkIface(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "ppp", "all", "default", "eth0", "ppp0\nx", "ppp1/../all", "ppp-1", "ppp1234567"} {
+		if err := checkIface(bad); err == nil {
+			t.Errorf("%q taken as a ppp unit", bad)
+		}
 	}
 }

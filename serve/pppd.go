@@ -31,6 +31,11 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 		return err
 	}
 	args := pppssh.ServerPPPDArgs(req)
+	if o.tty != nil {
+		// The terminal's checked name (ptsPath), so that pppd never
+		// looks its stdin's name up itself.
+		args = append([]string{o.ttyPath}, args...)
+	}
 	for _, a := range o.offerDNS {
 		args = append(args, "ms-dns", a.String())
 	}
@@ -116,6 +121,12 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 		case <-up:
 			up, ipv6Late = nil, nil // once per session
 			iface, local, remote := ppp.Result()
+			if err := checkIface(iface); err != nil {
+				log.Error("refusing the link's interface", "err", err)
+				fmt.Fprintln(stderr, pppssh.ServerFailedMarker+err.Error())
+				stop()
+				return err
+			}
 			if err := checkNegotiated(req, local, remote); err != nil {
 				// ipcp-accept-local/-remote in the server's own
 				// options let the client's pppd move the link to
@@ -152,6 +163,17 @@ var ErrRenegotiated = errors.New("the client renegotiated IPCP or IPV6CP after t
 // ipv6Wait bounds the time between IPCP and IPV6CP coming up: the two
 // pppds negotiate both at once, within milliseconds of each other.
 const ipv6Wait = 10 * time.Second
+
+// checkIface refuses an interface name that pppd's log gave but pppd
+// could not have made: its units are pppN. Whatever is applied next
+// (addresses, sysctls, routes, rules) is applied to that name.
+func checkIface(iface string) error {
+	n, ok := strings.CutPrefix(iface, "ppp")
+	if ok && n != "" && len(n) <= 6 && strings.Trim(n, "0123456789") == "" {
+		return nil
+	}
+	return fmt.Errorf("pppd reported the interface %q, which is no ppp unit", iface)
+}
 
 // ErrNegotiated is returned when pppd came up with other tunnel addresses
 // than the request's, which the policy checked.

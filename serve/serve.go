@@ -92,6 +92,7 @@ type Options struct {
 	offerDNS []netip.Addr    // the policy's OFFER_DNS, for runPPPD
 	attach   *attachListener // the request's terminal is to come here (SERVER_PTY)
 	tty      *os.File        // pppd's line, when not Stdin and Stdout
+	ttyPath  string          // its name in /dev/pts, checked
 }
 
 func (o Options) stderr() *os.File {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -20,6 +21,8 @@ import (
 func runOnTerminal(ctx context.Context, pppd string, o Options, req pppssh.Request, router *routing.Router, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	stop := onEOF(o.Stdin, cancel) // from now: a client gone while it attaches frees its slots at once
+	defer stop()
 	t, err := o.attach.accept(ctx, AttachTimeout, o.Account.UID)
 	if err != nil {
 		log.Error("no terminal for pppd", "err", err)
@@ -27,18 +30,19 @@ func runOnTerminal(ctx context.Context, pppd string, o Options, req pppssh.Reque
 		return err
 	}
 	defer t.Close()
-	log.Debug("pppd speaks on the client's terminal", "tty", ttyName(t.tty))
-	stop := onEOF(o.Stdin, cancel)
-	defer stop()
-	o.tty = t.tty
+	log.Debug("pppd speaks on the client's terminal", "tty", t.path)
+	fmt.Fprintln(o.stderr(), pppssh.ServerAttachedMarker)
+	o.tty, o.ttyPath = t.tty, t.path
 	return runPPPD(ctx, pppd, o, req, router, log)
 }
 
 // onEOF calls f once f's reader, a non-blocking duplicate of in, sees
 // the end of in (or an error). The returned stop ends the watch and waits
-// for it. Where in cannot be polled, nothing is watched.
+// for it. Where in cannot be polled (a file, /dev/null), nothing is
+// watched.
 func onEOF(in *os.File, f func()) (stop func()) {
-	fd, err := unix.Dup(int(in.Fd()))
+	orig := int(in.Fd())
+	fd, err := unix.Dup(orig)
 	if err != nil {
 		return func() {}
 	}
@@ -47,6 +51,11 @@ func onEOF(in *os.File, f func()) (stop func()) {
 		return func() {}
 	}
 	polled := os.NewFile(uintptr(fd), in.Name())
+	if err := polled.SetReadDeadline(time.Time{}); err != nil {
+		polled.Close()
+		unix.SetNonblock(orig, false) // the same file description
+		return func() {}
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -63,13 +72,4 @@ func onEOF(in *os.File, f func()) (stop func()) {
 		polled.Close()
 		wg.Wait()
 	}
-}
-
-// ttyName is the terminal's name, for the log.
-func ttyName(f *os.File) string {
-	name, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
-	if err != nil {
-		return "?"
-	}
-	return name
 }

@@ -77,7 +77,7 @@ func DisableIPv6(iface string) error {
 // writeConf sets net.ipv6.conf.IFACE.KEY; a kernel without IPv6 is no
 // error.
 func writeConf(iface, key, v string) error {
-	if iface == "" || iface == "." || iface == ".." || strings.ContainsAny(iface, "/\x00") {
+	if iface == "" || iface == "." || iface == ".." || iface == "all" || iface == "default" || strings.ContainsAny(iface, "/\x00") {
 		return fmt.Errorf("bad interface name %q", iface)
 	}
 	err := os.WriteFile("/proc/sys/net/ipv6/conf/"+iface+"/"+key, []byte(v+"\n"), 0o644)
