@@ -152,16 +152,23 @@ const pppdSpeed = "38400"
 // own (startTerminal).
 func (c *pppCarrier) startSession() error {
 	cmd := c.cfg.remoteCommand()
+	// The command's session is opened first: a server that takes one
+	// session per connection gives it that one, and refuses the terminal.
+	sess, err := c.client.NewSession()
+	if err != nil {
+		return fmt.Errorf("opening SSH session: %w", err)
+	}
 	var term *ssh.Session
 	if c.cfg.ServerHelper != "" && c.cfg.ServerPTY {
 		t, err := openTerminal(c.client, c.log)
 		if err != nil && !errors.Is(err, errNoTerminal) {
+			sess.Close()
 			return err
 		}
 		term = t
 	}
 	c.log.Debug("starting server pppd", "command", cmd, "terminal", term != nil)
-	srv, err := startServerSession(c.client, cmd, c.log)
+	srv, err := startOn(sess, cmd, c.log, true)
 	if err != nil {
 		if term != nil {
 			term.Close()
@@ -181,17 +188,18 @@ func (c *pppCarrier) startSession() error {
 			return fmt.Errorf("sending the request to the server helper: %w", err)
 		}
 	}
-	c.join(srv, func(br *bufio.Reader) bool {
-		if c.cfg.ServerHelper == "" {
-			return true
-		}
-		if err := readReply(br); err != nil {
-			if !errors.Is(err, errNoAnswer) {
-				srv.fail(err)
+	accepted := make(chan struct{})
+	c.join(srv, accepted, func(br *bufio.Reader) bool {
+		if c.cfg.ServerHelper != "" {
+			if err := readReply(br); err != nil {
+				if !errors.Is(err, errNoAnswer) {
+					srv.fail(err)
+				}
+				srv.close()
+				return false
 			}
-			srv.close()
-			return false
 		}
+		close(accepted)
 		return true
 	})
 	return nil
@@ -204,7 +212,7 @@ func (c *pppCarrier) startSession() error {
 // terminal carries PPP.
 func (c *pppCarrier) startTerminal(term *ssh.Session, cmd string) error {
 	token := newTTYToken()
-	t, err := startOn(term, cmd, c.log)
+	t, err := startOn(term, cmd, c.log, false)
 	if err != nil {
 		return err
 	}
@@ -215,7 +223,9 @@ func (c *pppCarrier) startTerminal(term *ssh.Session, cmd string) error {
 	if err := WriteRequest(c.srv.stdin, req); err != nil {
 		return fmt.Errorf("sending the request to the server helper: %w", err)
 	}
-	c.join(t, func(*bufio.Reader) bool {
+	// The server's pppd is given a second to speak first from when the
+	// helper has the terminal (ServerAttachedMarker).
+	c.join(t, c.srv.attached, func(*bufio.Reader) bool {
 		if err := readReply(bufio.NewReaderSize(c.srv.stdout, 512)); err != nil {
 			if strings.Contains(err.Error(), `unknown field \"tty\"`) || strings.Contains(err.Error(), `unknown field "tty"`) {
 				err = fmt.Errorf("%w: the server helper is older than 0.10.0; update it, or set SERVER_PTY=no", err)
@@ -236,12 +246,13 @@ func (c *pppCarrier) startTerminal(term *ssh.Session, cmd string) error {
 }
 
 // join copies between the local pty and the session that carries PPP,
-// once accept (which may read the helper's answer) said yes. Before the
-// first PPP flag byte, what the session prints is the server's text (a
-// terminal session's errors arrive there), kept for errors, not given to
-// pppd.
-func (c *pppCarrier) join(data *serverSession, accept func(*bufio.Reader) bool) {
-	accepted, serverSpoke := make(chan struct{}), make(chan struct{})
+// once accept (which may read the helper's answer) said yes. Our frames
+// wait for the server's pppd to speak first, or for a second from when
+// ready is closed. Before the first PPP flag byte, what the session prints
+// is the server's text (a terminal session's errors arrive there), kept
+// for errors, not given to pppd.
+func (c *pppCarrier) join(data *serverSession, ready <-chan struct{}, accept func(*bufio.Reader) bool) {
+	serverSpoke := make(chan struct{})
 	// Pty to session. It returns when Close closes the pty master (the
 	// master is non-blocking, so closing it ends a read in progress) or
 	// the session will take no more.
@@ -252,7 +263,8 @@ func (c *pppCarrier) join(data *serverSession, accept func(*bufio.Reader) bool) 
 		// 3 s LCP restart timer). A server told to stay silent gets our
 		// frames a second after it accepted anyway.
 		select {
-		case <-accepted:
+		case <-ready:
+		case <-serverSpoke:
 		case <-data.ended:
 		}
 		select {
@@ -270,7 +282,6 @@ func (c *pppCarrier) join(data *serverSession, accept func(*bufio.Reader) bool) 
 		if !accept(br) {
 			return
 		}
-		close(accepted)
 		if err := skipText(br, data.stderr); err != nil {
 			return
 		}

@@ -261,14 +261,17 @@ func ServerEchoInterval(keepalive int) int {
 // is the client's word, and must not decide whether this host's own links
 // start or stop.
 func ServerPPPDArgs(r Request) []string {
-	line := "notty"
+	line := []string{"notty"}
 	if r.TTY != "" {
-		line = "local" // pppd's line is the terminal on its stdin (serve.Attach); a pty has no modem lines
+		// pppd's line is the client's terminal (serve.Attach), given as
+		// its device: a pty has no modem lines and needs no lock,
+		// whatever /etc/ppp/options says for serial ports.
+		line = []string{"local", "nocrtscts", "nolock"}
 	}
-	args := []string{"nodetach", line, "noauth", "logfd", "3",
+	args := append(append([]string{"nodetach"}, line...), "noauth", "logfd", "3",
 		"refuse-pap", "refuse-chap", "refuse-mschap", "refuse-mschap-v2", "refuse-eap",
 		"lcp-echo-interval", strconv.Itoa(ServerEchoInterval(r.Keepalive)),
-		"lcp-echo-failure", strconv.Itoa(serverEchoFailure)}
+		"lcp-echo-failure", strconv.Itoa(serverEchoFailure))
 	args = append(args, ipv6Args(r.CarriesIPv6())...)
 	return append(args, "ipparam", r.IPParam, "linkname", ServerLinkname(r),
 		r.Local.String()+":"+r.Peer.String())

@@ -152,6 +152,11 @@ const (
 	// ethernet modes), before ServerReadyMarker. A client that does not
 	// know it logs it as any other line.
 	ServerDeviceMarker = "vpn-pppssh-serve: device "
+	// ServerAttachedMarker says that the client's terminal (SERVER_PTY)
+	// is in the helper's hands and its pppd about to start on it: the
+	// client's wait for the server's pppd to speak first counts from
+	// there.
+	ServerAttachedMarker = "vpn-pppssh-serve: attached"
 )
 
 // maxRequest bounds a request line.

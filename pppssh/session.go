@@ -25,10 +25,12 @@ type serverSession struct {
 	stdout io.Reader
 	stderr *tailWriter
 
-	ready     chan error // one value at the helper's first verdict: nil (ready) or its failure
-	readyOnce sync.Once
-	failure   atomic.Pointer[error]  // the helper's refusal or failure
-	device    atomic.Pointer[string] // as the helper named it (ServerDeviceMarker): not checked
+	ready        chan error // one value at the helper's first verdict: nil (ready) or its failure
+	readyOnce    sync.Once
+	attached     chan struct{} // closed at ServerAttachedMarker
+	attachedOnce sync.Once
+	failure      atomic.Pointer[error]  // the helper's refusal or failure
+	device       atomic.Pointer[string] // as the helper named it (ServerDeviceMarker): not checked
 
 	ended   chan struct{} // closed once the session has ended (waited)
 	err     error         // from Session.Wait, once ended is closed
@@ -42,17 +44,22 @@ func startServerSession(client *ssh.Client, cmd string, log *slog.Logger) (*serv
 	if err != nil {
 		return nil, fmt.Errorf("opening SSH session: %w", err)
 	}
-	return startOn(s, cmd, log)
+	return startOn(s, cmd, log, true)
 }
 
-// startOn starts cmd on the open session s (a terminal session,
-// openTerminal, has no stderr of its own: its lines arrive on stdout).
+// startOn starts cmd on the open session s. The helper's markers are read
+// from its stderr only when markers is set: a terminal session
+// (openTerminal) has no stderr of its own, and what its terminal shows
+// before PPP is text for errors (skipText), in which others than the
+// helper may have had a say.
 // On failure s is closed.
-func startOn(s *ssh.Session, cmd string, log *slog.Logger) (*serverSession, error) {
+func startOn(s *ssh.Session, cmd string, log *slog.Logger, markers bool) (*serverSession, error) {
 	var err error
 	ss := &serverSession{cmd: cmd, sess: s, ready: make(chan error, 1), ended: make(chan struct{}),
-		stderr: newTailWriter(log.With("component", "server"))}
-	ss.stderr.onLine = ss.serverLine
+		attached: make(chan struct{}), stderr: newTailWriter(log.With("component", "server"))}
+	if markers {
+		ss.stderr.onLine = ss.serverLine
+	}
 	fail := func(err error) (*serverSession, error) {
 		s.Close()
 		return nil, err
@@ -75,6 +82,8 @@ func (ss *serverSession) serverLine(line string) {
 	switch {
 	case line == ServerReadyMarker:
 		ss.verdict(nil)
+	case line == ServerAttachedMarker:
+		ss.attachedOnce.Do(func() { close(ss.attached) })
 	case strings.HasPrefix(line, ServerDeviceMarker):
 		name := strings.TrimPrefix(line, ServerDeviceMarker)
 		ss.device.CompareAndSwap(nil, &name)

@@ -61,11 +61,18 @@ var rawModes = ssh.TerminalModes{
 }
 
 // openTerminal opens a session with a raw terminal for the server's pppd.
-// It returns nil and the reason when sshd refuses the terminal (an
-// authorized_keys line with restrict or no-pty, PermitTTY no): the link
-// then runs without one.
+// It returns errNoTerminal when sshd refuses the terminal (an
+// authorized_keys line with restrict or no-pty, PermitTTY no) or a second
+// session (MaxSessions): the link then runs without one.
 func openTerminal(client *ssh.Client, log *slog.Logger) (*ssh.Session, error) {
 	s, err := client.NewSession()
+	var refused *ssh.OpenChannelError
+	if errors.As(err, &refused) {
+		// sshd's MaxSessions, or a server that takes one session per
+		// connection.
+		log.Info("the server refused a second session: its pppd goes through its own relay (SERVER_PTY=no)", "err", err)
+		return nil, errNoTerminal
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening SSH session: %w", err)
 	}
