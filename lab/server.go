@@ -101,7 +101,7 @@ func (l *Lab) setupAccounts() error {
 			return err
 		}
 	}
-	sudoers := fmt.Sprintf("# vpn-pppssh lab\n%s, %s ALL=(root) NOPASSWD: %s, %s serve\n%s ALL=(root) %s\nDefaults!%s !use_pty\n",
+	sudoers := fmt.Sprintf("# vpn-pppssh lab\n%s, %s ALL=(root) NOPASSWD: %s, %s serve\n%s ALL=(root) %s\nDefaults!%s !use_pty, !log_input, !log_output\n",
 		User, OtherUser, ServerPPPD, l.Bin, PasswordUser, ServerPPPD, l.Bin)
 	if err := os.WriteFile("/etc/sudoers.d/vpn-pppssh-lab", []byte(sudoers), 0o440); err != nil {
 		return fmt.Errorf("writing sudoers: %w", err)

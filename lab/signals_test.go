@@ -20,7 +20,11 @@ func serveHelper(t *testing.T) (int, []int) {
 	t.Helper()
 	var helpers []string
 	for _, p := range lab.Processes("vpn-pppssh") {
-		if pid, args, _ := strings.Cut(p, " "); strings.HasSuffix(args, " serve") {
+		pid, args, _ := strings.Cut(p, " ")
+		if tty, _ := os.Readlink("/proc/" + pid + "/fd/0"); strings.HasPrefix(tty, "/dev/pts/") {
+			continue // the helper of the link's terminal (SERVER_PTY), which waits for the other
+		}
+		if strings.HasSuffix(args, " serve") {
 			helpers = append(helpers, pid)
 		}
 	}

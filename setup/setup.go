@@ -252,9 +252,11 @@ func sudoersStep(c Config, command string) (Step, error) {
 	// !use_pty: sudo would otherwise run the helper of a terminal
 	// session (SERVER_PTY) on a pty of its own and relay between the
 	// two, the very relay process that SERVER_PTY takes out of the link.
+	// !log_input, !log_output: sudo's I/O logs would do the same, and
+	// record every byte of the link besides.
 	want := "# written by vpn-pppssh server-setup: " + c.Account + " may run the server half, and nothing else, as root\n" +
 		c.Account + " ALL=(root) NOPASSWD: " + c.Helper + " serve\n" +
-		"Defaults!" + c.Helper + " !use_pty\n"
+		"Defaults!" + c.Helper + " !use_pty, !log_input, !log_output\n"
 	s := Step{What: path, Detail: strings.ReplaceAll(strings.TrimSpace(strings.SplitN(want, "\n", 2)[1]), "\n", "; ")}
 	have, err := os.ReadFile(path)
 	switch {

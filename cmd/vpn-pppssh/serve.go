@@ -43,7 +43,7 @@ func serveCommand(ctx context.Context, o *options) error {
 		// no one types, and says so.
 		ctx, stop := signal.NotifyContext(ctx, endSignals...)
 		defer stop()
-		return serve.Attach(ctx, o.runDir, os.Stdin, account, serve.AttachTimeout)
+		return serve.Attach(ctx, serve.AttachOptions{PolicyPath: pppssh.PolicyPath, StateDir: o.runDir, Account: account, Terminal: os.Stdin})
 	}
 	// The session may vanish under us: a write to its stderr must then
 	// fail, not kill us before our changes are undone. The client's
