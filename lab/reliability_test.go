@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -69,14 +70,14 @@ func kill(t *testing.T, pid int, sig syscall.Signal) {
 // none or several fail the test. A pppd on notty forks a helper
 // (charshunt) with the same command line: a match whose parent is a match
 // is that helper, not another pppd.
-func onePPPD(t *testing.T, what, marker string) int {
+func onePPPD(t *testing.T, what string, markers ...string) int {
 	t.Helper()
 	matched := map[int]bool{}
 	var all []string
 	for _, p := range lab.Processes("pppd") {
 		all = append(all, p)
 		pid, args, _ := strings.Cut(p, " ")
-		if strings.Contains(args+" ", marker) {
+		if slices.ContainsFunc(markers, func(m string) bool { return strings.Contains(args+" ", m) }) {
 			n, err := strconv.Atoi(pid)
 			if err != nil || n <= 0 {
 				t.Fatalf("bad pid in %q", p)
@@ -111,10 +112,11 @@ func ppidOf(pid int) int {
 	return 0
 }
 
-// serverPPPD returns the pid of the server's pppd (the one on notty).
+// serverPPPD returns the pid of the server's pppd: the bare one on notty,
+// or the helper's, by its linkname, on notty or the link's terminal.
 func serverPPPD(t *testing.T) int {
 	t.Helper()
-	return onePPPD(t, "server", " notty ")
+	return onePPPD(t, "server", " notty ", " linkname vpn-pppssh-in-")
 }
 
 // wantBack waits until the link is up again after at least redials redials,
