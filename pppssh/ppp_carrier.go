@@ -238,6 +238,8 @@ func (c *pppCarrier) startTerminal(term *ssh.Session, cmd string) error {
 			return false
 		}
 		if _, err := io.WriteString(t.stdin, token+"\n"); err != nil {
+			c.srv.close() // its helper would wait for the terminal in vain
+			t.close()
 			return false
 		}
 		return true

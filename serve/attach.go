@@ -190,9 +190,10 @@ func takeTerminal(conn *net.UnixConn, limit time.Duration, uid int) (*terminal, 
 	return &terminal{tty: tty, path: path, conn: conn}, nil
 }
 
-// Pseudo-terminal slaves (Documentation/admin-guide/devices.txt: major
-// 136-143, Unix98 PTY slaves).
-const ptsMajorFirst, ptsMajorLast = 136, 143
+// ptsMajor is the major of every pseudo-terminal slave of devpts
+// (Documentation/admin-guide/devices.txt; the minor is the index, up to
+// 2^20, in /dev/pts).
+const ptsMajor = 136
 
 // ptsPath checks that tty is the slave of a pseudo-terminal of the host's
 // /dev/pts, owned by uid (sshd gives the terminal to the account) or root,
@@ -209,7 +210,7 @@ func ptsPath(tty *os.File, uid int) (string, error) {
 		return "", fmt.Errorf("terminal: %w", err)
 	}
 	major, minor := unix.Major(st.Rdev), unix.Minor(st.Rdev)
-	if st.Mode&unix.S_IFMT != unix.S_IFCHR || major < ptsMajorFirst || major > ptsMajorLast || !term.IsTerminal(fd) {
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || major != ptsMajor || !term.IsTerminal(fd) {
 		return "", errors.New("the terminal session sent a descriptor that is not a terminal of /dev/pts")
 	}
 	if _, err := unix.IoctlGetInt(fd, unix.TIOCGPTN); err == nil {
@@ -218,7 +219,7 @@ func ptsPath(tty *os.File, uid int) (string, error) {
 	if st.Uid != uint32(uid) && st.Uid != 0 {
 		return "", fmt.Errorf("the terminal session's terminal belongs to uid %d, not to the account", st.Uid)
 	}
-	path := "/dev/pts/" + strconv.FormatUint(uint64((major-ptsMajorFirst)*256+minor), 10)
+	path := "/dev/pts/" + strconv.FormatUint(uint64(minor), 10)
 	var named unix.Stat_t
 	if err := unix.Stat(path, &named); err != nil || named.Dev != st.Dev || named.Ino != st.Ino || named.Rdev != st.Rdev {
 		return "", errors.New("the terminal session's terminal is not the one /dev/pts names")
@@ -255,9 +256,10 @@ func clipText(s string) string {
 
 // TokenTimeout bounds a terminal helper's wait for its token. The client
 // sends it once the link's first helper has answered, which may take that
-// helper's host lock (10 s) and the replacement of an earlier session of
-// the link (up to 10 s) first.
-const TokenTimeout = 30 * time.Second
+// helper's request (10 s), the replacement of an earlier session of the
+// link (up to 10 s), the host lock (10 s) and undoing dead sessions first;
+// a client gives up after its CONNECT_TIMEOUT (30 s by default) anyway.
+const TokenTimeout = 60 * time.Second
 
 // AttachOptions are a terminal helper's settings.
 type AttachOptions struct {
@@ -275,36 +277,58 @@ type AttachOptions struct {
 // pppd has ended) or ctx ends. It prints nothing on the terminal unless it
 // fails: the terminal carries PPP.
 func Attach(ctx context.Context, o AttachOptions) error {
+	// Nothing is done as root to stdin before it is known to be what
+	// sshd gives a session: a pty slave of the account's (ptsPath). sudo
+	// lets the account give serve any stdin, /dev/ptmx or a serial line
+	// included, whose mode and settings must not be touched.
 	fd := int(o.Terminal.Fd())
-	old, err := term.MakeRaw(fd)
-	if err != nil {
-		return fmt.Errorf("setting the terminal raw: %w", err)
+	if _, err := ptsPath(o.Terminal, o.Account.UID); err != nil {
+		return err
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return fmt.Errorf("terminal: %w", err)
 	}
+	old, err := term.MakeRaw(fd)
+	if err != nil {
+		return fmt.Errorf("setting the terminal raw: %w", err)
+	}
+	// No one but the account (and root) may write on the line that is
+	// about to carry its link: sshd makes it group tty's to write on.
+	// TIOCEXCL: no one but root opens it again (pppd opens it as root).
+	closed := st.Mode &^ 0o022 & 0o7777
 	handed := false
 	defer func() {
-		if !handed { // a terminal of a person, who ran serve by hand
-			term.Restore(fd, old)
-			unix.Fchmod(fd, st.Mode&0o7777)
+		if handed { // a terminal of a person, who ran serve by hand
+			return
+		}
+		unix.IoctlSetInt(fd, unix.TIOCNXCL, 0)
+		term.Restore(fd, old)
+		var now unix.Stat_t
+		if unix.Fstat(fd, &now) == nil && now.Mode&0o7777 == closed {
+			unix.Fchmod(fd, st.Mode&0o7777) // unless someone changed it since
 		}
 	}()
-	// No one but the account (and root) may write on the line that is
-	// about to carry its link: a terminal is group tty's to write on.
-	if err := unix.Fchmod(fd, 0o600); err != nil {
+	if err := unix.Fchmod(fd, closed); err != nil {
+		return fmt.Errorf("terminal: %w", err)
+	}
+	if err := unix.IoctlSetInt(fd, unix.TIOCEXCL, 0); err != nil {
 		return fmt.Errorf("terminal: %w", err)
 	}
 	policy, err := pppssh.LoadPolicy(o.PolicyPath)
 	if err != nil {
 		return err
 	}
-	slots, err := takeTerminalSlots(o.StateDir, policy, o.Account.UID)
+	// The account's terminal slot now, the global one once a link took
+	// the token: an account's idle terminals cannot keep others' out.
+	mine, err := takeSlot(o.StateDir, fmt.Sprintf("serve-tty-u%d-slot-", o.Account.UID), policy.MaxSessionsPerAccount)
+	if errors.Is(err, ErrTooManySessions) {
+		err = fmt.Errorf("%w of this account: all MAX_SESSIONS_PER_ACCOUNT=%d in %s are in use", ErrTooManySessions, policy.MaxSessionsPerAccount, policy.Path())
+	}
 	if err != nil {
 		return err
 	}
-	defer slots.Release()
+	defer mine.Release()
 	limit := o.Limit
 	if limit == 0 {
 		limit = TokenTimeout
@@ -326,6 +350,14 @@ func Attach(ctx context.Context, o AttachOptions) error {
 	if cred, err := peerCred(conn); err != nil || cred.Uid != 0 {
 		return errors.New("the terminal socket is not root's")
 	}
+	global, err := takeSlot(o.StateDir, "serve-tty-slot-", policy.MaxSessions)
+	if errors.Is(err, ErrTooManySessions) {
+		err = fmt.Errorf("%w: all MAX_SESSIONS=%d in %s are in use", ErrTooManySessions, policy.MaxSessions, policy.Path())
+	}
+	if err != nil {
+		return err
+	}
+	defer global.Release()
 	msg := []byte("uid " + strconv.Itoa(o.Account.UID) + "\n")
 	if _, _, err := conn.WriteMsgUnix(msg, unix.UnixRights(fd), nil); err != nil {
 		return fmt.Errorf("handing the terminal over: %w", err)

@@ -172,6 +172,25 @@ func TestAttachRefusals(t *testing.T) {
 			t.Errorf("Attach: %v", err)
 		}
 	})
+	t.Run("stdin not a pty slave", func(t *testing.T) {
+		// Refused before anything is changed as root: a master, which
+		// would be /dev/ptmx's own node, or /dev/null.
+		master, _ := testPTY(t)
+		null, err := os.OpenFile("/dev/null", os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer null.Close()
+		for _, f := range []*os.File{master, null} {
+			before, _ := os.Stat("/dev/null")
+			if err := attach(dir, policy, f, 1000, time.Second); err == nil || !strings.Contains(err.Error(), "not a terminal of /dev/pts") {
+				t.Errorf("%s: %v", f.Name(), err)
+			}
+			if after, _ := os.Stat("/dev/null"); after.Mode() != before.Mode() {
+				t.Errorf("/dev/null's mode changed: %v -> %v", before.Mode(), after.Mode())
+			}
+		}
+	})
 	t.Run("no token", func(t *testing.T) {
 		_, slave := testPTY(t)
 		err := attach(dir, policy, slave, 1000, 100*time.Millisecond)

@@ -30,18 +30,7 @@ func (s *slots) Release() {
 // account at its cap never holds a global slot, even for a moment, that
 // another account's session could have had.
 func takeSlots(dir rundir.Dir, p pppssh.Policy, uid int) (*slots, error) {
-	return takeSlotsOf(dir, p, uid, "serve-")
-}
-
-// takeTerminalSlots are takeSlots for the helpers of terminal sessions
-// (Attach), which wait for their link's token and are counted apart, under
-// the same caps: one terminal per link.
-func takeTerminalSlots(dir rundir.Dir, p pppssh.Policy, uid int) (*slots, error) {
-	return takeSlotsOf(dir, p, uid, "serve-tty-")
-}
-
-func takeSlotsOf(dir rundir.Dir, p pppssh.Policy, uid int, kind string) (*slots, error) {
-	account, err := takeSlot(dir, fmt.Sprintf("%su%d-slot-", kind, uid), p.MaxSessionsPerAccount)
+	account, err := takeSlot(dir, fmt.Sprintf("serve-u%d-slot-", uid), p.MaxSessionsPerAccount)
 	switch {
 	case errors.Is(err, ErrTooManySessions) && p.MaxSessionsPerAccount >= p.MaxSessions:
 		// The account holds every session there is: MAX_SESSIONS is
@@ -53,7 +42,7 @@ func takeSlotsOf(dir rundir.Dir, p pppssh.Policy, uid int, kind string) (*slots,
 	if err != nil {
 		return nil, err
 	}
-	global, err := takeSlot(dir, kind+"slot-", p.MaxSessions)
+	global, err := takeSlot(dir, "serve-slot-", p.MaxSessions)
 	if errors.Is(err, ErrTooManySessions) {
 		err = fmt.Errorf("%w: all MAX_SESSIONS=%d in %s are in use", ErrTooManySessions, p.MaxSessions, p.Path())
 	}
