@@ -34,10 +34,11 @@ type pppCarrier struct {
 	log   *slog.Logger
 	begin time.Time // Prepare: for the debug log's timings
 
-	pppd   *pppdProc
-	client *ssh.Client
-	srv    *serverSession // the server's pppd or helper
-	term   *serverSession // SERVER_PTY: the terminal session, which carries PPP; nil without one
+	pppd    *pppdProc
+	client  *ssh.Client
+	srv     *serverSession // the server's pppd or helper
+	term    *serverSession // SERVER_PTY: the terminal session, which carries PPP; nil without one
+	replied chan struct{}  // with term: closed once the helper's answer is read (and a refusal recorded)
 
 	up   bool        // Start succeeded
 	gone atomic.Bool // peerGone: no server answers any more
@@ -212,6 +213,7 @@ func (c *pppCarrier) startSession() error {
 // terminal carries PPP.
 func (c *pppCarrier) startTerminal(term *ssh.Session, cmd string) error {
 	token := newTTYToken()
+	c.replied = make(chan struct{})
 	t, err := startOn(term, cmd, c.log, false)
 	if err != nil {
 		return err
@@ -226,7 +228,9 @@ func (c *pppCarrier) startTerminal(term *ssh.Session, cmd string) error {
 	// The server's pppd is given a second to speak first from when the
 	// helper has the terminal (ServerAttachedMarker).
 	c.join(t, c.srv.attached, func(*bufio.Reader) bool {
-		if err := readReply(bufio.NewReaderSize(c.srv.stdout, 512)); err != nil {
+		err := readReply(bufio.NewReaderSize(c.srv.stdout, 512))
+		defer close(c.replied) // after the refusal is recorded
+		if err != nil {
 			if strings.Contains(err.Error(), `unknown field \"tty\"`) || strings.Contains(err.Error(), `unknown field "tty"`) {
 				err = fmt.Errorf("%w: the server helper is older than 0.10.0; update it, or set SERVER_PTY=no", err)
 			}
@@ -359,6 +363,14 @@ func (c *pppCarrier) termEnded() <-chan struct{} {
 // or failure when the first session had one (it ends the terminal too),
 // else what the terminal's helper printed and its exit.
 func (c *pppCarrier) termEndError() error {
+	// The first session speaks for the link: a refusal there ends the
+	// terminal too, and the terminal's helper may have ended first on its
+	// own account (its session cap), saying it only on the terminal. Its
+	// answer, if it comes, is read on; wait a moment for it.
+	select {
+	case <-c.replied:
+	case <-time.After(2 * time.Second):
+	}
 	if p := c.srv.failure.Load(); p != nil {
 		return *p
 	}
