@@ -231,7 +231,7 @@ func (c *pppCarrier) startTerminal(term *ssh.Session, cmd string) error {
 		err := readReply(bufio.NewReaderSize(c.srv.stdout, 512))
 		defer close(c.replied) // after the refusal is recorded
 		if err != nil {
-			if strings.Contains(err.Error(), `unknown field \"tty\"`) || strings.Contains(err.Error(), `unknown field "tty"`) {
+			if strings.Contains(err.Error(), `unknown field "tty"`) {
 				err = fmt.Errorf("%w: the server helper is older than 0.10.0; update it, or set SERVER_PTY=no", err)
 			}
 			if !errors.Is(err, errNoAnswer) {
