@@ -150,12 +150,19 @@ func TestPPPHelperWithoutTerminal(t *testing.T) {
 // nothing. (No token at all: serve's TestAttachRefusals.)
 func TestServeTerminalRefusals(t *testing.T) {
 	l := needLab(t)
-	for _, tc := range []struct{ name, input, want string }{
-		{"unknown token", "fedcba9876543210fedcba9876543210\n", "no link is waiting for this terminal"},
-		{"bad token", "../../../etc/shadow\n", `bad link token "../../../etc/shadow"`},
+	ptmx, err := os.Stat("/dev/ptmx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, redirect, input, want string }{
+		{"unknown token", "", "fedcba9876543210fedcba9876543210\n", "no link is waiting for this terminal"},
+		{"bad token", "", "../../../etc/shadow\n", `bad link token "../../../etc/shadow"`},
+		// A terminal that is not the session's pty: refused before
+		// root changes anything on it.
+		{"ptmx as stdin", " </dev/ptmx", "", "not a terminal of /dev/pts"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, code, err := l.SSHTerminal(context.Background(), lab.User, "sudo -n "+l.Bin+" serve", tc.input)
+			out, code, err := l.SSHTerminal(context.Background(), lab.User, "sudo -n "+l.Bin+" serve"+tc.redirect, tc.input)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,6 +170,9 @@ func TestServeTerminalRefusals(t *testing.T) {
 				t.Errorf("exit %d, want 1 and %q: %q", code, tc.want, out)
 			}
 		})
+	}
+	if now, err := os.Stat("/dev/ptmx"); err != nil || now.Mode() != ptmx.Mode() {
+		t.Errorf("/dev/ptmx was %v, is %v (%v)", ptmx.Mode(), now.Mode(), err)
 	}
 	if ps := lab.Processes("vpn-pppssh"); len(ps) != 0 {
 		t.Errorf("left running: %q", ps)
