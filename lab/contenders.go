@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vpn-pppssh/vpn-pppssh/lab/filewatch"
 )
 
 // Sample is one bring-up of a link, measured.
@@ -24,6 +26,14 @@ type Sample struct {
 	ServerCPU  float64       `json:"server_cpu_per_gb"` // every process below the lab's sshd
 	Redial     time.Duration `json:"redial,omitempty"`  // back up after the server's carrier was killed
 	PeakRSSKiB int           `json:"peak_rss_kib"`      // summed over the client's processes
+	// UpWork and RedialWork are the CPU time the whole machine spent in
+	// the link-up and in the redial (both ends, kernels included, the
+	// bench's own left out); UpShare and RedialShare are their shares of
+	// what its CPUs could have done meanwhile (package cpuwork).
+	UpWork      time.Duration `json:"up_work"`
+	UpShare     float64       `json:"up_share"`
+	RedialWork  time.Duration `json:"redial_work,omitempty"`
+	RedialShare float64       `json:"redial_share,omitempty"`
 }
 
 // A Contender is one way of carrying IP from the client namespace to
@@ -116,7 +126,7 @@ func serverCarrier(extra []string) (comm, arg string) {
 
 // redialAfterKill kills the server's carrier process (serverCarrier) with
 // SIGKILL and times the link's way back up, as its state file shows it
-// (phase up, one more redial), polled every 5 ms.
+// (phase up, one more redial), watched without polling (filewatch.Until).
 func redialAfterKill(comm, arg string) func(context.Context) (time.Duration, error) {
 	if comm == "" {
 		return nil
@@ -135,14 +145,20 @@ func redialAfterKill(comm, arg string) func(context.Context) (time.Duration, err
 		}
 		killed := time.Now()
 		var last benchLinkState
-		ok, _ := WaitForEvery(time.Minute, 5*time.Millisecond, func() (bool, string) {
-			last, err = benchState()
-			return err == nil && last.Phase == "up" && last.Redials > before.Redials, ""
+		var lastErr error
+		ok, err := filewatch.Until(benchStatePath, time.Minute, func(b []byte) bool {
+			last = benchLinkState{}
+			lastErr = json.Unmarshal(b, &last)
+			return lastErr == nil && last.Phase == "up" && last.Redials > before.Redials
 		})
-		if !ok {
-			return 0, fmt.Errorf("redial: not up again within a minute after the server's %s was killed (%+v, %v)", comm, last, err)
+		took := time.Since(killed)
+		if err != nil {
+			return 0, fmt.Errorf("redial: %w", err)
 		}
-		return time.Since(killed), nil
+		if !ok {
+			return 0, fmt.Errorf("redial: not up again within a minute after the server's %s was killed (%+v, %v)", comm, last, lastErr)
+		}
+		return took, nil
 	}
 }
 
@@ -152,9 +168,12 @@ type benchLinkState struct {
 	Redials int    `json:"redials"`
 }
 
+// benchStatePath is the state file of the bench's link.
+const benchStatePath = "/run/vpn-pppssh/bench.json"
+
 func benchState() (benchLinkState, error) {
 	var s benchLinkState
-	b, err := os.ReadFile("/run/vpn-pppssh/bench.json")
+	b, err := os.ReadFile(benchStatePath)
 	if err != nil {
 		return s, err
 	}

@@ -162,8 +162,8 @@ func WaitFor(timeout time.Duration, cond func() (bool, string)) (bool, string) {
 	return WaitForEvery(timeout, 50*time.Millisecond, cond)
 }
 
-// WaitForEvery is WaitFor polling every interval: a measurement that
-// polls needs a finer grain than a test's 50 ms.
+// WaitForEvery is WaitFor polling every interval (a measurement should
+// not poll: see filewatch).
 func WaitForEvery(timeout, interval time.Duration, cond func() (bool, string)) (bool, string) {
 	deadline := time.Now().Add(timeout)
 	for {
