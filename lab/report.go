@@ -6,6 +6,8 @@ import (
 	"io"
 	"slices"
 	"time"
+
+	"github.com/vpn-pppssh/vpn-pppssh/lab/cpuwork"
 )
 
 // BenchResult is one contender's medians over a bench run.
@@ -53,8 +55,9 @@ func (l *Lab) Bench(ctx context.Context, w io.Writer, cs []Contender, cycles, ro
 				return nil, fmt.Errorf("round %d, %s: %w", i+1, c.Name, err)
 			}
 			traffic[j] = append(traffic[j], s)
-			fmt.Fprintf(w, "round %d %-40s up %6.3fs  rtt %.3f/%.3fms  %8.1f Mbit/s  cpu %.2f+%.2f s/GB  rss %.1f MiB  redial %.3fs\n", i+1, c.Name,
-				s.LinkUp.Seconds(), ms(s.RTT), ms(s.RTTLoad), s.Mbps, s.CPUPerGB, s.ServerCPU, float64(s.PeakRSSKiB)/1024, s.Redial.Seconds())
+			fmt.Fprintf(w, "round %d %-40s up %6.3fs (work %.2fs, %.0f%%)  rtt %.3f/%.3fms  %8.1f Mbit/s  cpu %.2f+%.2f s/GB  rss %.1f MiB  redial %.3fs (work %.2fs, %.0f%%)\n", i+1, c.Name,
+				s.LinkUp.Seconds(), s.UpWork.Seconds(), 100*s.UpShare, ms(s.RTT), ms(s.RTTLoad), s.Mbps, s.CPUPerGB, s.ServerCPU, float64(s.PeakRSSKiB)/1024,
+				s.Redial.Seconds(), s.RedialWork.Seconds(), 100*s.RedialShare)
 		}
 	}
 	res := make([]BenchResult, len(cs))
@@ -62,7 +65,8 @@ func (l *Lab) Bench(ctx context.Context, w io.Writer, cs []Contender, cycles, ro
 		m := median(traffic[j])
 		all := append(ups[j], traffic[j]...)
 		if !c.Stream {
-			m.LinkUp = median(all).LinkUp
+			ma := median(all)
+			m.LinkUp, m.UpWork, m.UpShare = ma.LinkUp, ma.UpWork, ma.UpShare
 		}
 		res[j] = BenchResult{Name: c.Name, Where: c.Where, Anchor: c.Anchor, Stream: c.Stream, Median: m,
 			LinkUps: linkUps(all), Rounds: rounds, Seconds: seconds}
@@ -86,6 +90,10 @@ func streamBytes(traffic [][]Sample, seconds int) int64 {
 // takes it down again.
 func (l *Lab) Measure(ctx context.Context, c Contender, iperfSeconds int) (Sample, error) {
 	var s Sample
+	win, err := cpuwork.Start()
+	if err != nil {
+		return s, err
+	}
 	begin := time.Now()
 	procs, err := c.Up(ctx)
 	s.LinkUp = time.Since(begin)
@@ -94,6 +102,9 @@ func (l *Lab) Measure(ctx context.Context, c Contender, iperfSeconds int) (Sampl
 		return s, err
 	}
 	defer c.Down(ctx)
+	if s.UpWork, s.UpShare, err = win.End(); err != nil {
+		return s, err
+	}
 	if iperfSeconds == 0 {
 		return s, nil
 	}
@@ -145,7 +156,13 @@ func (l *Lab) Measure(ctx context.Context, c Contender, iperfSeconds int) (Sampl
 	s.ServerCPU = (srv1 - srv0).Seconds() / gb
 	s.PeakRSSKiB = rss
 	if c.Redial != nil {
+		if win, err = cpuwork.Start(); err != nil {
+			return s, err
+		}
 		if s.Redial, err = c.Redial(ctx); err != nil {
+			return s, err
+		}
+		if s.RedialWork, s.RedialShare, err = win.End(); err != nil {
 			return s, err
 		}
 	}
@@ -213,6 +230,27 @@ func PrintTable(w io.Writer, res []BenchResult) {
 	fmt.Fprintln(w, "redial = the server's carrier (pppd or serve) killed with SIGKILL until the link's state says up again (PERSIST)")
 	fmt.Fprintln(w, "compare rows of the same kernel only: User-Mode Linux makes every system call expensive")
 	fmt.Fprintf(w, "every contender uses %s (vpn-pppssh by Ciphers in the lab's ~/.ssh/config; the ssh ones are given -c)\n", BenchCipher)
+	printWork(w, res, width)
+}
+
+// printWork prints what each link-up and redial cost the machine: where
+// the CPUs were busy for most of the time, only less work would be
+// faster; where they were not, something waited.
+func printWork(w io.Writer, res []BenchResult, width int) {
+	fmt.Fprintf(w, "\n%-*s %-11s %7s %8s %5s %10s %8s %5s\n", width, "contender", "where", "up (s)", "work (s)", "busy", "redial (s)", "work (s)", "busy")
+	for _, r := range res {
+		if r.Stream {
+			continue
+		}
+		m := r.Median
+		redial := fmt.Sprintf("%10s %8s %5s", "-", "-", "-")
+		if m.Redial > 0 {
+			redial = fmt.Sprintf("%10.3f %8.2f %4.0f%%", m.Redial.Seconds(), m.RedialWork.Seconds(), 100*m.RedialShare)
+		}
+		fmt.Fprintf(w, "%-*s %-11s %7.3f %8.2f %4.0f%% %s\n", width, r.Name, r.Where, m.LinkUp.Seconds(), m.UpWork.Seconds(), 100*m.UpShare, redial)
+	}
+	fmt.Fprintln(w, "work = CPU seconds the whole machine spent in the link-up or the redial (both ends, their kernels; the bench's own left out);")
+	fmt.Fprintln(w, "busy = that work's share of what the machine's CPUs could have done meanwhile: near 100%, only less work is faster")
 }
 
 func ratio(a, b float64) float64 {
@@ -247,14 +285,18 @@ func median(s []Sample) Sample {
 		return time.Duration(pick(func(x Sample) float64 { return float64(f(x)) }))
 	}
 	return Sample{
-		LinkUp:     d(func(x Sample) time.Duration { return x.LinkUp }),
-		RTT:        d(func(x Sample) time.Duration { return x.RTT }),
-		RTTLoad:    d(func(x Sample) time.Duration { return x.RTTLoad }),
-		Redial:     d(func(x Sample) time.Duration { return x.Redial }),
-		ServerCPU:  pick(func(x Sample) float64 { return x.ServerCPU }),
-		Mbps:       pick(func(x Sample) float64 { return x.Mbps }),
-		CPUPerGB:   pick(func(x Sample) float64 { return x.CPUPerGB }),
-		PeakRSSKiB: int(pick(func(x Sample) float64 { return float64(x.PeakRSSKiB) })),
+		LinkUp:      d(func(x Sample) time.Duration { return x.LinkUp }),
+		RTT:         d(func(x Sample) time.Duration { return x.RTT }),
+		RTTLoad:     d(func(x Sample) time.Duration { return x.RTTLoad }),
+		Redial:      d(func(x Sample) time.Duration { return x.Redial }),
+		ServerCPU:   pick(func(x Sample) float64 { return x.ServerCPU }),
+		Mbps:        pick(func(x Sample) float64 { return x.Mbps }),
+		CPUPerGB:    pick(func(x Sample) float64 { return x.CPUPerGB }),
+		PeakRSSKiB:  int(pick(func(x Sample) float64 { return float64(x.PeakRSSKiB) })),
+		UpWork:      d(func(x Sample) time.Duration { return x.UpWork }),
+		UpShare:     pick(func(x Sample) float64 { return x.UpShare }),
+		RedialWork:  d(func(x Sample) time.Duration { return x.RedialWork }),
+		RedialShare: pick(func(x Sample) float64 { return x.RedialShare }),
 	}
 }
 
