@@ -12,8 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/vpn-pppssh/vpn-pppssh/internal/pollfd"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/safetext"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/version"
 )
@@ -371,27 +370,19 @@ var ErrRequestTimeout = errors.New("no request arrived in time")
 // limit, so that a session that never sends its request does not hold a
 // root process. sshd hands the helper a pipe or a socket, which Go cannot
 // put a deadline on as it is (os.Stdin is not in the poller): the
-// descriptor is duplicated and set non-blocking for the read, which makes
-// SetReadDeadline work, and set blocking again before pppd inherits it.
+// descriptor is duplicated non-blocking for the read (pollfd.Dup), which
+// makes SetReadDeadline work, and set blocking again before pppd inherits it.
 // Where the descriptor cannot be polled at all, a timer gives up on the
 // read instead; the reading goroutine then stays blocked until the caller
 // exits, which the server half does at once.
 func ReadRequestWithin(f *os.File, limit time.Duration) (Request, error) {
-	fd, err := unix.Dup(int(f.Fd()))
+	polled, restore, err := pollfd.Dup(f)
 	if err != nil {
 		return readWithTimer(f, limit)
 	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return readWithTimer(f, limit)
-	}
-	// fd shares its file description (and so O_NONBLOCK) with f.
-	defer unix.SetNonblock(int(f.Fd()), false)
-	polled := os.NewFile(uintptr(fd), f.Name())
-	defer polled.Close()
+	defer restore()
 	if err := polled.SetReadDeadline(time.Now().Add(limit)); err != nil {
-		unix.SetNonblock(fd, false)
-		return readWithTimer(f, limit)
+		return Request{}, err
 	}
 	req, err := ReadRequest(polled)
 	if errors.Is(err, os.ErrDeadlineExceeded) {

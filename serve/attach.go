@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
+	"github.com/vpn-pppssh/vpn-pppssh/internal/pollfd"
 	"github.com/vpn-pppssh/vpn-pppssh/internal/rundir"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 )
@@ -378,21 +379,14 @@ func Attach(ctx context.Context, o AttachOptions) error {
 }
 
 // readToken reads one line, the token, from the terminal within limit.
-// The terminal is polled through a non-blocking duplicate (as
-// pppssh.ReadRequestWithin does), set blocking again afterwards.
+// The terminal is polled through a non-blocking duplicate (pollfd.Dup),
+// set blocking again afterwards.
 func readToken(ctx context.Context, f *os.File, limit time.Duration) (string, error) {
-	orig := int(f.Fd()) // before the duplicate is made non-blocking: Fd makes f blocking
-	fd, err := unix.Dup(orig)
+	polled, restore, err := pollfd.Dup(f)
 	if err != nil {
 		return "", fmt.Errorf("terminal: %w", err)
 	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return "", fmt.Errorf("terminal: %w", err)
-	}
-	defer unix.SetNonblock(orig, false)
-	polled := os.NewFile(uintptr(fd), f.Name())
-	defer polled.Close()
+	defer restore()
 	if err := polled.SetReadDeadline(time.Now().Add(limit)); err != nil {
 		return "", fmt.Errorf("terminal: %w", err)
 	}

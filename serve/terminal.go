@@ -6,10 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/vpn-pppssh/vpn-pppssh/internal/pollfd"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 	"github.com/vpn-pppssh/vpn-pppssh/routing"
 )
@@ -36,24 +34,13 @@ func runOnTerminal(ctx context.Context, pppd string, o Options, req pppssh.Reque
 	return runPPPD(ctx, pppd, o, req, router, log)
 }
 
-// onEOF calls f once f's reader, a non-blocking duplicate of in, sees
-// the end of in (or an error). The returned stop ends the watch and waits
-// for it. Where in cannot be polled (a file, /dev/null), nothing is
-// watched.
+// onEOF calls f once its reader, a non-blocking duplicate of in
+// (pollfd.Dup), sees the end of in (or an error). The returned stop ends
+// the watch, waits for it and sets in blocking again. Where in cannot be
+// polled (a file, /dev/null), nothing is watched.
 func onEOF(in *os.File, f func()) (stop func()) {
-	orig := int(in.Fd())
-	fd, err := unix.Dup(orig)
+	polled, restore, err := pollfd.Dup(in)
 	if err != nil {
-		return func() {}
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return func() {}
-	}
-	polled := os.NewFile(uintptr(fd), in.Name())
-	if err := polled.SetReadDeadline(time.Time{}); err != nil {
-		polled.Close()
-		unix.SetNonblock(orig, false) // the same file description
 		return func() {}
 	}
 	var wg sync.WaitGroup
@@ -69,7 +56,7 @@ func onEOF(in *os.File, f func()) (stop func()) {
 		}
 	}()
 	return func() {
-		polled.Close()
+		restore() // ends the read
 		wg.Wait()
 	}
 }
