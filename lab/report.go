@@ -90,6 +90,11 @@ func streamBytes(traffic [][]Sample, seconds int) int64 {
 // takes it down again.
 func (l *Lab) Measure(ctx context.Context, c Contender, iperfSeconds int) (Sample, error) {
 	var s Sample
+	// What the previous bring-up left running (its teardown on both
+	// ends) is not this one's work.
+	if _, err := cpuwork.Settle(5 * time.Second); err != nil {
+		return s, err
+	}
 	win, err := cpuwork.Start()
 	if err != nil {
 		return s, err

@@ -158,6 +158,9 @@ func inside(ctx context.Context, what, bin string, cycles, rounds, seconds int) 
 	if err != nil {
 		return err
 	}
+	if err := l.ProfileUps(ctx, os.Stdout, cs); err != nil {
+		return err
+	}
 	b, err := json.Marshal(res)
 	if err != nil {
 		return err

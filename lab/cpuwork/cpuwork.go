@@ -101,3 +101,28 @@ func (w Window) End() (work time.Duration, share float64, err error) {
 	}
 	return work, share, nil
 }
+
+// Settle waits, at most max, until the machine has been idle for a
+// tenth of a second (its CPUs under a tenth busy, this process left out):
+// so that what an earlier step left running (a link's teardown on both
+// ends) is not counted in the next window. It reports whether it settled.
+func Settle(max time.Duration) (bool, error) {
+	deadline := time.Now().Add(max)
+	for {
+		w, err := Start()
+		if err != nil {
+			return false, err
+		}
+		time.Sleep(100 * time.Millisecond) // the interval measured, not a wait for an event
+		_, share, err := w.End()
+		if err != nil {
+			return false, err
+		}
+		if share < 0.1 {
+			return true, nil
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+	}
+}

@@ -1,8 +1,12 @@
 package cpuwork
 
 import (
+	"bufio"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +67,10 @@ func TestWindowLeavesSelfOut(t *testing.T) {
 func TestWindowCountsOtherProcesses(t *testing.T) {
 	if os.Getenv("CPUWORK_SPIN") != "" {
 		spin(300 * time.Millisecond)
+		if os.Getenv("CPUWORK_HOLD") != "" {
+			fmt.Println("spun")
+			io.Copy(io.Discard, os.Stdin) // alive until the parent lets go
+		}
 		return
 	}
 	w, err := Start()
@@ -105,4 +113,108 @@ func spin(d time.Duration) {
 		}
 	}
 	_ = x
+}
+
+func TestParseProcStat(t *testing.T) {
+	// A command with spaces and parentheses, as a process may name itself.
+	line := "4242 (a (b) c) S 17 4242 4242 0 -1 4194560 100 0 0 0 30 12 5 7 20 0 1 0 98765 1000 10 18446744073709551615"
+	p, err := parseProcStat(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := proc{comm: "a (b) c", ppid: 17, own: 42, children: 12, start: 98765}
+	if p != want {
+		t.Errorf("parseProcStat = %+v, want %+v", p, want)
+	}
+	for _, bad := range []string{"4242 no command", "4242 (x) S 1 2", "4242 (x) S x 4242 4242 0 -1 4194560 100 0 0 0 30 12 5 7 20 0 1 0 98765 1000"} {
+		if _, err := parseProcStat(bad); err == nil {
+			t.Errorf("parseProcStat(%q) took it", bad)
+		}
+	}
+}
+
+// A child that starts in the window and is alive at its end counts under
+// its own name; one the bench ran to its end counts as the bench's
+// commands.
+func TestProfileByProcess(t *testing.T) {
+	p, err := StartProfile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := exec.Command(os.Args[0], "-test.run", "^TestWindowCountsOtherProcesses$")
+	held.Env = append(os.Environ(), "CPUWORK_SPIN=1", "CPUWORK_HOLD=1")
+	stdin, err := held.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := held.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := held.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		if err := held.Wait(); err != nil {
+			t.Errorf("the held child: %v", err)
+		}
+	}()
+	ran := exec.Command(os.Args[0], "-test.run", "^TestWindowCountsOtherProcesses$")
+	ran.Env = append(os.Environ(), "CPUWORK_SPIN=1")
+	if b, err := ran.CombinedOutput(); err != nil {
+		t.Fatalf("the child run to its end: %v: %s", err, b)
+	}
+	// The held child says when it has spun; it then waits on stdin.
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "spun\n" {
+		t.Fatalf("the held child said %q, %v", line, err)
+	}
+	shares, work, err := p.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]time.Duration{}
+	for _, s := range shares {
+		got[s.Name] = s.CPU
+	}
+	name := filepath.Base(os.Args[0])
+	if len(name) > 15 {
+		name = name[:15] // the kernel's comm
+	}
+	if got[name] < 250*time.Millisecond {
+		t.Errorf("the held child (%s) counted %v, want its 300 ms spin: %+v", name, got[name], shares)
+	}
+	if got["the bench's commands"] < 250*time.Millisecond {
+		t.Errorf("the child run to its end counted %v, want its 300 ms spin: %+v", got["the bench's commands"], shares)
+	}
+	if work < got[name] {
+		t.Errorf("the machine's work %v is less than one child's %v", work, got[name])
+	}
+}
+
+// Settle returns once the machine is quiet, and not while a child keeps a
+// CPU busy.
+func TestSettle(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestWindowCountsOtherProcesses$")
+	cmd.Env = append(os.Environ(), "CPUWORK_SPIN=1", "CPUWORK_HOLD=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The child spins for 300 ms of CPU: the machine is not idle while it
+	// does, so Settle with a 50 ms limit gives up.
+	settled, err := Settle(50 * time.Millisecond)
+	stdin.Close()
+	if werr := cmd.Wait(); werr != nil {
+		t.Fatalf("the spinning child: %v", werr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if settled {
+		t.Error("Settle said idle while a child spun")
+	}
 }
