@@ -52,7 +52,11 @@ func TestDialUpHooks(t *testing.T) {
 	if err := os.WriteFile(kh, []byte(l.KnownHost+"\n"+inner.KnownHost+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	office := installLink(t, "office", l.Config("office", 1, "SERVER_HOSTNAME="+lab.BehindServerIP, "SSH_KNOWN_HOSTS="+kh, "SERVER_HELPER="+l.Bin))
+	office := installLink(t, "office", l.Config("office", 1, "SERVER_HOSTNAME="+lab.BehindServerIP, "SSH_KNOWN_HOSTS="+kh, "SERVER_HELPER="+l.Bin,
+		// A redial takes over the server's session of the uplink that
+		// went, whose path is gone: on a loaded UML that and a login
+		// over a ppp uplink took more than the default 30 s once.
+		"CONNECT_TIMEOUT=60"))
 	manual := installLink(t, "manual", l.Config("manual", 3))
 	installHooks(t, l, `HOOK_LINKS="office"`, "VPN_PPPSSH="+l.Bin, "HOOK_METHOD=direct")
 	defer client(t, "-n", "office", "stop")
@@ -151,11 +155,12 @@ func TestDialUpHooks(t *testing.T) {
 	}
 }
 
-// waitOffice waits up to a minute for the link's status to satisfy ok.
+// waitOffice waits up to two minutes for the link's status to satisfy ok:
+// a redial's CONNECT_TIMEOUT (60 s), its holdoff and a second attempt.
 func waitOffice(t *testing.T, conf, when string, ok func(linkStatus) bool) linkStatus {
 	t.Helper()
 	var s linkStatus
-	if done, _ := lab.WaitForEvery(time.Minute, 500*time.Millisecond, func() (bool, string) {
+	if done, _ := lab.WaitForEvery(2*time.Minute, 500*time.Millisecond, func() (bool, string) {
 		s = statusJSON(t, conf)
 		return ok(s), ""
 	}); !done {
