@@ -9,33 +9,41 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func blocking(t *testing.T, f *os.File) bool {
+func nonblocking(t *testing.T, fd uintptr) bool {
 	t.Helper()
-	flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+	flags, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return flags&unix.O_NONBLOCK == 0
+	return flags&unix.O_NONBLOCK != 0
+}
+
+// plainPipe is a pipe as sudo hands one over: blocking descriptors that
+// Go's poller does not serve, each owned by one os.File.
+func plainPipe(t *testing.T, flags int) (r, w *os.File) {
+	t.Helper()
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|flags); err != nil {
+		t.Fatal(err)
+	}
+	r, w = os.NewFile(uintptr(p[0]), "stdin"), os.NewFile(uintptr(p[1]), "pipe-w")
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return r, w
 }
 
 // A pipe's read end gets a deadline, its reads end when restore closes the
 // duplicate, and the original is blocking again afterwards.
 func TestDupPipe(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
-	// What sudo hands over: a plain blocking descriptor, not one of
-	// Go's poller.
-	orig := os.NewFile(r.Fd(), "stdin")
+	orig, w := plainPipe(t, 0)
 	polled, restore, err := Dup(orig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if blocking(t, orig) {
+	if !nonblocking(t, orig.Fd()) {
 		t.Error("the shared file description is still blocking while the duplicate is in use")
+	}
+	if flags, err := unix.FcntlInt(polled.Fd(), unix.F_GETFD, 0); err != nil || flags&unix.FD_CLOEXEC == 0 {
+		t.Errorf("the duplicate is not close-on-exec (flags %#x, %v): programs started meanwhile inherit it", flags, err)
 	}
 	if err := polled.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
 		t.Fatal(err)
@@ -63,22 +71,55 @@ func TestDupPipe(t *testing.T) {
 		t.Errorf("a read in progress at restore ended with %v, want os.ErrClosed", err)
 	}
 	restore() // idempotent
-	if !blocking(t, orig) {
+	if nonblocking(t, orig.Fd()) {
 		t.Error("restore left the original non-blocking")
 	}
 }
 
-// A regular file cannot be polled: Dup says so and leaves it as it was.
-func TestDupRegularFile(t *testing.T) {
-	f, err := os.CreateTemp(t.TempDir(), "plain")
+// A description that was non-blocking before stays so.
+func TestDupKeepsNonblocking(t *testing.T) {
+	orig, _ := plainPipe(t, unix.O_NONBLOCK)
+	_, restore, err := Dup(orig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	if _, _, err := Dup(f); err == nil {
-		t.Fatal("Dup of a regular file: no error")
+	restore()
+	if !nonblocking(t, orig.Fd()) {
+		t.Error("restore made a non-blocking description blocking")
 	}
-	if !blocking(t, f) {
-		t.Error("a refused Dup left the file non-blocking")
+}
+
+// A regular file and /dev/null cannot be polled: Dup says so and leaves
+// them as they were.
+func TestDupRefusesWhatCannotBePolled(t *testing.T) {
+	plain, err := os.CreateTemp(t.TempDir(), "plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	null, err := os.OpenFile(os.DevNull, os.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	for _, f := range []*os.File{plain, null} {
+		if _, _, err := Dup(f); err == nil {
+			t.Errorf("Dup of %s: no error", f.Name())
+		}
+		if nonblocking(t, f.Fd()) {
+			t.Errorf("a refused Dup left %s non-blocking", f.Name())
+		}
+	}
+	// Nor the other way: a non-blocking one stays non-blocking.
+	nb, err := os.OpenFile(plain.Name(), os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nb.Close()
+	if _, _, err := Dup(nb); err == nil {
+		t.Error("Dup of a regular file opened O_NONBLOCK: no error")
+	}
+	if !nonblocking(t, nb.Fd()) {
+		t.Error("a refused Dup made a non-blocking file blocking")
 	}
 }
