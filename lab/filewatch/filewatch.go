@@ -59,7 +59,9 @@ func Until(path string, within time.Duration, ok func([]byte) bool) (bool, error
 }
 
 // readEvents drains the inotify descriptor and reports whether any event
-// named name.
+// named name, or the queue overflowed (events may be lost: read again). A
+// directory removed or replaced under the watch is an error: nothing in
+// it can be watched any more.
 func readEvents(fd int, buf []byte, name string) (bool, error) {
 	named := false
 	for {
@@ -77,7 +79,12 @@ func readEvents(fd int, buf []byte, name string) (bool, error) {
 			if end > n {
 				return false, errors.New("reading inotify: a short event")
 			}
-			if b := buf[start:end]; cString(b) == name {
+			switch {
+			case ev.Mask&unix.IN_Q_OVERFLOW != 0:
+				named = true
+			case ev.Mask&unix.IN_IGNORED != 0:
+				return false, errors.New("the watched directory was removed")
+			case cString(buf[start:end]) == name:
 				named = true
 			}
 			off = end

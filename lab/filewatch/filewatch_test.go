@@ -30,9 +30,14 @@ func TestUntilReadsOnChangesOfItsFile(t *testing.T) {
 	var seen []string
 	started := make(chan struct{})
 	wrote := make(chan struct{})
+	returned := make(chan struct{})
 	go func() {
 		defer close(wrote)
-		<-started
+		select {
+		case <-started:
+		case <-returned: // Until gave up before its first read
+			return
+		}
 		for range 3 {
 			replace(t, filepath.Join(dir, "other.json"), "up")
 		}
@@ -46,6 +51,7 @@ func TestUntilReadsOnChangesOfItsFile(t *testing.T) {
 		}
 		return string(b) == "up"
 	})
+	close(returned)
 	<-wrote
 	if err != nil || !ok {
 		t.Fatalf("Until = %v, %v", ok, err)
@@ -77,5 +83,29 @@ func TestUntilNoDirectory(t *testing.T) {
 	_, err := Until(filepath.Join(t.TempDir(), "no", "such.json"), time.Second, func([]byte) bool { return false })
 	if err == nil {
 		t.Fatal("Until on a missing directory: no error")
+	}
+}
+
+// A directory removed under the watch ends it with an error, not a wait
+// until the deadline.
+func TestUntilDirectoryRemoved(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	removed := make(chan error, 1)
+	first := true
+	ok, err := Until(filepath.Join(dir, "link.json"), 30*time.Second, func([]byte) bool {
+		if first {
+			first = false
+			go func() { removed <- os.Remove(dir) }()
+		}
+		return false
+	})
+	if rerr := <-removed; rerr != nil {
+		t.Fatal(rerr)
+	}
+	if ok || err == nil {
+		t.Fatalf("Until after its directory went = %v, %v; want an error", ok, err)
 	}
 }
