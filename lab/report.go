@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -254,8 +255,10 @@ func printWork(w io.Writer, res []BenchResult, width int) {
 		}
 		fmt.Fprintf(w, "%-*s %-11s %7.3f %8.2f %4.0f%% %s\n", width, r.Name, r.Where, m.LinkUp.Seconds(), m.UpWork.Seconds(), 100*m.UpShare, redial)
 	}
-	fmt.Fprintln(w, "work = CPU seconds the whole machine spent in the link-up or the redial (both ends, their kernels; the bench's own left out);")
-	fmt.Fprintln(w, "busy = that work's share of what the machine's CPUs could have done meanwhile: near 100%, only less work is faster")
+	fmt.Fprintln(w, "work = CPU seconds the whole machine spent in the link-up or the redial (both ends, their kernels; the bench's own process left out,")
+	fmt.Fprintln(w, "  not the commands it runs); busy = that work's share of what the machine's CPUs could have done meanwhile: near 100%, only less")
+	fmt.Fprintln(w, "  work is faster; under UML the machine is its one CPU, on the host kernel every CPU of the host and all it runs (4 readings in")
+	fmt.Fprintln(w, "  ticks of 10 ms: about +-30 ms of work)")
 }
 
 func ratio(a, b float64) float64 {
@@ -289,20 +292,23 @@ func median(s []Sample) Sample {
 	d := func(f func(Sample) time.Duration) time.Duration {
 		return time.Duration(pick(func(x Sample) float64 { return float64(f(x)) }))
 	}
-	return Sample{
-		LinkUp:      d(func(x Sample) time.Duration { return x.LinkUp }),
-		RTT:         d(func(x Sample) time.Duration { return x.RTT }),
-		RTTLoad:     d(func(x Sample) time.Duration { return x.RTTLoad }),
-		Redial:      d(func(x Sample) time.Duration { return x.Redial }),
-		ServerCPU:   pick(func(x Sample) float64 { return x.ServerCPU }),
-		Mbps:        pick(func(x Sample) float64 { return x.Mbps }),
-		CPUPerGB:    pick(func(x Sample) float64 { return x.CPUPerGB }),
-		PeakRSSKiB:  int(pick(func(x Sample) float64 { return float64(x.PeakRSSKiB) })),
-		UpWork:      d(func(x Sample) time.Duration { return x.UpWork }),
-		UpShare:     pick(func(x Sample) float64 { return x.UpShare }),
-		RedialWork:  d(func(x Sample) time.Duration { return x.RedialWork }),
-		RedialShare: pick(func(x Sample) float64 { return x.RedialShare }),
+	m := Sample{
+		LinkUp:     d(func(x Sample) time.Duration { return x.LinkUp }),
+		RTT:        d(func(x Sample) time.Duration { return x.RTT }),
+		RTTLoad:    d(func(x Sample) time.Duration { return x.RTTLoad }),
+		Redial:     d(func(x Sample) time.Duration { return x.Redial }),
+		ServerCPU:  pick(func(x Sample) float64 { return x.ServerCPU }),
+		Mbps:       pick(func(x Sample) float64 { return x.Mbps }),
+		CPUPerGB:   pick(func(x Sample) float64 { return x.CPUPerGB }),
+		PeakRSSKiB: int(pick(func(x Sample) float64 { return float64(x.PeakRSSKiB) })),
 	}
+	// A link-up's or redial's work and share are those of the sample
+	// whose time is the median, so that the three belong together.
+	up := medianOf(s, func(x Sample) time.Duration { return x.LinkUp })
+	redial := medianOf(s, func(x Sample) time.Duration { return x.Redial })
+	m.UpWork, m.UpShare = up.UpWork, up.UpShare
+	m.RedialWork, m.RedialShare = redial.RedialWork, redial.RedialShare
+	return m
 }
 
 // Demo brings one link up with vpn-pppssh, shows it working and takes it
@@ -353,4 +359,12 @@ func (l *Lab) Demo(ctx context.Context, w io.Writer) error {
 	l.keepLog("demo")
 	fmt.Fprintln(w, "torn down: no ppp interface and no pppd on either side")
 	return nil
+}
+
+// medianOf is the sample whose f is the median (the upper one of an even
+// count, as median takes).
+func medianOf(s []Sample, f func(Sample) time.Duration) Sample {
+	sorted := slices.Clone(s)
+	slices.SortStableFunc(sorted, func(a, b Sample) int { return cmp.Compare(f(a), f(b)) })
+	return sorted[len(sorted)/2]
 }

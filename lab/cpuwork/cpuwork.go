@@ -18,8 +18,9 @@ import (
 
 // machineCPU reads the first line of /proc/stat: the time every CPU of the
 // machine (of the User-Mode Linux kernel, under UML) has spent busy, and
-// in all, since boot. Busy is user, nice, system, irq, softirq and steal;
-// idle and iowait are not (guest time is already in user).
+// in all, since boot. Busy is user, nice, system, irq and softirq (guest
+// time is already in user); idle, iowait and steal (time a hypervisor
+// gave to others) are not work done here.
 func machineCPU() (busy, total time.Duration, err error) {
 	f, err := os.Open("/proc/stat")
 	if err != nil {
@@ -46,8 +47,8 @@ func parseCPULine(line string) (busy, total time.Duration, err error) {
 		}
 	}
 	user, nice, system, idle, iowait, irq, softirq, steal := v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
-	b := user + nice + system + irq + softirq + steal
-	return ticks(b), ticks(b + idle + iowait), nil
+	b := user + nice + system + irq + softirq
+	return ticks(b), ticks(b + idle + iowait + steal), nil
 }
 
 // ticks converts /proc/stat's USER_HZ ticks (100 a second on Linux).
