@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -139,28 +140,24 @@ func TestServeRefusesHandMadeRequests(t *testing.T) {
 // serverPPPDs lists the pids of the pppds the server half runs (logging
 // to fd 3, on the session's terminal or, with notty, on its pipes),
 // without the child that pppd's notty forks to carry the session's bytes.
-func serverPPPDs(*testing.T) []string {
-	all := map[string]bool{}
-	for _, p := range lab.Processes("pppd") {
-		if pid, args, _ := strings.Cut(p, " "); strings.Contains(args, " logfd 3 ") {
-			all[pid] = true
-		}
-	}
-	var pids []string
-	for pid := range all {
-		if !all[parentPid(pid)] {
-			pids = append(pids, pid)
-		}
+func serverPPPDs(t *testing.T) []string {
+	t.Helper()
+	found, _ := topPPPDs(t, " logfd 3 ")
+	pids := make([]string, len(found))
+	for i, n := range found {
+		pids[i] = strconv.Itoa(n)
 	}
 	return pids
 }
 
+// parentPid is ppidOf for a pid as /proc names it; "" when it is gone.
 func parentPid(pid string) string {
-	b, _ := os.ReadFile("/proc/" + pid + "/status")
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "PPid:"); ok {
-			return strings.TrimSpace(v)
-		}
+	n, err := strconv.Atoi(pid)
+	if err != nil {
+		return ""
+	}
+	if p := ppidOf(n); p > 0 {
+		return strconv.Itoa(p)
 	}
 	return ""
 }

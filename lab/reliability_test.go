@@ -66,14 +66,24 @@ func kill(t *testing.T, pid int, sig syscall.Signal) {
 	}
 }
 
-// onePPPD returns the pid of the only pppd whose arguments contain marker;
-// none or several fail the test. A pppd on notty forks a helper
-// (charshunt) with the same command line: a match whose parent is a match
-// is that helper, not another pppd.
+// onePPPD returns the pid of the only pppd whose arguments contain one of
+// markers (topPPPDs); none or several fail the test.
 func onePPPD(t *testing.T, what string, markers ...string) int {
 	t.Helper()
+	found, all := topPPPDs(t, markers...)
+	if len(found) != 1 {
+		t.Fatalf("want one %s pppd, found %v among: %q", what, found, all)
+	}
+	return found[0]
+}
+
+// topPPPDs are the pppd processes whose arguments contain one of markers,
+// and every pppd as "pid args" for messages. A pppd on notty forks a
+// helper (charshunt) with the same command line: a match whose parent is
+// a match is that helper, not another pppd, and is left out.
+func topPPPDs(t *testing.T, markers ...string) (found []int, all []string) {
+	t.Helper()
 	matched := map[int]bool{}
-	var all []string
 	for _, p := range lab.Processes("pppd") {
 		all = append(all, p)
 		pid, args, _ := strings.Cut(p, " ")
@@ -85,16 +95,12 @@ func onePPPD(t *testing.T, what string, markers ...string) int {
 			matched[n] = true
 		}
 	}
-	var found []int
 	for n := range matched {
 		if !matched[ppidOf(n)] {
 			found = append(found, n)
 		}
 	}
-	if len(found) != 1 {
-		t.Fatalf("want one %s pppd, found %v among: %q", what, found, all)
-	}
-	return found[0]
+	return found, all
 }
 
 // ppidOf is the parent of pid, or 0 when pid is gone.
