@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vpn-pppssh/vpn-pppssh/lab/cpuwork"
 )
 
 // Tunnel addresses used by Demo and Bench.
@@ -146,22 +148,11 @@ func iperf(result any, server string, args ...string) error {
 
 // ProcUsage reads a process's CPU time and peak resident set.
 func ProcUsage(pid int) (cpu time.Duration, peakKiB int, err error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := cpuwork.ReadStat(pid)
 	if err != nil {
 		return 0, 0, err
 	}
-	// Fields after the command name, which is in parentheses.
-	s := string(stat)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 13 {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
-	}
-	utime, err1 := strconv.Atoi(f[11])
-	stime, err2 := strconv.Atoi(f[12])
-	if err1 != nil || err2 != nil {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: utime %q stime %q", pid, f[11], f[12])
-	}
-	cpu = time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+	cpu = st.Self
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0, err

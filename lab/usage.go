@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vpn-pppssh/vpn-pppssh/lab/cpuwork"
 )
 
 // ServerCPU is the CPU time spent so far by the server's side of any
@@ -78,23 +80,8 @@ func (l *Lab) belowSSHD() (procStat, map[int]procStat, error) {
 // statOf reads a process's parent, its own CPU time and its waited-for
 // children's from /proc/PID/stat.
 func statOf(pid int) (ppid int, self, children time.Duration, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 15 {
-		return 0, 0, 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
-	}
-	var v [5]int
-	for i, field := range []int{1, 11, 12, 13, 14} { // ppid utime stime cutime cstime
-		if v[i], err = strconv.Atoi(f[field]); err != nil {
-			return 0, 0, 0, fmt.Errorf("/proc/%d/stat: field %d: %w", pid, field, err)
-		}
-	}
-	tick := time.Second / 100 // USER_HZ
-	return v[0], time.Duration(v[1]+v[2]) * tick, time.Duration(v[3]+v[4]) * tick, nil
+	st, err := cpuwork.ReadStat(pid)
+	return st.PPid, st.Self, st.Children, err
 }
 
 // Memory is a process's resident set and its proportional share of it

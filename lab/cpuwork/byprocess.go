@@ -2,7 +2,9 @@ package cpuwork
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"strconv"
@@ -25,7 +27,7 @@ import (
 // before) is the last row.
 type Profile struct {
 	win          Window
-	before       map[int]proc
+	before       map[int]Stat
 	benchCmds    time.Duration
 	startedAfter int64 // ticks since boot at the start
 }
@@ -35,13 +37,6 @@ type Share struct {
 	Name  string
 	Procs int
 	CPU   time.Duration
-}
-
-type proc struct {
-	comm          string
-	ppid          int
-	start         int64 // ticks since boot
-	own, children int64 // ticks
 }
 
 // StartProfile opens a window and reads the processes.
@@ -54,11 +49,15 @@ func StartProfile() (*Profile, error) {
 	if err != nil {
 		return nil, err
 	}
+	cmds, err := rusage(unix.RUSAGE_CHILDREN)
+	if err != nil {
+		return nil, err
+	}
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
 		return nil, err
 	}
-	return &Profile{win: w, before: before, benchCmds: childrenCPU(),
+	return &Profile{win: w, before: before, benchCmds: cmds,
 		startedAfter: ts.Nano() / int64(10*time.Millisecond)}, nil
 }
 
@@ -91,20 +90,24 @@ func (p *Profile) End() ([]Share, time.Duration, error) {
 		if pid == os.Getpid() {
 			continue // the bench itself: left out of the work
 		}
-		name := a.comm
-		if a.ppid == 2 || pid == 2 {
+		name := a.Comm
+		if a.PPid == 2 || pid == 2 {
 			name = "kernel threads"
 		}
 		var d time.Duration
-		if b, ok := p.before[pid]; ok && b.start == a.start {
-			d = ticks(a.own - b.own)
-		} else if a.start >= p.startedAfter-1 {
-			d = ticks(a.own + a.children)
+		if b, ok := p.before[pid]; ok && b.Start == a.Start {
+			d = a.Self - b.Self
+		} else if a.Start >= p.startedAfter-1 {
+			d = a.Self + a.Children
 		}
 		add(name, d)
 		counted += max(d, 0)
 	}
-	cmds := childrenCPU() - p.benchCmds
+	cmds, err := rusage(unix.RUSAGE_CHILDREN)
+	if err != nil {
+		return nil, 0, err
+	}
+	cmds -= p.benchCmds
 	add("the bench's commands", cmds)
 	counted += cmds
 	add("other (ended in the window)", work-counted)
@@ -116,37 +119,27 @@ func (p *Profile) End() ([]Share, time.Duration, error) {
 	return shares, work, nil
 }
 
-// childrenCPU is the CPU time of this process's reaped children.
-func childrenCPU() time.Duration {
-	var ru unix.Rusage
-	if unix.Getrusage(unix.RUSAGE_CHILDREN, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// readProcs reads /proc/<pid>/stat of every process (proc(5)); one that
-// ends while being read is skipped.
-func readProcs() (map[int]proc, error) {
+// readProcs reads /proc/<pid>/stat of every process; one that ends while
+// being read is skipped.
+func readProcs() (map[int]Stat, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, err
 	}
-	m := map[int]proc{}
+	m := map[int]Stat{}
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
+		st, err := ReadStat(pid)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
 			continue
 		}
-		p, err := parseProcStat(string(b))
 		if err != nil {
-			return nil, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+			return nil, err
 		}
-		m[pid] = p
+		m[pid] = st
 	}
 	if len(m) == 0 {
 		return nil, fmt.Errorf("no process in /proc")
@@ -154,25 +147,47 @@ func readProcs() (map[int]proc, error) {
 	return m, nil
 }
 
-// parseProcStat reads the fields a profile needs: the command between the
-// first "(" and the last ")", then ppid (4), utime, stime, cutime, cstime
-// (14-17) and starttime (22).
-func parseProcStat(s string) (proc, error) {
+// Stat is what /proc/<pid>/stat says of a process's CPU (proc(5)).
+type Stat struct {
+	Comm     string
+	PPid     int
+	Start    int64         // ticks since boot
+	Self     time.Duration // utime + stime
+	Children time.Duration // cutime + cstime: the children it waited for
+}
+
+// ReadStat reads /proc/<pid>/stat.
+func ReadStat(pid int) (Stat, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return Stat{}, err
+	}
+	st, err := parseStat(string(b))
+	if err != nil {
+		return Stat{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return st, nil
+}
+
+// parseStat reads the command between the first "(" and the last ")",
+// then ppid (field 4), utime, stime, cutime, cstime (14-17) and starttime
+// (22).
+func parseStat(s string) (Stat, error) {
 	open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
 	if open < 0 || close < open || close+2 > len(s) {
-		return proc{}, fmt.Errorf("no command in %q", s)
+		return Stat{}, fmt.Errorf("no command in %q", s)
 	}
 	f := strings.Fields(s[close+2:])
 	if len(f) < 20 {
-		return proc{}, fmt.Errorf("%d fields after the command", len(f))
+		return Stat{}, fmt.Errorf("%d fields after the command", len(f))
 	}
 	var n [6]int64
 	for i, idx := range []int{1, 11, 12, 13, 14, 19} {
 		v, err := strconv.ParseInt(f[idx], 10, 64)
 		if err != nil {
-			return proc{}, fmt.Errorf("field %d: %w", idx+3, err)
+			return Stat{}, fmt.Errorf("field %d: %w", idx+3, err)
 		}
 		n[i] = v
 	}
-	return proc{comm: s[open+1 : close], ppid: int(n[0]), own: n[1] + n[2], children: n[3] + n[4], start: n[5]}, nil
+	return Stat{Comm: s[open+1 : close], PPid: int(n[0]), Self: ticks(n[1] + n[2]), Children: ticks(n[3] + n[4]), Start: n[5]}, nil
 }

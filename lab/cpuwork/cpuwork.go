@@ -54,15 +54,19 @@ func parseCPULine(line string) (busy, total time.Duration, err error) {
 // ticks converts /proc/stat's USER_HZ ticks (100 a second on Linux).
 func ticks(n int64) time.Duration { return time.Duration(n) * time.Second / 100 }
 
-// selfCPU is the CPU time this process has used: the bench's own polling
-// and bookkeeping, which a Window leaves out of the machine's work.
-func selfCPU() (time.Duration, error) {
+// rusage is the CPU time of who: RUSAGE_SELF, this process (the bench's
+// own polling and bookkeeping, which a Window leaves out of the machine's
+// work), or RUSAGE_CHILDREN, the children it waited for.
+func rusage(who int) (time.Duration, error) {
 	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+	if err := unix.Getrusage(who, &ru); err != nil {
 		return 0, fmt.Errorf("getrusage: %w", err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }
+
+// selfCPU is this process's own CPU time.
+func selfCPU() (time.Duration, error) { return rusage(unix.RUSAGE_SELF) }
 
 // What Start reads; tests replace them.
 var (

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -77,8 +78,7 @@ func TestWindowCountsOtherProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestWindowCountsOtherProcesses$")
-	cmd.Env = append(os.Environ(), "CPUWORK_SPIN=1")
+	cmd := spinner(false)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "PASS") {
 		t.Fatalf("the spinning child: %v: %s", err, out)
@@ -118,17 +118,17 @@ func spin(d time.Duration) {
 func TestParseProcStat(t *testing.T) {
 	// A command with spaces and parentheses, as a process may name itself.
 	line := "4242 (a (b) c) S 17 4242 4242 0 -1 4194560 100 0 0 0 30 12 5 7 20 0 1 0 98765 1000 10 18446744073709551615"
-	p, err := parseProcStat(line)
+	p, err := parseStat(line)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := proc{comm: "a (b) c", ppid: 17, own: 42, children: 12, start: 98765}
+	want := Stat{Comm: "a (b) c", PPid: 17, Self: 420 * time.Millisecond, Children: 120 * time.Millisecond, Start: 98765}
 	if p != want {
-		t.Errorf("parseProcStat = %+v, want %+v", p, want)
+		t.Errorf("parseStat = %+v, want %+v", p, want)
 	}
 	for _, bad := range []string{"4242 no command", "4242 (x) S 1 2", "4242 (x) S x 4242 4242 0 -1 4194560 100 0 0 0 30 12 5 7 20 0 1 0 98765 1000"} {
-		if _, err := parseProcStat(bad); err == nil {
-			t.Errorf("parseProcStat(%q) took it", bad)
+		if _, err := parseStat(bad); err == nil {
+			t.Errorf("parseStat(%q) took it", bad)
 		}
 	}
 }
@@ -141,28 +141,9 @@ func TestProfileByProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	held := exec.Command(os.Args[0], "-test.run", "^TestWindowCountsOtherProcesses$")
-	held.Env = append(os.Environ(), "CPUWORK_SPIN=1", "CPUWORK_HOLD=1")
-	stdin, err := held.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := held.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := held.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		if err := held.Wait(); err != nil {
-			t.Errorf("the held child: %v", err)
-		}
-	}()
-	ran := exec.Command(os.Args[0], "-test.run", "^TestWindowCountsOtherProcesses$")
-	ran.Env = append(os.Environ(), "CPUWORK_SPIN=1")
-	if b, err := ran.CombinedOutput(); err != nil {
+	out, release := startHeld(t)
+	defer release()
+	if b, err := spinner(false).CombinedOutput(); err != nil {
 		t.Fatalf("the child run to its end: %v: %s", err, b)
 	}
 	// The held child says when it has spun; it then waits on stdin.
@@ -195,26 +176,52 @@ func TestProfileByProcess(t *testing.T) {
 // Settle returns once the machine is quiet, and not while a child keeps a
 // CPU busy.
 func TestSettle(t *testing.T) {
+	_, release := startHeld(t)
+	// The child spins for 300 ms of CPU: the machine is not idle while it
+	// does, so Settle with a 50 ms limit gives up.
+	settled, err := Settle(50 * time.Millisecond)
+	release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if settled {
+		t.Error("Settle said idle while a child spun")
+	}
+}
+
+// spinner is this test binary run to spin for 300 ms of CPU; held, it
+// then says "spun" and waits for its stdin to end.
+func spinner(hold bool) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestWindowCountsOtherProcesses$")
-	cmd.Env = append(os.Environ(), "CPUWORK_SPIN=1", "CPUWORK_HOLD=1")
+	cmd.Env = append(os.Environ(), "CPUWORK_SPIN=1")
+	if hold {
+		cmd.Env = append(cmd.Env, "CPUWORK_HOLD=1")
+	}
+	return cmd
+}
+
+// startHeld starts a held spinner; release ends it and checks its exit.
+func startHeld(t *testing.T) (stdout io.Reader, release func()) {
+	t.Helper()
+	cmd := spinner(true)
 	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// The child spins for 300 ms of CPU: the machine is not idle while it
-	// does, so Settle with a 50 ms limit gives up.
-	settled, err := Settle(50 * time.Millisecond)
-	stdin.Close()
-	if werr := cmd.Wait(); werr != nil {
-		t.Fatalf("the spinning child: %v", werr)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if settled {
-		t.Error("Settle said idle while a child spun")
+	var once sync.Once
+	return out, func() {
+		once.Do(func() {
+			stdin.Close()
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("the held child: %v", err)
+			}
+		})
 	}
 }
