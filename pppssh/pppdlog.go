@@ -44,7 +44,23 @@ type pppdWatcher struct {
 	// the kernel deleted the link's routes and addresses with it.
 	again     chan struct{}
 	againOnce sync.Once
+
+	// The link in place: once up, it may go down and come back without
+	// pppd ending, when the peer restarts LCP (the server helper
+	// restarted its pppd on the same line). Each lapse (IPCP down, or a
+	// second IPCP up without one) sends on lapsed; each time the link is
+	// whole again after one, renewed gets a value. Both hold one value.
+	live     bool // declared up, and not down since
+	round    int  // lapses so far: a DNS timer of an earlier round is stale
+	lapsed   chan struct{}
+	renewed  chan struct{}
+	ipcpOnce sync.Once
 }
+
+// lapseMarker begins the line pppd logs with the link's statistics as IPCP
+// goes down (pppd's print_link_stats, "Connect time 0.4 minutes."): when
+// the peer restarted LCP, at its end, and on a Terminate-Request.
+const lapseMarker = "Connect time "
 
 // dnsGrace bounds the wait for the name server lines that follow the
 // remote address (they are written within microseconds of it).
@@ -53,7 +69,8 @@ const dnsGrace = time.Second
 const tailLines = 8
 
 func newPPPDWatcher() *pppdWatcher {
-	return &pppdWatcher{up: make(chan struct{}), again: make(chan struct{}), ipcp: make(chan struct{})}
+	return &pppdWatcher{up: make(chan struct{}), again: make(chan struct{}), ipcp: make(chan struct{}),
+		lapsed: make(chan struct{}, 1), renewed: make(chan struct{}, 1)}
 }
 
 // line takes one log line and reports whether it completed the link.
@@ -69,23 +86,33 @@ func (w *pppdWatcher) line(s string) bool {
 		w.iface = strings.TrimSpace(strings.TrimPrefix(s, "Using interface "))
 	case strings.HasPrefix(s, "local  IP address "):
 		w.local, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "local  IP address ")))
+	case strings.HasPrefix(s, lapseMarker):
+		if w.live {
+			w.lapse()
+		}
 	case strings.HasPrefix(s, "remote IP address "):
-		if w.isUp() {
+		if w.live {
+			// A second IPCP up with no statistics line before it: the
+			// link went down meanwhile all the same. This round's
+			// local address came on the line before.
+			local := w.local
 			w.againOnce.Do(func() { close(w.again) })
-			return false
+			w.lapse()
+			w.local = local
 		}
 		w.remote, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "remote IP address ")))
 		if w.iface != "" && w.local.IsValid() && w.remote.IsValid() {
-			if !w.addrsUp {
-				close(w.ipcp)
-			}
+			w.ipcpOnce.Do(func() { close(w.ipcp) })
 			w.addrsUp = true
 			if w.wantDNS {
+				round := w.round
 				time.AfterFunc(dnsGrace, func() {
 					w.mu.Lock()
 					defer w.mu.Unlock()
-					w.dnsDone = true
-					w.tryUp()
+					if w.round == round {
+						w.dnsDone = true
+						w.tryUp()
+					}
 				})
 			}
 			return w.tryUp()
@@ -94,14 +121,16 @@ func (w *pppdWatcher) line(s string) bool {
 		w.local6, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "local  LL address ")))
 		return w.dnsSettled(s)
 	case strings.HasPrefix(s, "remote LL address "):
-		if w.isUp() && w.want6 {
+		if w.live && w.want6 {
+			local6 := w.local6
 			w.againOnce.Do(func() { close(w.again) })
-			return false
+			w.lapse()
+			w.local6 = local6
 		}
 		w.remote6, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "remote LL address ")))
 		w.ipv6Up = w.local6.IsValid() && w.remote6.IsValid()
 		return w.dnsSettled(s) || w.tryUp()
-	case w.wantDNS && !w.isUp() && (strings.HasPrefix(s, "primary   DNS address ") || strings.HasPrefix(s, "secondary DNS address ")):
+	case w.wantDNS && !w.live && (strings.HasPrefix(s, "primary   DNS address ") || strings.HasPrefix(s, "secondary DNS address ")):
 		_, v, _ := strings.Cut(s, "DNS address ")
 		if a, err := netip.ParseAddr(strings.TrimSpace(v)); err == nil && a.Is4() {
 			w.dns = append(w.dns, a)
@@ -119,7 +148,7 @@ func (w *pppdWatcher) line(s string) bool {
 // dnsSettled: any other line after the remote address ends the name
 // server lines; it reports whether that completed the link. w.mu is held.
 func (w *pppdWatcher) dnsSettled(string) bool {
-	if w.addrsUp && !w.isUp() && w.wantDNS && !w.dnsDone {
+	if w.addrsUp && !w.live && w.wantDNS && !w.dnsDone {
 		w.dnsDone = true
 		return w.tryUp()
 	}
@@ -129,10 +158,28 @@ func (w *pppdWatcher) dnsSettled(string) bool {
 // tryUp declares the link up once everything awaited is in: IPCP, the
 // name servers with DNS=peer, IPV6CP with IPv6. w.mu is held.
 func (w *pppdWatcher) tryUp() bool {
-	if !w.addrsUp || w.wantDNS && !w.dnsDone || w.want6 && !w.ipv6Up || w.isUp() {
+	if !w.addrsUp || w.wantDNS && !w.dnsDone || w.want6 && !w.ipv6Up || w.live {
 		return false
 	}
 	return w.markUp()
+}
+
+// lapse records that the link, once up, went down in place: what the next
+// round negotiates is awaited afresh. w.mu is held.
+func (w *pppdWatcher) lapse() {
+	w.live = false
+	w.round++
+	w.local, w.remote, w.local6, w.remote6 = netip.Addr{}, netip.Addr{}, netip.Addr{}, netip.Addr{}
+	w.addrsUp, w.ipv6Up, w.dnsDone, w.dns = false, false, false, nil
+	signal(w.lapsed)
+}
+
+// signal leaves a value in c, a channel of one, unless one is there.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 // isUp reports whether the link was declared up; w.mu is held.
@@ -145,8 +192,13 @@ func (w *pppdWatcher) isUp() bool {
 	}
 }
 
-// markUp declares the link up, once; w.mu is held.
+// markUp declares the link up: the first time on up, after a lapse on
+// renewed. w.mu is held.
 func (w *pppdWatcher) markUp() bool {
+	w.live = true
+	if w.isUp() {
+		signal(w.renewed)
+	}
 	w.upOnce.Do(func() { close(w.up) })
 	return true
 }

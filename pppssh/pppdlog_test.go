@@ -105,3 +105,121 @@ func TestPPPDWatcherPeerDNS(t *testing.T) {
 		t.Fatalf("peer DNS %v without DNS=peer", got)
 	}
 }
+
+// has reports whether c holds a value, taking it.
+func has(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// The link goes down in place (the peer restarted LCP: pppd logs its
+// statistics as IPCP goes down) and comes back with the next round's
+// lines, name servers included; the first round's are not reused.
+func TestPPPDWatcherLapseAndRenewal(t *testing.T) {
+	w := newPPPDWatcher()
+	w.wantDNS = true
+	up := []string{
+		"Using interface ppp0",
+		"local  IP address 198.51.100.1",
+		"remote IP address 198.51.100.2",
+		"primary   DNS address 192.0.2.53",
+		"secondary DNS address 192.0.2.54",
+	}
+	for _, l := range up {
+		w.line(l)
+	}
+	if !has(w.up) && !w.isUp() {
+		t.Fatal("not up after the first round")
+	}
+	if has(w.lapsed) || has(w.renewed) {
+		t.Fatal("a lapse or renewal reported before any")
+	}
+	w.line("Connect time 0.1 minutes.")
+	w.line("Sent 1000 bytes, received 2000 bytes.")
+	if !has(w.lapsed) {
+		t.Fatal("the statistics line after up was not taken for a lapse")
+	}
+	if _, local, _ := w.result(); local.IsValid() {
+		t.Errorf("the first round's local address %s kept after the lapse", local)
+	}
+	w.line("local  IP address 198.51.100.1")
+	if w.line("remote IP address 198.51.100.2") || has(w.renewed) {
+		t.Fatal("renewed before the name servers of the new round came")
+	}
+	w.line("primary   DNS address 192.0.2.55")
+	if !w.line("secondary DNS address 192.0.2.56") || !has(w.renewed) {
+		t.Fatal("not renewed once the new round was whole")
+	}
+	if got := w.peerDNS(); len(got) != 2 || got[0] != netip.MustParseAddr("192.0.2.55") {
+		t.Errorf("name servers after the renewal: %v, want the second round's", got)
+	}
+	if has(w.lapsed) {
+		t.Error("a second lapse reported for one")
+	}
+	select {
+	case <-w.again:
+		t.Error("again closed, though the renegotiation was announced by the statistics line")
+	default:
+	}
+	// A final statistics line, as pppd prints when it ends, is one more lapse.
+	w.line("Connect time 0.2 minutes.")
+	if !has(w.lapsed) {
+		t.Error("the statistics line of a second round not taken for a lapse")
+	}
+}
+
+// A second IPCP up with no statistics line before it is a lapse and a
+// renewal at once, with the address of the line before it.
+func TestPPPDWatcherRenegotiationWithoutStatistics(t *testing.T) {
+	w := newPPPDWatcher()
+	for _, l := range []string{"Using interface ppp0", "local  IP address 198.51.100.1", "remote IP address 198.51.100.2"} {
+		w.line(l)
+	}
+	w.line("local  IP address 198.51.100.9")
+	if !w.line("remote IP address 198.51.100.2") {
+		t.Fatal("the second round did not complete the link")
+	}
+	if !has(w.lapsed) || !has(w.renewed) {
+		t.Fatal("a second IPCP up not reported as a lapse and a renewal")
+	}
+	select {
+	case <-w.again:
+	default:
+		t.Error("again not closed at a second IPCP up")
+	}
+	if _, local, _ := w.result(); local != netip.MustParseAddr("198.51.100.9") {
+		t.Errorf("local after the renewal: %s, want the second round's 198.51.100.9", local)
+	}
+}
+
+// With IPv6, the renewal waits for IPV6CP of the new round too.
+func TestPPPDWatcherRenewalWaitsForIPv6(t *testing.T) {
+	w := newPPPDWatcher()
+	w.want6 = true
+	round := []string{"local  IP address 198.51.100.1", "remote IP address 198.51.100.2",
+		"local  LL address fe80::1", "remote LL address fe80::2"}
+	w.line("Using interface ppp0")
+	for _, l := range round {
+		w.line(l)
+	}
+	if !w.isUp() {
+		t.Fatal("not up")
+	}
+	w.line("Connect time 0.1 minutes.")
+	for _, l := range round[:2] {
+		w.line(l)
+	}
+	if has(w.renewed) {
+		t.Fatal("renewed before IPV6CP of the new round")
+	}
+	for _, l := range round[2:] {
+		w.line(l)
+	}
+	if !has(w.renewed) {
+		t.Fatal("not renewed after IPV6CP")
+	}
+}
