@@ -157,3 +157,83 @@ func TestModeNeedsItsCarrier(t *testing.T) {
 		}
 	}
 }
+
+// renewingCarrier is a fakeCarrier that can go down in place: the test
+// sends on lapsed, and Renewed returns what it sends on back. Its Renewed
+// watches only ctx, not the carrier's end: the Link must end the wait.
+type renewingCarrier struct {
+	*fakeCarrier
+	lapsed chan struct{}
+	back   chan CarrierInfo
+}
+
+func (r *renewingCarrier) Lapsed() <-chan struct{} { return r.lapsed }
+func (r *renewingCarrier) Renewed(ctx context.Context) (CarrierInfo, error) {
+	select {
+	case ci := <-r.back:
+		return ci, nil
+	case <-ctx.Done():
+		return CarrierInfo{}, context.Cause(ctx)
+	}
+}
+
+// TestLinkRenewed: a carrier that went down in place is reported up again
+// by Renewed with the rest of the link's report kept; when the link ends
+// during the wait, Renewed says so instead of waiting out CONNECT_TIMEOUT.
+// A carrier that cannot come back in place has no lapses and no renewal.
+func TestLinkRenewed(t *testing.T) {
+	leakCheck(t)
+	client, key := newSigner(t)
+	srv := startSessionServer(t, client.PublicKey(), "hang")
+	l, _ := fakeLink(t, srv, key)
+	if l.Lapsed() != nil {
+		t.Error("lapses before Start")
+	}
+	if _, err := l.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l.Lapsed() != nil {
+		t.Error("lapses of a carrier that cannot come back in place")
+	}
+	if _, err := l.Renewed(context.Background()); err == nil {
+		t.Error("a renewal of a carrier that cannot come back in place")
+	}
+	l.Close()
+
+	r := &renewingCarrier{fakeCarrier: newFakeCarrier(), lapsed: make(chan struct{}, 1), back: make(chan CarrierInfo, 1)}
+	cfg := testConfig(t, srv.addr, srv.hostKey, key, "MODE=tun\n")
+	l, err := New(cfg, Options{Logger: quiet(), Home: t.TempDir(),
+		Carrier: func(Config, *slog.Logger) (Carrier, error) { return r, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := l.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Lapsed() != r.lapsed {
+		t.Fatal("the carrier's lapses are not the link's")
+	}
+	r.back <- CarrierInfo{Iface: "tun4"}
+	info, err := l.Renewed(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Iface != "tun4" || info.Mode != ModeTUN || info.Server != first.Server || info.ServerAddr != first.ServerAddr ||
+		!info.Since.After(first.Since) {
+		t.Errorf("renewed %+v,\nfirst up %+v", info, first)
+	}
+	ended := errors.New("the device went away")
+	r.end(ended) // the Link's monitor sees it before or during the wait
+	begin := time.Now()
+	if _, err := l.Renewed(context.Background()); !errors.Is(err, ended) {
+		t.Errorf("Renewed as the link ended = %v, want it to wrap %v", err, ended)
+	}
+	if took := time.Since(begin); took > 10*time.Second {
+		t.Errorf("Renewed took %v to see the link's end", took)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	noLinkGoroutines(t)
+}

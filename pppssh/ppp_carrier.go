@@ -125,6 +125,18 @@ func (c *pppCarrier) Start(ctx context.Context, client *ssh.Client) (CarrierInfo
 			return CarrierInfo{}, timedOut("waiting for the server helper")
 		}
 	}
+	ci, err := c.negotiated()
+	if err != nil {
+		return CarrierInfo{}, err
+	}
+	c.up = true
+	c.goJoined(c.watch)
+	return ci, nil
+}
+
+// negotiated checks what pppd negotiated against the configuration and
+// the kernel, sets up the interface's IPv6, and reports it.
+func (c *pppCarrier) negotiated() (CarrierInfo, error) {
 	iface, local, remote := c.pppd.watch.result()
 	if local != c.cfg.ClientIfAddr || remote != c.cfg.ServerIfAddr {
 		return CarrierInfo{}, fmt.Errorf("pppd negotiated %s -> %s instead of CLIENT_IFIPADDR %s -> SERVER_IFIPADDR %s (check the server's /etc/ppp/options)",
@@ -136,11 +148,43 @@ func (c *pppCarrier) Start(ctx context.Context, client *ssh.Client) (CarrierInfo
 	if err := ifaddr.SetUpPPP(iface, c.cfg.ClientIf6Prefix(), c.cfg.ServerIf6Addr); err != nil {
 		return CarrierInfo{}, err
 	}
-	c.up = true
-	c.goJoined(c.watch)
 	return CarrierInfo{Mode: ModePPP, Iface: iface, Local: local, Remote: remote, PeerDNS: c.pppd.watch.peerDNS(),
 		Local6: c.cfg.ClientIf6Addr, Remote6: c.cfg.ServerIf6Addr,
 		Pid: c.pppd.cmd.Process.Pid, TTY: c.pppd.slave.Name(), Speed: pppdSpeed}, nil
+}
+
+// Lapsed gets a value each time the link, once up, went down in place:
+// the local pppd's IPCP went down while pppd and the sessions stayed, as
+// when the server helper restarted its pppd on the link's terminal and
+// LCP renegotiates. The interface lost its addresses and routes.
+func (c *pppCarrier) Lapsed() <-chan struct{} { return c.pppd.watch.lapsed }
+
+// Renewed waits until the link is whole again after a lapse, and reports
+// it as Start did: the local pppd's IPCP (with IPV6CP and the name
+// servers it awaits) up again with the configured addresses and, with the
+// helper, the server's routes and rules in place again. The carrier's end
+// is an error, and so is ctx's, wrapping its cause.
+func (c *pppCarrier) Renewed(ctx context.Context) (CarrierInfo, error) {
+	select {
+	case <-c.pppd.watch.renewed:
+	case <-c.done:
+		return CarrierInfo{}, c.Err()
+	case <-ctx.Done():
+		return CarrierInfo{}, fmt.Errorf("%w (pppd said: %s)", context.Cause(ctx), c.pppd.watch.lastLines())
+	}
+	if c.cfg.ServerHelper != "" {
+		select {
+		case err := <-c.srv.renewed:
+			if err != nil {
+				return CarrierInfo{}, err
+			}
+		case <-c.done:
+			return CarrierInfo{}, c.Err()
+		case <-ctx.Done():
+			return CarrierInfo{}, fmt.Errorf("%w (waiting for the server helper)", context.Cause(ctx))
+		}
+	}
+	return c.negotiated()
 }
 
 // pppdSpeed is the speed pppd passes its ip-up scripts for a pty, which
@@ -329,7 +373,9 @@ func skipText(br *bufio.Reader, text io.Writer) error {
 	}
 }
 
-// watch ends the carrier when pppd or the session ends by itself.
+// watch ends the carrier when pppd or the session ends by itself. A
+// renegotiation does not end it: the Link's owner hears of it (Lapsed)
+// and sets the link's routes and hooks again once it is Renewed.
 func (c *pppCarrier) watch() {
 	select {
 	case <-c.pppd.exited:
@@ -341,11 +387,6 @@ func (c *pppCarrier) watch() {
 	case <-c.termEnded():
 		c.selfEnd.Store(true)
 		c.end(c.termEndError())
-	case <-c.pppd.watch.again:
-		// The link's routes (and DNS) went with the interface while
-		// IPCP was down: dial again rather than run without them.
-		c.selfEnd.Store(true)
-		c.end(errors.New("the peer renegotiated IPCP: pppd took the interface down meanwhile, and its routes with it"))
 	case <-c.closing:
 	}
 }

@@ -27,6 +27,7 @@ type serverSession struct {
 
 	ready        chan error // one value at the helper's first verdict: nil (ready) or its failure
 	readyOnce    sync.Once
+	renewed      chan error    // the latest verdict after the first, once each (a pppd restarted in place)
 	attached     chan struct{} // closed at ServerAttachedMarker
 	attachedOnce sync.Once
 	failure      atomic.Pointer[error]  // the helper's refusal or failure
@@ -55,7 +56,7 @@ func startServerSession(client *ssh.Client, cmd string, log *slog.Logger) (*serv
 // On failure s is closed.
 func startOn(s *ssh.Session, cmd string, log *slog.Logger, markers bool) (*serverSession, error) {
 	var err error
-	ss := &serverSession{cmd: cmd, sess: s, ready: make(chan error, 1), ended: make(chan struct{}),
+	ss := &serverSession{cmd: cmd, sess: s, ready: make(chan error, 1), renewed: make(chan error, 1), ended: make(chan struct{}),
 		attached: make(chan struct{}), stderr: newTailWriter(log.With("component", "server"))}
 	if markers {
 		ss.stderr.onLine = ss.serverLine
@@ -99,7 +100,23 @@ func (ss *serverSession) fail(err error) {
 }
 
 func (ss *serverSession) verdict(err error) {
-	ss.readyOnce.Do(func() { ss.ready <- err })
+	first := false
+	ss.readyOnce.Do(func() {
+		ss.ready <- err
+		first = true
+	})
+	if first {
+		return
+	}
+	// The latest replaces one not yet taken.
+	select {
+	case <-ss.renewed:
+	default:
+	}
+	select {
+	case ss.renewed <- err:
+	default:
+	}
 }
 
 // goWait starts the session's waiter with start (a goroutine its owner

@@ -2,13 +2,14 @@ package pppssh
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
 // The helper's lines on stderr: the first device name is kept as sent
 // (the carrier checks it), the first verdict counts.
 func TestServerLineVerdictAndDevice(t *testing.T) {
-	ss := &serverSession{ready: make(chan error, 1)}
+	ss := &serverSession{ready: make(chan error, 1), renewed: make(chan error, 1)}
 	h := &HelperIO{srv: ss}
 	if d := h.Device(); d != "" {
 		t.Fatalf("device before any line: %q", d)
@@ -23,6 +24,16 @@ func TestServerLineVerdictAndDevice(t *testing.T) {
 	}
 	if err := <-ss.ready; err != nil {
 		t.Errorf("verdict %v, want ready", err)
+	}
+	// A verdict after the first is a renewal's (a pppd restarted in
+	// place): the latest is kept.
+	if err := <-ss.renewed; err == nil || !strings.Contains(err.Error(), "too late") {
+		t.Errorf("verdict after the first: %v, want the failure", err)
+	}
+	ss.serverLine(ServerFailedMarker + "older")
+	ss.serverLine(ServerReadyMarker)
+	if err := <-ss.renewed; err != nil {
+		t.Errorf("latest verdict after the first: %v, want ready", err)
 	}
 
 	ss = &serverSession{ready: make(chan error, 1)}
