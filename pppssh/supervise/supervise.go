@@ -47,6 +47,24 @@ type Keeper interface {
 	KeepConnection() bool
 }
 
+// A Renewer is a Session whose link can go down and come back in place,
+// with no new dial (PPP: the server helper restarted its pppd on the
+// terminal it holds, and the local pppd renegotiated with it). Lapsed gets
+// a value each time the link went down; Renew then takes down what was
+// joined to the link (hooks, routes), waits for it to come back and joins
+// it again. The supervisor renews only with Persist: without it, a lapse
+// ends the session, as any drop does.
+type Renewer interface {
+	Lapsed() <-chan struct{}
+	// Renew returns nil once the session is whole again, or why it is
+	// not; the session is then closed and redialled as one that ended.
+	Renew(ctx context.Context) error
+}
+
+// ErrLapsed is why a session that went down in place ended, when it was
+// not renewed (Persist off).
+var ErrLapsed = errors.New("the link went down in place (the peer restarted PPP)")
+
 // Driver is what a Supervisor drives.
 type Driver interface {
 	// Dial brings one session up. It calls connecting once it begins to
@@ -149,6 +167,11 @@ func (s *Supervisor) Run(ctx context.Context, sess Session) error {
 	fails := 0
 	for {
 		reason := s.waitDown(ctx, sess)
+		if errors.Is(reason, ErrLapsed) && s.cfg.Persist {
+			if reason = s.renew(ctx, sess.(Renewer)); reason == nil {
+				continue
+			}
+		}
 		kept := false
 		if k, ok := sess.(Keeper); ok && reason != nil && s.cfg.Persist && !errors.Is(reason, ErrRedialNow) {
 			kept = k.KeepConnection()
@@ -221,8 +244,13 @@ func (s *Supervisor) redialLoop(ctx context.Context, backoff time.Duration, fail
 	}
 }
 
-// waitDown returns why the session went down, or nil when ctx ended.
+// waitDown returns why the session went down (ErrLapsed: in place), or
+// nil when ctx ended.
 func (s *Supervisor) waitDown(ctx context.Context, sess Session) error {
+	var lapsed <-chan struct{}
+	if r, ok := sess.(Renewer); ok {
+		lapsed = r.Lapsed()
+	}
 	select {
 	case <-ctx.Done():
 		return nil
@@ -230,5 +258,30 @@ func (s *Supervisor) waitDown(ctx context.Context, sess Session) error {
 		return ErrRedialNow
 	case <-sess.Done():
 		return sess.Wait()
+	case <-lapsed:
+		return ErrLapsed
 	}
+}
+
+// renew brings a session that went down in place back: it is published
+// connecting meanwhile, and up again as one more redial. It returns nil
+// once the session is whole again, or why it is not (nil too when ctx
+// ended: Run then stops).
+func (s *Supervisor) renew(ctx context.Context, r Renewer) error {
+	s.log.Warn("link down in place: waiting for it to come back", "reason", ErrLapsed)
+	s.failed(ErrLapsed)
+	s.st.NextAttempt = time.Time{}
+	s.publish(Connecting)
+	err := r.Renew(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w, and did not come back: %w", ErrLapsed, err)
+	}
+	s.st.Redials++
+	s.upAt = s.now()
+	s.publish(Up)
+	s.log.Info("link back up in place", "redials", s.st.Redials)
+	return nil
 }

@@ -502,3 +502,72 @@ func TestRetryAfterAFailedFirstDial(t *testing.T) {
 		t.Errorf("Retry after a permanent error: %v, %v, %d dials", sess, err, d.dials)
 	}
 }
+
+// renewerSession is a session that can go down in place, and keeps its
+// connection when asked: the test sends on lapsed, and each Renew takes
+// the next result of renews.
+type renewerSession struct {
+	*fakeSession
+	lapsed chan struct{}
+	renews []error
+	renewN int
+	asked  int // KeepConnection
+}
+
+func newRenewer(name string, renews ...error) *renewerSession {
+	return &renewerSession{fakeSession: newSession(name), lapsed: make(chan struct{}, 1), renews: renews}
+}
+
+func (r *renewerSession) Lapsed() <-chan struct{} { return r.lapsed }
+func (r *renewerSession) Renew(context.Context) error {
+	if r.closed != 0 {
+		panic("renewing a closed session")
+	}
+	err := r.renews[r.renewN]
+	r.renewN++
+	return err
+}
+func (r *renewerSession) KeepConnection() bool { r.asked++; return true }
+
+// TestLapseRenewedInPlace: a session that went down in place is renewed,
+// not closed or redialled, and counts as a redial; when it does not come
+// back, it is closed and redialled at once on its kept connection.
+func TestLapseRenewedInPlace(t *testing.T) {
+	notBack := errors.New("local pppd ended: exit status 16")
+	s1 := newRenewer("s1", nil, notBack)
+	s2 := newSession("s2")
+	s, d, clock, _ := newSupervisor(t, Config{Persist: true, HoldoffMax: 30 * time.Second}, s2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d.onPhase = func(st Status) {
+		switch {
+		case st.Phase == Up && st.Redials == 1:
+			s1.lapsed <- struct{}{} // the second lapse does not come back
+		case st.Phase == Up && st.Redials == 2:
+			cancel()
+		}
+	}
+	s1.lapsed <- struct{}{}
+	if err := run(t, s, ctx, s1); err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	if s1.renewN != 2 || s1.closed != 1 || s1.asked != 1 || s2.closed != 1 {
+		t.Errorf("renewed %d times, s1 closed %d, asked to keep %d, s2 closed %d; want 2, 1, 1, 1", s1.renewN, s1.closed, s1.asked, s2.closed)
+	}
+	if len(clock.waits) != 0 {
+		t.Errorf("waits %v: neither the renewal nor the redial on the kept connection should wait", clock.waits)
+	}
+	wantLog(t, d, "connecting", "up (redials 1)", "connecting", "connecting", "up (redials 2)")
+}
+
+// TestLapseWithoutPersistEnds: without PERSIST a lapse ends Run as a drop
+// does, and nothing is renewed.
+func TestLapseWithoutPersistEnds(t *testing.T) {
+	s1 := newRenewer("s1")
+	s, _, _, _ := newSupervisor(t, Config{})
+	s1.lapsed <- struct{}{}
+	err := run(t, s, context.Background(), s1)
+	if !errors.Is(err, ErrLapsed) || s1.renewN != 0 || s1.closed != 1 {
+		t.Errorf("Run = %v, renewed %d times, closed %d; want ErrLapsed, 0, 1", err, s1.renewN, s1.closed)
+	}
+}
