@@ -30,9 +30,14 @@ type driver struct {
 	info   pppssh.Info // of the last session that came up
 	wasUp  bool        // a session came up: systemd has had READY=1
 	kept   *ssh.Client // the last session's connection, for the next Dial
+
+	// join joins a link's networks (routes, rules, DNS, the ip-up hooks);
+	// nil: joinNetworks. Tests replace it.
+	join func(ctx context.Context, info pppssh.Info) (netCloser, error)
 }
 
-// session is a link and its networks: supervise.Session and Keeper.
+// session is a link and its networks: supervise.Session, Keeper and
+// Renewer.
 type session struct {
 	link linkCloser // *pppssh.Link
 	net  netCloser  // *linkNetworks
@@ -44,7 +49,37 @@ type linkCloser interface {
 	Done() <-chan struct{}
 	Wait() error
 	Detach(timeout time.Duration) *ssh.Client
+	Lapsed() <-chan struct{}
+	Renewed(ctx context.Context) (pppssh.Info, error)
 	Close() error
+}
+
+// Lapsed gets a value each time the link went down in place (PPP: the
+// server helper restarted its pppd, and the local pppd renegotiates).
+func (s *session) Lapsed() <-chan struct{} { return s.link.Lapsed() }
+
+// Renew takes the networks down as Close would (the ip-down hooks, then
+// what is left of the routes and rules: the kernel took those through the
+// interface when it went down), waits for the link to come back in place
+// and joins its networks again. On failure nothing of the networks is
+// left for Close to undo twice.
+func (s *session) Renew(ctx context.Context) error {
+	err := s.net.close(ctx)
+	s.net = &linkNetworks{} // closed: nothing to undo
+	if err != nil {
+		return fmt.Errorf("taking the networks down: %w", err)
+	}
+	info, err := s.link.Renewed(ctx)
+	if err != nil {
+		return err
+	}
+	nets, err := s.d.joinNets(ctx, info)
+	if err != nil {
+		return err
+	}
+	s.net = nets
+	s.d.upWith(info, nets)
+	return nil
 }
 
 // KeepConnection takes the link's SSH connection for the next Dial when
@@ -146,20 +181,37 @@ func (d *driver) Dial(ctx context.Context, connecting func()) (supervise.Session
 	if err != nil {
 		return nil, err
 	}
-	nets, err := joinNetworks(ctx, d.o, d.cfg, info, d.log)
+	nets, err := d.joinNets(ctx, info)
 	if err != nil {
 		if cerr := link.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("closing the link: %w", cerr))
 		}
 		return nil, err
 	}
+	d.upWith(info, nets)
+	return &session{link: link, net: nets, d: d}, nil
+}
+
+// joinNets joins the networks of a link that is up.
+func (d *driver) joinNets(ctx context.Context, info pppssh.Info) (netCloser, error) {
+	if d.join != nil {
+		return d.join(ctx, info)
+	}
+	return joinNetworks(ctx, d.o, d.cfg, info, d.log)
+}
+
+// upWith records a link that came up, with its networks, for the state
+// file.
+func (d *driver) upWith(info pppssh.Info, nets netCloser) {
 	d.st.Iface, d.st.Local, d.st.Remote = info.Iface, info.Local.String(), info.Remote.String()
 	d.st.Local6, d.st.Remote6 = addrOrEmpty(info.Local6), addrOrEmpty(info.Remote6)
 	d.st.Server, d.st.Via, d.st.UpSince = info.Server, addrOrEmpty(info.Via), info.Since
 	d.st.Mode, d.st.CarrierPid, d.st.ServerIface = info.Mode, info.Pid, info.ServerIface
-	d.st.Firewall, d.st.Changes, d.st.Forwards, d.st.DNS = nets.firewall(), nets.changes(), info.Forwards, nets.dnsLine()
+	d.st.Forwards = info.Forwards
+	if n, ok := nets.(*linkNetworks); ok {
+		d.st.Firewall, d.st.Changes, d.st.DNS = n.firewall(), n.changes(), n.dnsLine()
+	}
 	d.info = info
-	return &session{link: link, net: nets, d: d}, nil
 }
 
 // Permanent errors end the process instead of being redialled: a host key

@@ -3,13 +3,18 @@ package main
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 	"golang.org/x/crypto/ssh"
 )
 
 type fakeTunnel struct {
+	renewed  pppssh.Info
+	renewErr error
+	renewals int
 	closeErr error
 	closed   int
 	done     chan struct{}
@@ -20,6 +25,11 @@ func (f *fakeTunnel) Wait() error           { <-f.done; return nil }
 func (f *fakeTunnel) Close() error          { f.closed++; return f.closeErr }
 
 func (f *fakeTunnel) Detach(time.Duration) *ssh.Client { return nil }
+func (f *fakeTunnel) Lapsed() <-chan struct{}          { return nil }
+func (f *fakeTunnel) Renewed(context.Context) (pppssh.Info, error) {
+	f.renewals++
+	return f.renewed, f.renewErr
+}
 
 type fakeNet struct {
 	err    error
@@ -58,4 +68,51 @@ func TestSessionCloseKeepsBothErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSessionRenew: a renewal takes the networks down once, waits for the
+// link and joins the networks again with what it reports; when the link
+// does not come back, the networks are not undone a second time by the
+// Close that follows.
+func TestSessionRenew(t *testing.T) {
+	back := pppssh.Info{CarrierInfo: pppssh.CarrierInfo{Iface: "ppp7", Local: netip.MustParseAddr("198.51.100.1"),
+		Remote: netip.MustParseAddr("198.51.100.2")}}
+	t.Run("back", func(t *testing.T) {
+		old, fresh := &fakeNet{}, &fakeNet{}
+		var joined []pppssh.Info
+		d := &driver{join: func(_ context.Context, info pppssh.Info) (netCloser, error) {
+			joined = append(joined, info)
+			return fresh, nil
+		}}
+		l := &fakeTunnel{renewed: back, done: make(chan struct{})}
+		s := &session{link: l, net: old, d: d}
+		if err := s.Renew(context.Background()); err != nil {
+			t.Fatalf("Renew = %v", err)
+		}
+		if old.closed != 1 || l.renewals != 1 || len(joined) != 1 || joined[0].Iface != "ppp7" {
+			t.Fatalf("old networks closed %d times, renewals %d, joined %v; want 1, 1, [ppp7]", old.closed, l.renewals, joined)
+		}
+		if d.st.Iface != "ppp7" || d.st.Local != "198.51.100.1" {
+			t.Errorf("state after the renewal: %+v", d.st)
+		}
+		if err := s.Close(context.Background()); err != nil || fresh.closed != 1 || old.closed != 1 {
+			t.Errorf("Close = %v: fresh networks closed %d times, old %d; want 1 and 1", err, fresh.closed, old.closed)
+		}
+	})
+	t.Run("not back", func(t *testing.T) {
+		gone := errors.New("local pppd ended: exit status 16")
+		old := &fakeNet{}
+		d := &driver{join: func(context.Context, pppssh.Info) (netCloser, error) {
+			t.Fatal("networks joined for a link that did not come back")
+			return nil, nil
+		}}
+		l := &fakeTunnel{renewErr: gone, done: make(chan struct{})}
+		s := &session{link: l, net: old, d: d}
+		if err := s.Renew(context.Background()); !errors.Is(err, gone) {
+			t.Fatalf("Renew = %v, want %v", err, gone)
+		}
+		if err := s.Close(context.Background()); err != nil || old.closed != 1 || l.closed != 1 {
+			t.Errorf("Close = %v: networks closed %d times, link %d; want 1 and 1", err, old.closed, l.closed)
+		}
+	})
 }
