@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,7 +16,8 @@ import (
 // runOnTerminal waits for the client's terminal (attach.go), then runs
 // pppd on it. After the request, the session's stdin carries nothing: its
 // end (the client closed the link, or went away) ends pppd as the
-// terminal's hangup does.
+// terminal's hangup does. A pppd killed by a signal is started again on the
+// terminal (restart.go).
 func runOnTerminal(ctx context.Context, pppd string, o Options, req pppssh.Request, router *routing.Router, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -31,7 +33,30 @@ func runOnTerminal(ctx context.Context, pppd string, o Options, req pppssh.Reque
 	log.Debug("pppd speaks on the client's terminal", "tty", t.path)
 	fmt.Fprintln(o.stderr(), pppssh.ServerAttachedMarker)
 	o.tty, o.ttyPath = t.tty, t.path
-	return runPPPD(ctx, pppd, o, req, router, log)
+	var budget restarts
+	for {
+		err := runPPPD(ctx, pppd, o, req, router, log)
+		sig, killed := killedBySignal(err)
+		if !killed || ctx.Err() != nil {
+			return err
+		}
+		if !budget.take() {
+			log.Error("pppd was killed again: not restarting it", "signal", sig, "restarts", restartLimit, "within", restartWindow)
+			return err
+		}
+		// Its interface went, and with it the routes through it; what
+		// is left (rules, forwarding) is undone and set again for the
+		// new interface once it is up.
+		if uerr := router.Close(); uerr != nil {
+			log.Error("undoing the killed pppd's changes", "err", uerr)
+			return errors.Join(err, uerr)
+		}
+		if lerr := resetLine(o.tty); lerr != nil {
+			log.Error("not restarting pppd", "err", lerr)
+			return errors.Join(err, lerr)
+		}
+		log.Warn("pppd was killed: starting it again on the same terminal", "signal", sig)
+	}
 }
 
 // onEOF calls f once its reader, a non-blocking duplicate of in

@@ -1,0 +1,99 @@
+package serve
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A pppd that died of a signal it does not catch (SIGKILL, by an admin or
+// the OOM killer; a crash) while its client is still there is started
+// again on the client's terminal, at most restartLimit times within
+// restartWindow of one session. The client's pppd takes the new pppd's
+// LCP Configure-Request as a restart of the link and renegotiates on the
+// same session: no new session, sudo, helper or login, and the client
+// keeps its pppd and interface. pppd's own ends (the client hung up or
+// stopped answering, a Terminate-Request, SIGTERM: it catches those) end
+// the session as before.
+const (
+	restartLimit  = 5
+	restartWindow = 10 * time.Minute
+)
+
+// restarts counts the restarts of one session's pppd.
+type restarts struct {
+	at  []time.Time
+	now func() time.Time
+}
+
+// take reports whether another restart is within the limit, and counts
+// it if so.
+func (r *restarts) take() bool {
+	now := time.Now()
+	if r.now != nil {
+		now = r.now()
+	}
+	recent := r.at[:0]
+	for _, t := range r.at {
+		if now.Sub(t) < restartWindow {
+			recent = append(recent, t)
+		}
+	}
+	r.at = recent
+	if len(r.at) >= restartLimit {
+		return false
+	}
+	r.at = append(r.at, now)
+	return true
+}
+
+// killedBySignal reports whether pppd's end err is a death by a signal it
+// does not catch, and names the signal.
+func killedBySignal(err error) (string, bool) {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return "", false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() {
+		return "", false
+	}
+	return ws.Signal().String(), true
+}
+
+// The line disciplines (tty_ldisc(8)).
+const (
+	nTTY = 0
+	nPPP = 3
+)
+
+// resetLine gives tty back its terminal line discipline, as pppd does as
+// it ends and a killed pppd could not: the PPP discipline it set holds a
+// channel still connected to the dead pppd's unit, which a new pppd could
+// not connect to a unit of its own.
+func resetLine(tty *os.File) error {
+	rc, err := tty.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ioErr error
+	err = rc.Control(func(fd uintptr) {
+		var d int
+		if d, ioErr = unix.IoctlGetInt(int(fd), unix.TIOCGETD); ioErr != nil || d != nPPP {
+			return
+		}
+		ioErr = unix.IoctlSetPointerInt(int(fd), unix.TIOCSETD, nTTY)
+	})
+	if err == nil {
+		err = ioErr
+	}
+	if err != nil {
+		return fmt.Errorf("setting the terminal's line discipline back: %w", err)
+	}
+	return nil
+}
