@@ -68,8 +68,9 @@ func TestPPPHelperOnTerminal(t *testing.T) {
 	ping(t, lab.ClientNS, lab.TunServer)
 	ping(t, lab.ServerNS, lab.TunClient)
 
-	// The server's pppd killed: the link comes back on the same SSH
-	// connection, on a new terminal.
+	// The server's pppd killed: its helper starts it again on the same
+	// terminal, and the link comes back in place on the same SSH
+	// connection (TestServerPPPDRestartedInPlace looks closer).
 	conn := sshConnection(t)
 	n, err := strconv.Atoi(pid)
 	if err != nil {
@@ -80,8 +81,13 @@ func TestPPPHelperOnTerminal(t *testing.T) {
 	if again := sshConnection(t); again != conn {
 		t.Errorf("the redial made a new SSH connection (%s, was %s)", again, conn)
 	}
-	if ps := linkPPPDs(); len(ps) != 1 || strings.Contains(ps[0], " notty ") {
-		t.Errorf("server pppds after the redial: %q", ps)
+	ps = linkPPPDs()
+	if len(ps) != 1 || strings.Contains(ps[0], " notty ") {
+		t.Fatalf("server pppds after the redial: %q", ps)
+	}
+	again, _, _ := strings.Cut(ps[0], " ")
+	if got, err := os.Readlink("/proc/" + again + "/fd/0"); err != nil || got != tty || again == pid {
+		t.Errorf("after the kill, the server's pppd %s speaks on %q (%v); want a new pppd on the same terminal %s", again, got, err, tty)
 	}
 	if out, code := client(t, "-c", conf, "stop"); code != 0 {
 		t.Fatalf("stop: %s", out)

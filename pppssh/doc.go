@@ -33,6 +33,10 @@
 //	     ├─ error: everything started so far is undone before Start returns;
 //	     │         Wait returns the same error
 //	     └─ up: Wait blocks until the carrier ends or the keepalive gives up
+//	Lapsed, Renewed (PPP): the link went down in place and came back
+//	without ending (the server helper restarted its pppd on the link's
+//	terminal; the local pppd renegotiated): the owner sets the link's
+//	routes and hooks again with what Renewed reports
 //	Detach (optional, after the link ended by itself, before Close): if
 //	the server still answers a keepalive, take the SSH connection out of
 //	the link for its next run (Options.Client: Start skips the dial)

@@ -21,6 +21,12 @@
 // SSH connection still answers (a Keeper: the server's pppd died, not the
 // path) hands the connection to the next Dial, which is made at once: the
 // redial costs the carrier's start, not a holdoff, a TCP connect, a key
-// exchange and a login. Every change of phase is published through the
-// Driver (the program writes its state file and tells systemd).
+// exchange and a login. A session that went down in place (a Renewer:
+// the server helper restarted its pppd on the terminal it holds, and the
+// local pppd renegotiates) is not closed at all with Persist: it is
+// published connecting, renewed (hooks, routes and rules taken down and
+// joined again once the link is back) and counted as a redial; one that
+// does not come back is closed and redialled as above. Every change of
+// phase is published through the Driver (the program writes its state
+// file and tells systemd).
 package supervise
