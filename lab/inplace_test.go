@@ -51,16 +51,18 @@ func traceHooks(t *testing.T) (keys []string, runs func() []string) {
 // its pppd, its sessions and its SSH connection; it runs its ip-down and
 // ip-up hooks once more and sets its routes again, and the server sets its
 // own again: the network behind the server answers through the
-// masquerade. After restartLimit restarts within its window the helper
-// gives up, and the client redials on its kept connection as before.
+// masquerade. After the policy's PPPD_RESTARTS restarts within 10 minutes
+// the helper gives up, and the client redials on its kept connection as
+// before.
 func TestServerPPPDRestartedInPlace(t *testing.T) {
+	const restartLimit = 2
+	withPolicy(t, lab.Policy+"PPPD_RESTARTS=2\n")
 	before := snapshots()
 	keys, runs := traceHooks(t)
 	conf := helperConf(t, "vpn", append(keys, "SERVER_NETWORKS="+lab.BehindServerNet, "SERVER_MASQUERADE=yes")...)
 	mustStart(t, conf)
 	ping(t, lab.ClientNS, lab.BehindServerIP)
 	conn, local := sshConnection(t), localPPPD(t, "vpn")
-	const restartLimit = 5 // serve.restartLimit
 	for i := range restartLimit {
 		srv := serverPPPD(t)
 		helper := parentPid(strconv.Itoa(srv))

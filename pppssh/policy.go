@@ -53,6 +53,9 @@ const PolicyPath = "/etc/vpn-pppssh/server.conf"
 //	OFFER_DNS        name servers (IPv4, at most two) the server half's
 //	                 pppd offers its clients (pppd's ms-dns), for links
 //	                 with DNS=peer; unset: none
+//	PPPD_RESTARTS    how many times within 10 minutes the server half
+//	                 starts a killed pppd again on a client's terminal
+//	                 (0-100, 5); 0: never, the client redials
 //
 // Whatever the file says, CheckHost also refuses tunnel addresses and
 // networks that would take traffic the server sends elsewhere.
@@ -67,6 +70,7 @@ type Policy struct {
 	MaxSessionsPerAccount int
 	PPPD                  string       // the pppd the server half runs
 	OfferDNS              []netip.Addr // ms-dns for the clients' pppd
+	PPPDRestarts          int          // killed pppds restarted in place per session within 10 minutes
 
 	path   string          // the file the policy came from
 	exists bool            // whether that file exists
@@ -77,6 +81,12 @@ type Policy struct {
 const (
 	DefaultMaxSessions = 64
 	maxMaxSessions     = 1024
+)
+
+// Bounds of PPPD_RESTARTS.
+const (
+	DefaultPPPDRestarts = 5
+	maxPPPDRestarts     = 100
 )
 
 // DefaultMaxSessionsPerAccount is MAX_SESSIONS_PER_ACCOUNT when the file
@@ -90,6 +100,7 @@ func DefaultPolicy(path string) Policy {
 		MaxSessions:           DefaultMaxSessions,
 		MaxSessionsPerAccount: DefaultMaxSessionsPerAccount,
 		PPPD:                  Defaults().ServerPPPD,
+		PPPDRestarts:          DefaultPPPDRestarts,
 		path:                  path,
 	}
 }
@@ -179,6 +190,13 @@ func (p *Policy) setKey(key, v string) error {
 		return nil
 	case "PPPD":
 		return setPath(&p.PPPD, v, false)
+	case "PPPD_RESTARTS":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > maxPPPDRestarts {
+			return fmt.Errorf("%q: use a number from 0 (never) to %d", v, maxPPPDRestarts)
+		}
+		p.PPPDRestarts = n
+		return nil
 	case "OFFER_DNS":
 		p.OfferDNS = nil
 		for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
@@ -203,7 +221,7 @@ func (p *Policy) setKey(key, v string) error {
 		}
 		return nil
 	}
-	return errors.New("unknown key (ALLOW_NETWORKS, ALLOW_PEERS, ALLOW_MASQUERADE, ALLOW_FORWARDING, ALLOW_BRIDGES, MAX_SESSIONS, MAX_SESSIONS_PER_ACCOUNT, PPPD, OFFER_DNS)")
+	return errors.New("unknown key (ALLOW_NETWORKS, ALLOW_PEERS, ALLOW_MASQUERADE, ALLOW_FORWARDING, ALLOW_BRIDGES, MAX_SESSIONS, MAX_SESSIONS_PER_ACCOUNT, PPPD, PPPD_RESTARTS, OFFER_DNS)")
 }
 
 // Path is the file the policy was read from.

@@ -113,6 +113,9 @@ func TestLoadPolicyRefusesBadValues(t *testing.T) {
 		{"OFFER_DNS=2001:db8::53\n", ":1: OFFER_DNS: \"2001:db8::53\" is not an IPv4 unicast address"},
 		{"OFFER_DNS=203.0.113.53;reboot\n", "OFFER_DNS"},
 		{"OFFER_DNS=203.0.113.1,203.0.113.2,203.0.113.3\n", "OFFER_DNS: at most two name servers"},
+		{"PPPD_RESTARTS=-1\n", ":1: PPPD_RESTARTS: \"-1\": use a number from 0 (never) to 100"},
+		{"PPPD_RESTARTS=101\n", "PPPD_RESTARTS"},
+		{"PPPD_RESTARTS=yes\n", "PPPD_RESTARTS"},
 	} {
 		path := filepath.Join(t.TempDir(), "server.conf")
 		if err := os.WriteFile(path, []byte(c.body), 0o600); err != nil {
@@ -128,8 +131,12 @@ func TestLoadPolicyRefusesBadValues(t *testing.T) {
 	if p.MaxSessions != 3 || p.PPPD != "/opt/pppd" || len(p.OfferDNS) != 2 || p.OfferDNS[1] != netip.MustParseAddr("203.0.113.54") {
 		t.Errorf("MAX_SESSIONS/PPPD not read: %+v", p)
 	}
-	if p := policyFrom(t, nil); p.MaxSessions != DefaultMaxSessions || p.MaxSessionsPerAccount != 8 || p.PPPD != Defaults().ServerPPPD {
+	if p := policyFrom(t, nil); p.MaxSessions != DefaultMaxSessions || p.MaxSessionsPerAccount != 8 || p.PPPD != Defaults().ServerPPPD ||
+		p.PPPDRestarts != 5 {
 		t.Errorf("defaults: %+v", p)
+	}
+	if p := policyFrom(t, str("PPPD_RESTARTS=0\n")); p.PPPDRestarts != 0 {
+		t.Errorf("PPPD_RESTARTS=0 read as %d", p.PPPDRestarts)
 	}
 	for _, c := range []struct {
 		body string

@@ -37,6 +37,7 @@ func startPPPD(cfg Config, log *slog.Logger) (*pppdProc, error) {
 	p := &pppdProc{master: master, slave: slave, watch: newPPPDWatcher(), exited: make(chan struct{})}
 	p.watch.wantDNS = cfg.DNSPeer
 	p.watch.want6 = cfg.CarriesIPv6()
+	p.watch.renews = true
 	cmd := exec.Command(cfg.PPPD, cfg.localPPPDArgs(slave.Name())...)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	// A pipe of our own rather than cmd.StdoutPipe: a hook script that pppd

@@ -50,6 +50,7 @@ type pppdWatcher struct {
 	// restarted its pppd on the same line). Each lapse (IPCP down, or a
 	// second IPCP up without one) sends on lapsed; each time the link is
 	// whole again after one, renewed gets a value. Both hold one value.
+	renews   bool // follow lapses and renewals (the client); else a second up only closes again
 	live     bool // declared up, and not down since
 	round    int  // lapses so far: a DNS timer of an earlier round is stale
 	lapsed   chan struct{}
@@ -87,16 +88,19 @@ func (w *pppdWatcher) line(s string) bool {
 	case strings.HasPrefix(s, "local  IP address "):
 		w.local, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "local  IP address ")))
 	case strings.HasPrefix(s, lapseMarker):
-		if w.live {
+		if w.live && w.renews {
 			w.lapse()
 		}
 	case strings.HasPrefix(s, "remote IP address "):
 		if w.live {
+			w.againOnce.Do(func() { close(w.again) })
+			if !w.renews {
+				return false
+			}
 			// A second IPCP up with no statistics line before it: the
 			// link went down meanwhile all the same. This round's
 			// local address came on the line before.
 			local := w.local
-			w.againOnce.Do(func() { close(w.again) })
 			w.lapse()
 			w.local = local
 		}
@@ -122,8 +126,11 @@ func (w *pppdWatcher) line(s string) bool {
 		return w.dnsSettled(s)
 	case strings.HasPrefix(s, "remote LL address "):
 		if w.live && w.want6 {
-			local6 := w.local6
 			w.againOnce.Do(func() { close(w.again) })
+			if !w.renews {
+				return false
+			}
+			local6 := w.local6
 			w.lapse()
 			w.local6 = local6
 		}

@@ -121,6 +121,7 @@ func has(c chan struct{}) bool {
 // lines, name servers included; the first round's are not reused.
 func TestPPPDWatcherLapseAndRenewal(t *testing.T) {
 	w := newPPPDWatcher()
+	w.renews = true
 	w.wantDNS = true
 	up := []string{
 		"Using interface ppp0",
@@ -176,6 +177,7 @@ func TestPPPDWatcherLapseAndRenewal(t *testing.T) {
 // renewal at once, with the address of the line before it.
 func TestPPPDWatcherRenegotiationWithoutStatistics(t *testing.T) {
 	w := newPPPDWatcher()
+	w.renews = true
 	for _, l := range []string{"Using interface ppp0", "local  IP address 198.51.100.1", "remote IP address 198.51.100.2"} {
 		w.line(l)
 	}
@@ -199,6 +201,7 @@ func TestPPPDWatcherRenegotiationWithoutStatistics(t *testing.T) {
 // With IPv6, the renewal waits for IPV6CP of the new round too.
 func TestPPPDWatcherRenewalWaitsForIPv6(t *testing.T) {
 	w := newPPPDWatcher()
+	w.renews = true
 	w.want6 = true
 	round := []string{"local  IP address 198.51.100.1", "remote IP address 198.51.100.2",
 		"local  LL address fe80::1", "remote LL address fe80::2"}
@@ -221,5 +224,27 @@ func TestPPPDWatcherRenewalWaitsForIPv6(t *testing.T) {
 	}
 	if !has(w.renewed) {
 		t.Fatal("not renewed after IPV6CP")
+	}
+}
+
+// Without renews (the server's PPPDLog), a second IPCP up only closes
+// again and leaves the first round's result as it was: the server ends
+// the link on it, and nothing applied may follow the new addresses.
+func TestPPPDWatcherWithoutRenewals(t *testing.T) {
+	w := newPPPDWatcher()
+	for _, l := range []string{"Using interface ppp0", "local  IP address 198.51.100.2", "remote IP address 198.51.100.1",
+		"Connect time 0.1 minutes.", "local  IP address 198.51.100.2", "remote IP address 198.51.100.77"} {
+		w.line(l)
+	}
+	select {
+	case <-w.again:
+	default:
+		t.Fatal("a second IPCP up did not close again")
+	}
+	if _, _, remote := w.result(); remote != netip.MustParseAddr("198.51.100.1") {
+		t.Errorf("remote after a second IPCP up: %s, want the first round's 198.51.100.1", remote)
+	}
+	if has(w.lapsed) || has(w.renewed) {
+		t.Error("lapses or renewals reported without renews")
 	}
 }

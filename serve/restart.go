@@ -13,22 +13,20 @@ import (
 
 // A pppd that died of a signal it does not catch (SIGKILL, by an admin or
 // the OOM killer; a crash) while its client is still there is started
-// again on the client's terminal, at most restartLimit times within
-// restartWindow of one session. The client's pppd takes the new pppd's
+// again on the client's terminal, at most the policy's PPPD_RESTARTS times
+// within restartWindow of one session. The client's pppd takes the new pppd's
 // LCP Configure-Request as a restart of the link and renegotiates on the
 // same session: no new session, sudo, helper or login, and the client
 // keeps its pppd and interface. pppd's own ends (the client hung up or
 // stopped answering, a Terminate-Request, SIGTERM: it catches those) end
 // the session as before.
-const (
-	restartLimit  = 5
-	restartWindow = 10 * time.Minute
-)
+const restartWindow = 10 * time.Minute
 
 // restarts counts the restarts of one session's pppd.
 type restarts struct {
-	at  []time.Time
-	now func() time.Time
+	limit int // within restartWindow
+	at    []time.Time
+	now   func() time.Time
 }
 
 // take reports whether another restart is within the limit, and counts
@@ -45,7 +43,7 @@ func (r *restarts) take() bool {
 		}
 	}
 	r.at = recent
-	if len(r.at) >= restartLimit {
+	if len(r.at) >= r.limit {
 		return false
 	}
 	r.at = append(r.at, now)

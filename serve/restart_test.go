@@ -13,8 +13,9 @@ import (
 )
 
 func TestRestartBudget(t *testing.T) {
+	const restartLimit = 5
 	now := time.Unix(1700000000, 0)
-	r := restarts{now: func() time.Time { return now }}
+	r := restarts{limit: restartLimit, now: func() time.Time { return now }}
 	for i := range restartLimit {
 		if !r.take() {
 			t.Fatalf("restart %d refused within the limit of %d", i+1, restartLimit)
@@ -32,6 +33,13 @@ func TestRestartBudget(t *testing.T) {
 	}
 	if r.take() {
 		t.Fatal("two restarts allowed where one left the window")
+	}
+}
+
+func TestNoRestarts(t *testing.T) {
+	r := restarts{limit: 0}
+	if r.take() {
+		t.Error("a restart allowed with PPPD_RESTARTS=0")
 	}
 }
 

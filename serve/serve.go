@@ -30,9 +30,9 @@
 //	pppd      run on the session or the terminal; once up, and only if it
 //	          negotiated the request's own addresses, routes, forwarding
 //	          and masquerade. On the terminal, a pppd killed by a signal
-//	          while the client is there is started again on it, up to 5
-//	          times in 10 minutes (restart.go): the client renegotiates
-//	          on the same session
+//	          while the client is there is started again on it, up to
+//	          PPPD_RESTARTS times in 10 minutes (restart.go): the client
+//	          renegotiates on the same session
 //
 // Clients cannot forge the account: sudo sets SUDO_UID itself. They choose
 // the link name, so two links of one account with the same name are one
@@ -195,7 +195,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	o.offerDNS = policy.OfferDNS
 	if o.attach != nil {
-		return runOnTerminal(ctx, policy.PPPD, o, req, router, log)
+		return runOnTerminal(ctx, policy, o, req, router, log)
 	}
 	return runPPPD(ctx, policy.PPPD, o, req, router, log)
 }

@@ -18,7 +18,8 @@ import (
 // end (the client closed the link, or went away) ends pppd as the
 // terminal's hangup does. A pppd killed by a signal is started again on the
 // terminal (restart.go).
-func runOnTerminal(ctx context.Context, pppd string, o Options, req pppssh.Request, router *routing.Router, log *slog.Logger) error {
+func runOnTerminal(ctx context.Context, policy pppssh.Policy, o Options, req pppssh.Request, router *routing.Router, log *slog.Logger) error {
+	pppd := policy.PPPD
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := onEOF(o.Stdin, cancel) // from now: a client gone while it attaches frees its slots at once
@@ -33,7 +34,7 @@ func runOnTerminal(ctx context.Context, pppd string, o Options, req pppssh.Reque
 	log.Debug("pppd speaks on the client's terminal", "tty", t.path)
 	fmt.Fprintln(o.stderr(), pppssh.ServerAttachedMarker)
 	o.tty, o.ttyPath = t.tty, t.path
-	var budget restarts
+	budget := restarts{limit: policy.PPPDRestarts}
 	for {
 		err := runPPPD(ctx, pppd, o, req, router, log)
 		sig, killed := killedBySignal(err)
@@ -41,7 +42,7 @@ func runOnTerminal(ctx context.Context, pppd string, o Options, req pppssh.Reque
 			return err
 		}
 		if !budget.take() {
-			log.Error("pppd was killed again: not restarting it", "signal", sig, "restarts", restartLimit, "within", restartWindow)
+			log.Error("pppd was killed: not restarting it", "signal", sig, "PPPD_RESTARTS", policy.PPPDRestarts, "within", restartWindow)
 			return err
 		}
 		// Its interface went, and with it the routes through it; what
