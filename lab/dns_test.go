@@ -110,6 +110,16 @@ func TestDNSFromThePeer(t *testing.T) {
 	if backups, _ := filepath.Glob(resolv + ".pppd-backup.*"); len(backups) > 0 {
 		t.Errorf("Debian's 0000usepeerdns ran (%v): USEPEERDNS reached the ip-up scripts", backups)
 	}
+	// The server's pppd killed and renewed in place: the name server it
+	// offers again is set again.
+	kill(t, serverPPPD(t), syscall.SIGKILL)
+	wantBack(t, conf, 1, time.Minute)
+	if s := statusJSON(t, conf); !strings.HasPrefix(s.DNS, "dns "+lab.BehindServerIP+" search lab.example via ") {
+		t.Errorf("status after the renewal does not show the peer's name server: %+v", s)
+	}
+	if out, err := lab.InNS(lab.ClientNS, "getent", "hosts", "secret"); err != nil || !strings.HasPrefix(out, "198.51.100.77 ") {
+		t.Errorf("getent hosts secret after the renewal: %v %q", err, out)
+	}
 	if out, code := client(t, "-c", conf, "stop"); code != 0 {
 		t.Fatalf("stop: exit %d: %s", code, out)
 	}

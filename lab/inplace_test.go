@@ -112,6 +112,7 @@ func TestServerPPPDRestartedInPlace(t *testing.T) {
 		t.Errorf("the client's pppd %d stayed after the helper gave up: the link was not redialled", p)
 	}
 	if c := sshConnection(t); c != conn {
+		dumpLog(t, conf)
 		t.Errorf("the redial made a new SSH connection (%s, was %s), though the old one still answered", c, conn)
 	}
 	b, err := os.ReadFile(filepath.Join(runDir, "vpn.log"))

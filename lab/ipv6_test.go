@@ -184,10 +184,26 @@ func TestIPv6OverPPP(t *testing.T) {
 	// The server reaches the client's IPv6 network, un-masqueraded: its
 	// route through the link, the client's IPv6 forwarding.
 	ping6(t, lab.ServerNS, v6BehindClient)
-	routes, err := lab.Sh("ip", "-n", lab.ClientNS, "-6", "route", "show", "proto", "158")
-	if err != nil || !strings.Contains(routes, v6BehindNet+" dev ppp") {
-		t.Errorf("the client's IPv6 route to %s: %v\n%s", v6BehindNet, err, routes)
+	wantV6Route := func(when string) {
+		t.Helper()
+		routes, err := lab.Sh("ip", "-n", lab.ClientNS, "-6", "route", "show", "proto", "158")
+		if err != nil || !strings.Contains(routes, v6BehindNet+" dev ppp") {
+			t.Errorf("%s: the client's IPv6 route to %s: %v\n%s", when, v6BehindNet, err, routes)
+		}
 	}
+	wantV6Route("up")
+	// The server's pppd killed: renewed in place (IPCP and IPV6CP again),
+	// and both ends' IPv6 addresses, routes and rules are back.
+	local := localPPPD(t, "vpn")
+	kill(t, serverPPPD(t), syscall.SIGKILL)
+	wantBack(t, conf, 1, time.Minute)
+	if p := localPPPD(t, "vpn"); p != local {
+		t.Errorf("the client's pppd changed from %d to %d: not renewed in place", local, p)
+	}
+	wantIPv6Carried(t, conf, true)
+	wantServerIPv6Rules(t)
+	ping6(t, lab.ServerNS, v6BehindClient)
+	wantV6Route("renewed in place")
 	if out, code := client(t, "-c", conf, "stop"); code != 0 {
 		t.Fatalf("stop: exit %d: %s", code, out)
 	}

@@ -237,3 +237,86 @@ func TestLinkRenewed(t *testing.T) {
 	}
 	noLinkGoroutines(t)
 }
+
+func TestRenewedAfter(t *testing.T) {
+	refused := errors.New("the server could not apply its side: route exists")
+	for _, c := range []struct {
+		name     string
+		k        int
+		judged   bool
+		verdict  error
+		ups      int
+		live     bool
+		whole    bool
+		wantFail bool
+	}{
+		{"restart announced, nothing since", 1, false, nil, 1, true, false, false},
+		{"local pppd down in place", 1, false, nil, 1, false, false, false},
+		{"local pppd up again, no verdict yet", 1, false, nil, 2, true, false, false},
+		{"verdict ready, local pppd not up again yet", 1, true, nil, 1, false, false, false},
+		{"verdict ready, the old round still up", 1, true, nil, 1, true, false, false},
+		{"both", 1, true, nil, 2, true, true, false},
+		{"two restarts, one renegotiation", 2, true, nil, 2, true, false, false},
+		{"two restarts, two renegotiations", 2, true, nil, 3, true, true, false},
+		{"refused", 1, true, refused, 2, true, false, true},
+		{"refused before the local pppd came back", 1, true, refused, 1, false, false, true},
+	} {
+		whole, err := renewedAfter(c.k, c.judged, c.verdict, c.ups, c.live)
+		if whole != c.whole || (err != nil) != c.wantFail || c.wantFail && !errors.Is(err, refused) {
+			t.Errorf("%s: %v, %v; want %v, failure %v", c.name, whole, err, c.whole, c.wantFail)
+		}
+	}
+}
+
+// Renewed waits for the helper's verdict and the local pppd's renewal,
+// takes an announcement its wait already counted, and keeps one made
+// since; the helper's failure ends the wait.
+func TestPPPCarrierRenewedWaits(t *testing.T) {
+	newCarrier := func() (*pppCarrier, *pppdWatcher, *serverSession) {
+		w := newPPPDWatcher()
+		w.renews = true
+		for _, l := range []string{"Using interface ppp0", "local  IP address 198.51.100.1", "remote IP address 198.51.100.2"} {
+			w.line(l)
+		}
+		srv := &serverSession{ready: make(chan error, 1)}
+		srv.verdict(nil) // the first: the link's start
+		// Addresses the configuration does not have: negotiated fails at
+		// once after the wait, touching no interface.
+		c := &pppCarrier{cfg: Config{ClientIfAddr: netip.MustParseAddr("198.51.100.9")},
+			pppd: &pppdProc{watch: w}, srv: srv, done: make(chan struct{})}
+		return c, w, srv
+	}
+	c, w, srv := newCarrier()
+	srv.serverLine(ServerRestartMarker)
+	<-srv.restarts.announcements()     // taken by the supervisor, whose renewal follows
+	srv.serverLine(ServerRestartMarker) // a second, announced before the renewal ends
+	got := make(chan error, 1)
+	go func() {
+		_, err := c.Renewed(context.Background())
+		got <- err
+	}()
+	for range 2 {
+		w.line("Connect time 0.1 minutes.")
+		w.line("local  IP address 198.51.100.1")
+		w.line("remote IP address 198.51.100.2")
+	}
+	srv.serverLine(ServerReadyMarker)
+	if err := <-got; err == nil || !strings.Contains(err.Error(), "pppd negotiated") {
+		t.Fatalf("Renewed = %v, want it past the wait, at the address check", err)
+	}
+	if has(srv.restarts.announcements()) {
+		t.Error("an announcement the wait counted was left for a second renewal")
+	}
+
+	c, _, srv = newCarrier()
+	srv.serverLine(ServerRestartMarker)
+	<-srv.restarts.announcements()
+	go func() {
+		_, err := c.Renewed(context.Background())
+		got <- err
+	}()
+	srv.serverLine(ServerFailedMarker + "applying the server's routes: route exists")
+	if err := <-got; err == nil || !strings.Contains(err.Error(), "route exists") {
+		t.Fatalf("Renewed after the helper's failure = %v", err)
+	}
+}

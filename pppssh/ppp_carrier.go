@@ -153,38 +153,55 @@ func (c *pppCarrier) negotiated() (CarrierInfo, error) {
 		Pid: c.pppd.cmd.Process.Pid, TTY: c.pppd.slave.Name(), Speed: pppdSpeed}, nil
 }
 
-// Lapsed gets a value each time the link, once up, went down in place:
-// the local pppd's IPCP went down while pppd and the sessions stayed, as
-// when the server helper restarted its pppd on the link's terminal and
-// LCP renegotiates. The interface lost its addresses and routes.
-func (c *pppCarrier) Lapsed() <-chan struct{} { return c.pppd.watch.lapsed }
-
-// Renewed waits until the link is whole again after a lapse, and reports
-// it as Start did: the local pppd's IPCP (with IPV6CP and the name
-// servers it awaits) up again with the configured addresses and, with the
-// helper, the server's routes and rules in place again. The carrier's end
-// is an error, and so is ctx's, wrapping its cause.
-func (c *pppCarrier) Renewed(ctx context.Context) (CarrierInfo, error) {
-	select {
-	case <-c.pppd.watch.renewed:
-	case <-c.done:
-		return CarrierInfo{}, c.Err()
-	case <-ctx.Done():
-		return CarrierInfo{}, fmt.Errorf("%w (pppd said: %s)", context.Cause(ctx), c.pppd.watch.lastLines())
+// Lapsed gets a value each time the server helper announced that it is
+// starting its pppd again on the link's terminal (ServerRestartMarker):
+// the local pppd is about to renegotiate with the new one, and the
+// interface loses its addresses and routes meanwhile. Nil without a
+// session.
+func (c *pppCarrier) Lapsed() <-chan struct{} {
+	if c.srv == nil {
+		return nil
 	}
-	if c.cfg.ServerHelper != "" {
-		select {
-		case err := <-c.srv.renewed:
-			if err != nil {
-				return CarrierInfo{}, err
+	return c.srv.restarts.announcements()
+}
+
+// Renewed waits until the link is whole again after the restarts
+// announced so far, and reports it as Start did: the local pppd declared
+// up once more for each (IPCP, with IPV6CP and the name servers it
+// awaits), with the configured addresses, and the helper's verdict on the
+// latest restart ready (its routes and rules in place again). The
+// helper's failure is an error, and so are the carrier's end and ctx's,
+// wrapping its cause.
+func (c *pppCarrier) Renewed(ctx context.Context) (CarrierInfo, error) {
+	for {
+		k, judged, verdict, restarted := c.srv.restarts.state()
+		ups, live, renegotiated := c.pppd.watch.state()
+		whole, err := renewedAfter(k, judged, verdict, ups, live)
+		if err != nil {
+			return CarrierInfo{}, err
+		}
+		if whole {
+			// A restart counted now needs no second renewal: its
+			// announcement, if still held, is taken; one made since
+			// is put back.
+			select {
+			case <-c.srv.restarts.announcements():
+			default:
 			}
+			if n, _, _, _ := c.srv.restarts.state(); n != k {
+				signal(c.srv.restarts.announcements())
+			}
+			return c.negotiated()
+		}
+		select {
+		case <-restarted:
+		case <-renegotiated:
 		case <-c.done:
 			return CarrierInfo{}, c.Err()
 		case <-ctx.Done():
-			return CarrierInfo{}, fmt.Errorf("%w (waiting for the server helper)", context.Cause(ctx))
+			return CarrierInfo{}, fmt.Errorf("%w (pppd said: %s)", context.Cause(ctx), c.pppd.watch.lastLines())
 		}
 	}
-	return c.negotiated()
 }
 
 // pppdSpeed is the speed pppd passes its ip-up scripts for a pty, which
@@ -373,21 +390,48 @@ func skipText(br *bufio.Reader, text io.Writer) error {
 	}
 }
 
-// watch ends the carrier when pppd or the session ends by itself. A
-// renegotiation does not end it: the Link's owner hears of it (Lapsed)
-// and sets the link's routes and hooks again once it is Renewed.
+// renewedAfter says whether a link is whole again after k restarts of the
+// server's pppd: the helper judged the latest ready, and the local pppd
+// is up, once more for each restart. The helper's failure is the error.
+func renewedAfter(k int, judged bool, verdict error, ups int, live bool) (bool, error) {
+	if judged && verdict != nil {
+		return false, verdict
+	}
+	return judged && live && ups >= 1+k, nil
+}
+
+// watch ends the carrier when pppd or the session ends by itself, or
+// when the local pppd renegotiated with no restart announced for it
+// (ServerRestartMarker): the peer restarted LCP on its own, and the
+// link's routes and DNS went with the interface meanwhile. A restart the
+// helper announced does not end it: the Link's owner hears of it
+// (Lapsed) and sets the link's routes and hooks again once it is
+// Renewed.
 func (c *pppCarrier) watch() {
-	select {
-	case <-c.pppd.exited:
-		c.selfEnd.Store(true)
-		c.end(c.pppdEndError())
-	case <-c.srv.ended:
-		c.selfEnd.Store(true)
-		c.end(c.srv.endError())
-	case <-c.termEnded():
-		c.selfEnd.Store(true)
-		c.end(c.termEndError())
-	case <-c.closing:
+	for {
+		ups, _, renegotiated := c.pppd.watch.state()
+		if k, _, _, _ := c.srv.restarts.state(); ups > 1+k {
+			c.selfEnd.Store(true)
+			c.end(errors.New("the peer renegotiated IPCP: pppd took the interface down meanwhile, and its routes with it"))
+			return
+		}
+		select {
+		case <-c.pppd.exited:
+			c.selfEnd.Store(true)
+			c.end(c.pppdEndError())
+			return
+		case <-c.srv.ended:
+			c.selfEnd.Store(true)
+			c.end(c.srv.endError())
+			return
+		case <-c.termEnded():
+			c.selfEnd.Store(true)
+			c.end(c.termEndError())
+			return
+		case <-renegotiated:
+		case <-c.closing:
+			return
+		}
 	}
 }
 

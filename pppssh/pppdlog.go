@@ -41,20 +41,24 @@ type pppdWatcher struct {
 
 	// again is closed when IPCP or IPV6CP comes up a second time (the
 	// peer renegotiated): pppd took the interface down meanwhile, and
-	// the kernel deleted the link's routes and addresses with it.
+	// the kernel deleted the link's routes and addresses with it. The
+	// server's watcher (no renews) closes it at any second IPCP or
+	// IPV6CP up; the client's only where no statistics line came first,
+	// and follows the rounds instead (ups, live, changed).
 	again     chan struct{}
 	againOnce sync.Once
 
-	// The link in place: once up, it may go down and come back without
-	// pppd ending, when the peer restarts LCP (the server helper
-	// restarted its pppd on the same line). Each lapse (IPCP down, or a
-	// second IPCP up without one) sends on lapsed; each time the link is
-	// whole again after one, renewed gets a value. Both hold one value.
-	renews   bool // follow lapses and renewals (the client); else a second up only closes again
+	// The link in place (the client's watcher, renews): once up, it may
+	// go down and come back without pppd ending, when the peer restarts
+	// LCP (the server helper restarted its pppd on the same line). A
+	// lapse is IPCP down, or a second IPCP up without one. changed is
+	// closed (and replaced) at each lapse and each time the link is
+	// whole again.
+	renews   bool // follow lapses and renewals; else a second up only closes again
 	live     bool // declared up, and not down since
+	ups      int  // times declared up
 	round    int  // lapses so far: a DNS timer of an earlier round is stale
-	lapsed   chan struct{}
-	renewed  chan struct{}
+	changed  chan struct{}
 	ipcpOnce sync.Once
 }
 
@@ -71,7 +75,7 @@ const tailLines = 8
 
 func newPPPDWatcher() *pppdWatcher {
 	return &pppdWatcher{up: make(chan struct{}), again: make(chan struct{}), ipcp: make(chan struct{}),
-		lapsed: make(chan struct{}, 1), renewed: make(chan struct{}, 1)}
+		changed: make(chan struct{})}
 }
 
 // line takes one log line and reports whether it completed the link.
@@ -178,7 +182,21 @@ func (w *pppdWatcher) lapse() {
 	w.round++
 	w.local, w.remote, w.local6, w.remote6 = netip.Addr{}, netip.Addr{}, netip.Addr{}, netip.Addr{}
 	w.addrsUp, w.ipv6Up, w.dnsDone, w.dns = false, false, false, nil
-	signal(w.lapsed)
+	w.change()
+}
+
+// change wakes whoever waits on the last changed; w.mu is held.
+func (w *pppdWatcher) change() {
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+// state is how many times the link was declared up, whether it is up
+// now, and a channel closed at the next lapse or renewal.
+func (w *pppdWatcher) state() (ups int, live bool, changed <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ups, w.live, w.changed
 }
 
 // signal leaves a value in c, a channel of one, unless one is there.
@@ -200,11 +218,12 @@ func (w *pppdWatcher) isUp() bool {
 }
 
 // markUp declares the link up: the first time on up, after a lapse on
-// renewed. w.mu is held.
+// changed. w.mu is held.
 func (w *pppdWatcher) markUp() bool {
 	w.live = true
-	if w.isUp() {
-		signal(w.renewed)
+	w.ups++
+	if w.ups > 1 {
+		w.change()
 	}
 	w.upOnce.Do(func() { close(w.up) })
 	return true
@@ -269,7 +288,8 @@ func NewPPPDLog(ipv6 bool) *PPPDLog {
 func (p *PPPDLog) IPCPUp() <-chan struct{} { return p.w.ipcp }
 
 // Again is closed when the peer renegotiated IPCP or IPV6CP after the link
-// was up: the interface lost its addresses and routes meanwhile.
+// was up, whatever pppd logged before: the interface lost its addresses
+// and routes meanwhile, and Result still says the first round's.
 func (p *PPPDLog) Again() <-chan struct{} { return p.w.again }
 
 // Line takes one log line and reports whether it completed the link.

@@ -106,8 +106,19 @@ func TestPPPDWatcherPeerDNS(t *testing.T) {
 	}
 }
 
-// has reports whether c holds a value, taking it.
-func has(c chan struct{}) bool {
+// wantState checks the watcher's count of ups and whether it is up, and
+// returns the channel that its next change closes.
+func wantState(t *testing.T, w *pppdWatcher, when string, ups int, live bool) <-chan struct{} {
+	t.Helper()
+	u, l, changed := w.state()
+	if u != ups || l != live {
+		t.Fatalf("%s: ups %d, live %v; want %d, %v", when, u, l, ups, live)
+	}
+	return changed
+}
+
+// closed reports whether c is closed.
+func closed(c <-chan struct{}) bool {
 	select {
 	case <-c:
 		return true
@@ -133,44 +144,34 @@ func TestPPPDWatcherLapseAndRenewal(t *testing.T) {
 	for _, l := range up {
 		w.line(l)
 	}
-	if !has(w.up) && !w.isUp() {
-		t.Fatal("not up after the first round")
-	}
-	if has(w.lapsed) || has(w.renewed) {
-		t.Fatal("a lapse or renewal reported before any")
-	}
+	changed := wantState(t, w, "after the first round", 1, true)
 	w.line("Connect time 0.1 minutes.")
-	w.line("Sent 1000 bytes, received 2000 bytes.")
-	if !has(w.lapsed) {
-		t.Fatal("the statistics line after up was not taken for a lapse")
+	if !closed(changed) {
+		t.Fatal("the statistics line after up did not wake the waiters")
 	}
+	changed = wantState(t, w, "after the statistics line", 1, false)
+	w.line("Sent 1000 bytes, received 2000 bytes.")
 	if _, local, _ := w.result(); local.IsValid() {
 		t.Errorf("the first round's local address %s kept after the lapse", local)
 	}
 	w.line("local  IP address 198.51.100.1")
-	if w.line("remote IP address 198.51.100.2") || has(w.renewed) {
+	if w.line("remote IP address 198.51.100.2") || closed(changed) {
 		t.Fatal("renewed before the name servers of the new round came")
 	}
 	w.line("primary   DNS address 192.0.2.55")
-	if !w.line("secondary DNS address 192.0.2.56") || !has(w.renewed) {
+	if !w.line("secondary DNS address 192.0.2.56") || !closed(changed) {
 		t.Fatal("not renewed once the new round was whole")
 	}
+	wantState(t, w, "after the second round", 2, true)
 	if got := w.peerDNS(); len(got) != 2 || got[0] != netip.MustParseAddr("192.0.2.55") {
 		t.Errorf("name servers after the renewal: %v, want the second round's", got)
 	}
-	if has(w.lapsed) {
-		t.Error("a second lapse reported for one")
-	}
-	select {
-	case <-w.again:
+	if closed(w.again) {
 		t.Error("again closed, though the renegotiation was announced by the statistics line")
-	default:
 	}
 	// A final statistics line, as pppd prints when it ends, is one more lapse.
 	w.line("Connect time 0.2 minutes.")
-	if !has(w.lapsed) {
-		t.Error("the statistics line of a second round not taken for a lapse")
-	}
+	wantState(t, w, "after the last statistics line", 2, false)
 }
 
 // A second IPCP up with no statistics line before it is a lapse and a
@@ -185,12 +186,8 @@ func TestPPPDWatcherRenegotiationWithoutStatistics(t *testing.T) {
 	if !w.line("remote IP address 198.51.100.2") {
 		t.Fatal("the second round did not complete the link")
 	}
-	if !has(w.lapsed) || !has(w.renewed) {
-		t.Fatal("a second IPCP up not reported as a lapse and a renewal")
-	}
-	select {
-	case <-w.again:
-	default:
+	wantState(t, w, "after the second IPCP up", 2, true)
+	if !closed(w.again) {
 		t.Error("again not closed at a second IPCP up")
 	}
 	if _, local, _ := w.result(); local != netip.MustParseAddr("198.51.100.9") {
@@ -209,42 +206,33 @@ func TestPPPDWatcherRenewalWaitsForIPv6(t *testing.T) {
 	for _, l := range round {
 		w.line(l)
 	}
-	if !w.isUp() {
-		t.Fatal("not up")
-	}
+	wantState(t, w, "up", 1, true)
 	w.line("Connect time 0.1 minutes.")
 	for _, l := range round[:2] {
 		w.line(l)
 	}
-	if has(w.renewed) {
-		t.Fatal("renewed before IPV6CP of the new round")
-	}
+	wantState(t, w, "after IPCP of the new round", 1, false)
 	for _, l := range round[2:] {
 		w.line(l)
 	}
-	if !has(w.renewed) {
-		t.Fatal("not renewed after IPV6CP")
-	}
+	wantState(t, w, "after IPV6CP", 2, true)
 }
 
 // Without renews (the server's PPPDLog), a second IPCP up only closes
 // again and leaves the first round's result as it was: the server ends
-// the link on it, and nothing applied may follow the new addresses.
+// the link on it, and nothing applied may follow the new addresses. The
+// statistics line that comes first changes nothing.
 func TestPPPDWatcherWithoutRenewals(t *testing.T) {
 	w := newPPPDWatcher()
 	for _, l := range []string{"Using interface ppp0", "local  IP address 198.51.100.2", "remote IP address 198.51.100.1",
 		"Connect time 0.1 minutes.", "local  IP address 198.51.100.2", "remote IP address 198.51.100.77"} {
 		w.line(l)
 	}
-	select {
-	case <-w.again:
-	default:
+	if !closed(w.again) {
 		t.Fatal("a second IPCP up did not close again")
 	}
 	if _, _, remote := w.result(); remote != netip.MustParseAddr("198.51.100.1") {
 		t.Errorf("remote after a second IPCP up: %s, want the first round's 198.51.100.1", remote)
 	}
-	if has(w.lapsed) || has(w.renewed) {
-		t.Error("lapses or renewals reported without renews")
-	}
+	wantState(t, w, "without renews", 1, true)
 }

@@ -58,6 +58,13 @@ func (l *Link) Renewed(ctx context.Context) (Info, error) {
 	begin := time.Now()
 	ci, err := r.Renewed(ctx)
 	if err != nil {
+		select {
+		case <-l.carrier.Done():
+			// The link has ended by itself: its end is recorded before
+			// the owner hears of it, so that Detach sees it.
+			<-l.done
+		default:
+		}
 		return Info{}, fmt.Errorf("link %s: %w", l.cfg.Name, err)
 	}
 	info := l.info

@@ -156,6 +156,12 @@ const (
 	// client's wait for the server's pppd to speak first counts from
 	// there.
 	ServerAttachedMarker = "vpn-pppssh-serve: attached"
+	// ServerRestartMarker says that the server's pppd was killed and is
+	// being started again on the client's terminal: the client's pppd is
+	// about to renegotiate, and a ServerReadyMarker or ServerFailedMarker
+	// follows for the new pppd. A client that does not know it logs it,
+	// and its pppd's renegotiation ends its link as before.
+	ServerRestartMarker = "vpn-pppssh-serve: restarting pppd"
 )
 
 // maxRequest bounds a request line.

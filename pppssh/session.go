@@ -27,7 +27,7 @@ type serverSession struct {
 
 	ready        chan error // one value at the helper's first verdict: nil (ready) or its failure
 	readyOnce    sync.Once
-	renewed      chan error    // the latest verdict after the first, once each (a pppd restarted in place)
+	restarts     restartLog // the helper's restarts of pppd in place, and its verdicts on them
 	attached     chan struct{} // closed at ServerAttachedMarker
 	attachedOnce sync.Once
 	failure      atomic.Pointer[error]  // the helper's refusal or failure
@@ -56,7 +56,7 @@ func startServerSession(client *ssh.Client, cmd string, log *slog.Logger) (*serv
 // On failure s is closed.
 func startOn(s *ssh.Session, cmd string, log *slog.Logger, markers bool) (*serverSession, error) {
 	var err error
-	ss := &serverSession{cmd: cmd, sess: s, ready: make(chan error, 1), renewed: make(chan error, 1), ended: make(chan struct{}),
+	ss := &serverSession{cmd: cmd, sess: s, ready: make(chan error, 1), ended: make(chan struct{}),
 		attached: make(chan struct{}), stderr: newTailWriter(log.With("component", "server"))}
 	if markers {
 		ss.stderr.onLine = ss.serverLine
@@ -83,6 +83,8 @@ func (ss *serverSession) serverLine(line string) {
 	switch {
 	case line == ServerReadyMarker:
 		ss.verdict(nil)
+	case line == ServerRestartMarker:
+		ss.restarts.restart()
 	case line == ServerAttachedMarker:
 		ss.attachedOnce.Do(func() { close(ss.attached) })
 	case strings.HasPrefix(line, ServerDeviceMarker):
@@ -105,17 +107,8 @@ func (ss *serverSession) verdict(err error) {
 		ss.ready <- err
 		first = true
 	})
-	if first {
-		return
-	}
-	// The latest replaces one not yet taken.
-	select {
-	case <-ss.renewed:
-	default:
-	}
-	select {
-	case ss.renewed <- err:
-	default:
+	if !first {
+		ss.restarts.verdict(err)
 	}
 }
 

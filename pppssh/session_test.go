@@ -9,7 +9,7 @@ import (
 // The helper's lines on stderr: the first device name is kept as sent
 // (the carrier checks it), the first verdict counts.
 func TestServerLineVerdictAndDevice(t *testing.T) {
-	ss := &serverSession{ready: make(chan error, 1), renewed: make(chan error, 1)}
+	ss := &serverSession{ready: make(chan error, 1)}
 	h := &HelperIO{srv: ss}
 	if d := h.Device(); d != "" {
 		t.Fatalf("device before any line: %q", d)
@@ -25,15 +25,21 @@ func TestServerLineVerdictAndDevice(t *testing.T) {
 	if err := <-ss.ready; err != nil {
 		t.Errorf("verdict %v, want ready", err)
 	}
-	// A verdict after the first is a renewal's (a pppd restarted in
-	// place): the latest is kept.
-	if err := <-ss.renewed; err == nil || !strings.Contains(err.Error(), "too late") {
-		t.Errorf("verdict after the first: %v, want the failure", err)
+	// A restart announced: the verdict that follows is that restart's.
+	if n, judged, err, _ := ss.restarts.state(); n != 0 || !judged || err == nil || !strings.Contains(err.Error(), "too late") {
+		t.Errorf("before a restart: %d restarts, judged %v, %v; want 0, true and the late failure", n, judged, err)
 	}
-	ss.serverLine(ServerFailedMarker + "older")
+	_, _, _, changed := ss.restarts.state()
+	ss.serverLine(ServerRestartMarker)
+	if n, judged, _, _ := ss.restarts.state(); n != 1 || judged || !closed(changed) {
+		t.Errorf("after a restart marker: %d restarts, judged %v, woken %v; want 1, false, true", n, judged, closed(changed))
+	}
+	if !has(ss.restarts.announcements()) || has(ss.restarts.announcements()) {
+		t.Error("a restart not announced once")
+	}
 	ss.serverLine(ServerReadyMarker)
-	if err := <-ss.renewed; err != nil {
-		t.Errorf("latest verdict after the first: %v, want ready", err)
+	if n, judged, err, _ := ss.restarts.state(); n != 1 || !judged || err != nil {
+		t.Errorf("after the restart's verdict: %d restarts, judged %v, %v; want 1, true, ready", n, judged, err)
 	}
 
 	ss = &serverSession{ready: make(chan error, 1)}
@@ -44,5 +50,15 @@ func TestServerLineVerdictAndDevice(t *testing.T) {
 	}
 	if p := ss.failure.Load(); p == nil || !errors.Is(*p, err) {
 		t.Errorf("failure not recorded: %v", p)
+	}
+}
+
+// has reports whether c holds a value, taking it.
+func has(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }

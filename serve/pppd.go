@@ -114,6 +114,12 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 			return err
 		case err := <-exited:
 			log.Info("pppd ended", "err", err)
+			if _, killed := killedBySignal(err); killed {
+				iface, _, _ := ppp.Result()
+				if rerr := removePidFiles(pppdRunDir, cmd.Process.Pid, iface, pppssh.ServerLinkname(req)); rerr != nil {
+					log.Warn("removing the killed pppd's pid files", "err", rerr)
+				}
+			}
 			return err
 		case <-ctx.Done():
 			log.Info("stopping pppd")

@@ -1,10 +1,13 @@
 package serve
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -12,8 +15,9 @@ import (
 )
 
 // A pppd that died of a signal it does not catch (SIGKILL, by an admin or
-// the OOM killer; a crash) while its client is still there is started
-// again on the client's terminal, at most the policy's PPPD_RESTARTS times
+// the OOM killer; pppd catches the others, a crash's included, and exits)
+// while its client is still there is started again on the client's
+// terminal, at most the policy's PPPD_RESTARTS times
 // within restartWindow of one session. The client's pppd takes the new pppd's
 // LCP Configure-Request as a restart of the link and renegotiates on the
 // same session: no new session, sudo, helper or login, and the client
@@ -94,4 +98,36 @@ func resetLine(tty *os.File) error {
 		return fmt.Errorf("setting the terminal's line discipline back: %w", err)
 	}
 	return nil
+}
+
+// pppdRunDir is where pppd writes its pid files (pppd(8), FILES).
+const pppdRunDir = "/run"
+
+// removePidFiles removes the pid files of a pppd killed outright, which
+// it could not remove itself: /run/IFACE.pid and /run/ppp-LINKNAME.pid,
+// each only while it still names pid.
+func removePidFiles(dir string, pid int, iface, linkname string) error {
+	var errs []error
+	for _, name := range []string{iface + ".pid", "ppp-" + linkname + ".pid"} {
+		if name == ".pid" {
+			continue // no interface yet
+		}
+		path := filepath.Join(dir, name)
+		b, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		first, _, _ := bytes.Cut(b, []byte("\n"))
+		if string(bytes.TrimSpace(first)) != strconv.Itoa(pid) {
+			continue // another pppd's now
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

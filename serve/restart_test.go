@@ -2,13 +2,18 @@ package serve
 
 import (
 	"errors"
+	"io/fs"
+	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
 	"golang.org/x/sys/unix"
 )
 
@@ -96,5 +101,77 @@ func TestResetLine(t *testing.T) {
 	defer w.Close()
 	if err := resetLine(r); err == nil {
 		t.Error("resetLine on a pipe: no error")
+	}
+}
+
+func TestRemovePidFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	unit := write("ppp3.pid", "4242\n")
+	link := write("ppp-vpn-pppssh-in-198.51.100.1.pid", "4242\nppp3\n")
+	other := write("ppp4.pid", "4243\n")
+	if err := removePidFiles(dir, 4242, "ppp3", "vpn-pppssh-in-198.51.100.1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{unit, link} {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s left behind: %v", p, err)
+		}
+	}
+	// Another pppd's files stay: a new pppd may have written the same name.
+	write("ppp3.pid", "5000\n")
+	if err := removePidFiles(dir, 4242, "ppp3", "x"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{unit, other} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s removed, though it names another pppd: %v", p, err)
+		}
+	}
+	// A pppd killed before it had an interface: only the linkname's.
+	if err := removePidFiles(dir, 4242, "", "none"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// restartable reads the policy again: what the admin changed since the
+// session began applies to the restart, and each restart is counted.
+func TestRestartableReadsThePolicyAgain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "server.conf")
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := pppssh.Request{Version: 1, Link: "office", IPParam: "vpn", Local: netip.MustParseAddr("198.51.100.2"),
+		Peer: netip.MustParseAddr("198.51.100.1"), Masquerade: true, Forward: true}
+	write(labPolicy + "PPPD_RESTARTS=1\n")
+	var p pppssh.Policy
+	var budget restarts
+	if err := restartable(&p, path, req, &budget); err != nil {
+		t.Fatalf("first restart: %v", err)
+	}
+	if p.PPPD != "/bin/true" {
+		t.Errorf("the policy read again says PPPD %q", p.PPPD)
+	}
+	if err := restartable(&p, path, req, &budget); err == nil || !strings.Contains(err.Error(), "PPPD_RESTARTS=1") {
+		t.Errorf("second restart with PPPD_RESTARTS=1: %v", err)
+	}
+	budget = restarts{}
+	write("ALLOW_PEERS=198.51.100.0/24\nALLOW_FORWARDING=yes\n") // masquerade no longer allowed
+	if err := restartable(&p, path, req, &budget); err == nil || !strings.Contains(err.Error(), "ALLOW_MASQUERADE") {
+		t.Errorf("a restart the policy no longer allows: %v", err)
+	}
+	write("PPPD_RESTARTS=lots\n")
+	if err := restartable(&p, path, req, &budget); err == nil || !strings.Contains(err.Error(), "PPPD_RESTARTS") {
+		t.Errorf("a restart under a broken policy: %v", err)
 	}
 }

@@ -522,7 +522,10 @@ func TestRenegotiationEndsTheLink(t *testing.T) {
 	dir := t.TempDir()
 	fake := filepath.Join(dir, "pppd")
 	up := `Using interface ppp9\nlocal  IP address 198.51.100.2\nremote IP address 198.51.100.1\n`
-	script := "#!/bin/sh\nprintf '" + up + "' >&3\nprintf 'remote IP address 198.51.100.77\\n' >&3\nexec sleep 30\n"
+	// As pppd logs a renegotiation: its link statistics as IPCP goes
+	// down, then the new round.
+	again := `Connect time 0.1 minutes.\nSent 100 bytes, received 200 bytes.\nlocal  IP address 198.51.100.2\n`
+	script := "#!/bin/sh\nprintf '" + up + "' >&3\nprintf '" + again + "' >&3\nprintf 'remote IP address 198.51.100.77\\n' >&3\nexec sleep 30\n"
 	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,6 @@ import (
 // terminal's hangup does. A pppd killed by a signal is started again on the
 // terminal (restart.go).
 func runOnTerminal(ctx context.Context, policy pppssh.Policy, o Options, req pppssh.Request, router *routing.Router, log *slog.Logger) error {
-	pppd := policy.PPPD
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := onEOF(o.Stdin, cancel) // from now: a client gone while it attaches frees its slots at once
@@ -36,13 +35,13 @@ func runOnTerminal(ctx context.Context, policy pppssh.Policy, o Options, req ppp
 	o.tty, o.ttyPath = t.tty, t.path
 	budget := restarts{limit: policy.PPPDRestarts}
 	for {
-		err := runPPPD(ctx, pppd, o, req, router, log)
+		err := runPPPD(ctx, policy.PPPD, o, req, router, log)
 		sig, killed := killedBySignal(err)
 		if !killed || ctx.Err() != nil {
 			return err
 		}
-		if !budget.take() {
-			log.Error("pppd was killed: not restarting it", "signal", sig, "PPPD_RESTARTS", policy.PPPDRestarts, "within", restartWindow)
+		if rerr := restartable(&policy, o.PolicyPath, req, &budget); rerr != nil {
+			log.Error("pppd was killed: not starting it again", "signal", sig, "err", rerr)
 			return err
 		}
 		// Its interface went, and with it the routes through it; what
@@ -53,11 +52,32 @@ func runOnTerminal(ctx context.Context, policy pppssh.Policy, o Options, req ppp
 			return errors.Join(err, uerr)
 		}
 		if lerr := resetLine(o.tty); lerr != nil {
-			log.Error("not restarting pppd", "err", lerr)
+			log.Error("not starting pppd again", "err", lerr)
 			return errors.Join(err, lerr)
 		}
 		log.Warn("pppd was killed: starting it again on the same terminal", "signal", sig)
+		fmt.Fprintln(o.stderr(), pppssh.ServerRestartMarker)
 	}
+}
+
+// restartable decides whether a killed pppd may be started again: the
+// policy is read again, so that what the admin changed since the session
+// began applies (PPPD_RESTARTS, and the request checked against it anew),
+// and the restart is counted against PPPD_RESTARTS.
+func restartable(policy *pppssh.Policy, path string, req pppssh.Request, budget *restarts) error {
+	p, err := pppssh.LoadPolicy(path)
+	if err != nil {
+		return err
+	}
+	if err := p.Check(req); err != nil {
+		return err
+	}
+	*policy = p
+	budget.limit = p.PPPDRestarts
+	if !budget.take() {
+		return fmt.Errorf("PPPD_RESTARTS=%d restarts within %v already", p.PPPDRestarts, restartWindow)
+	}
+	return nil
 }
 
 // onEOF calls f once its reader, a non-blocking duplicate of in

@@ -63,7 +63,7 @@ type Renewer interface {
 
 // ErrLapsed is why a session that went down in place ended, when it was
 // not renewed (Persist off).
-var ErrLapsed = errors.New("the link went down in place (the peer restarted PPP)")
+var ErrLapsed = errors.New("the link went down in place (the server started its pppd again)")
 
 // Driver is what a Supervisor drives.
 type Driver interface {
@@ -272,11 +272,27 @@ func (s *Supervisor) renew(ctx context.Context, r Renewer) error {
 	s.failed(ErrLapsed)
 	s.st.NextAttempt = time.Time{}
 	s.publish(Connecting)
-	err := r.Renew(ctx)
-	if ctx.Err() != nil {
+	// A redial asked meanwhile (SIGHUP) ends the wait: the admin wants a
+	// fresh dial now.
+	rctx, cancel := context.WithCancelCause(ctx)
+	asked := make(chan struct{})
+	go func() {
+		defer close(asked)
+		select {
+		case <-s.redial:
+			cancel(ErrRedialNow)
+		case <-rctx.Done():
+		}
+	}()
+	err := r.Renew(rctx)
+	cancel(nil)
+	<-asked
+	switch {
+	case ctx.Err() != nil:
 		return nil
-	}
-	if err != nil {
+	case errors.Is(context.Cause(rctx), ErrRedialNow):
+		return ErrRedialNow
+	case err != nil:
 		return fmt.Errorf("%w, and did not come back: %w", ErrLapsed, err)
 	}
 	s.st.Redials++

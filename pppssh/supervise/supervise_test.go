@@ -571,3 +571,38 @@ func TestLapseWithoutPersistEnds(t *testing.T) {
 		t.Errorf("Run = %v, renewed %d times, closed %d; want ErrLapsed, 0, 1", err, s1.renewN, s1.closed)
 	}
 }
+
+// blockingRenewer's Renew waits for its ctx, as a renewal does when the
+// link does not come back.
+type blockingRenewer struct{ *renewerSession }
+
+func (b blockingRenewer) Renew(ctx context.Context) error {
+	<-ctx.Done()
+	return context.Cause(ctx)
+}
+
+// TestRedialSignalEndsARenewal: SIGHUP during a renewal ends it, and the
+// session is closed and dialled afresh, its connection not kept.
+func TestRedialSignalEndsARenewal(t *testing.T) {
+	s1 := blockingRenewer{newRenewer("s1")}
+	s2 := newSession("s2")
+	s, d, _, redial := newSupervisor(t, Config{Persist: true, HoldoffMax: 30 * time.Second}, s2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d.onPhase = func(st Status) {
+		switch {
+		case st.Phase == Connecting && st.Redials == 0 && len(d.log) == 1:
+			redial <- os.Interrupt // during the renewal
+		case st.Phase == Up:
+			cancel()
+		}
+	}
+	s1.lapsed <- struct{}{}
+	if err := run(t, s, ctx, s1); err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	if s1.closed != 1 || s1.asked != 0 {
+		t.Errorf("s1 closed %d times, asked to keep its connection %d times; want 1, 0", s1.closed, s1.asked)
+	}
+	wantLog(t, d, "connecting", "connecting", "up (redials 1)")
+}

@@ -1,0 +1,64 @@
+package pppssh
+
+import "sync"
+
+// restartLog counts, in the order the helper's lines came, its restarts
+// of the server's pppd in place (ServerRestartMarker) and its verdicts
+// after the first (ServerReadyMarker, ServerFailedMarker): the verdict
+// that follows restart k is that restart's. The zero value is ready.
+type restartLog struct {
+	mu        sync.Mutex
+	n         int           // restarts announced
+	verdictOf int           // the restart the latest verdict followed
+	err       error         // that verdict: nil is ready
+	changed   chan struct{} // closed at the next change, then replaced
+	announced chan struct{} // one value held for the supervisor: a restart was announced
+}
+
+func (r *restartLog) init() {
+	if r.changed == nil {
+		r.changed, r.announced = make(chan struct{}), make(chan struct{}, 1)
+	}
+}
+
+// restart records an announced restart.
+func (r *restartLog) restart() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.init()
+	r.n++
+	r.change()
+	signal(r.announced)
+}
+
+// verdict records a verdict after the first.
+func (r *restartLog) verdict(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.init()
+	r.verdictOf, r.err = r.n, err
+	r.change()
+}
+
+// change wakes whoever waits on the last changed; r.mu is held.
+func (r *restartLog) change() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// state is the restarts announced, whether the latest of them has its
+// verdict and what it was, and a channel closed at the next change.
+func (r *restartLog) state() (n int, judged bool, err error, changed <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.init()
+	return r.n, r.verdictOf == r.n, r.err, r.changed
+}
+
+// announcements gets a value when a restart was announced (one is held).
+func (r *restartLog) announcements() chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.init()
+	return r.announced
+}
