@@ -288,7 +288,7 @@ func TestPPPCarrierRenewedWaits(t *testing.T) {
 	}
 	c, w, srv := newCarrier()
 	srv.serverLine(ServerRestartMarker)
-	<-srv.restarts.announcements()     // taken by the supervisor, whose renewal follows
+	<-srv.restarts.announcements()      // taken by the supervisor, whose renewal follows
 	srv.serverLine(ServerRestartMarker) // a second, announced before the renewal ends
 	got := make(chan error, 1)
 	go func() {

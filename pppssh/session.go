@@ -27,7 +27,7 @@ type serverSession struct {
 
 	ready        chan error // one value at the helper's first verdict: nil (ready) or its failure
 	readyOnce    sync.Once
-	restarts     restartLog // the helper's restarts of pppd in place, and its verdicts on them
+	restarts     restartLog    // the helper's restarts of pppd in place, and its verdicts on them
 	attached     chan struct{} // closed at ServerAttachedMarker
 	attachedOnce sync.Once
 	failure      atomic.Pointer[error]  // the helper's refusal or failure
