@@ -320,3 +320,49 @@ func TestPPPCarrierRenewedWaits(t *testing.T) {
 		t.Fatalf("Renewed after the helper's failure = %v", err)
 	}
 }
+
+// watch ends the carrier when the local pppd renegotiated with no restart
+// announced (after markerGrace), and not when the helper announced it,
+// even if its word comes after the renegotiation.
+func TestPPPCarrierWatchRenegotiation(t *testing.T) {
+	start := func() (*pppCarrier, *pppdWatcher, *serverSession, chan struct{}) {
+		w := newPPPDWatcher()
+		w.renews = true
+		for _, l := range []string{"Using interface ppp0", "local  IP address 198.51.100.1", "remote IP address 198.51.100.2"} {
+			w.line(l)
+		}
+		srv := &serverSession{ready: make(chan error, 1), ended: make(chan struct{})}
+		c := &pppCarrier{pppd: &pppdProc{watch: w, exited: make(chan struct{})}, srv: srv,
+			done: make(chan struct{}), closing: make(chan struct{})}
+		returned := make(chan struct{})
+		go func() {
+			defer close(returned)
+			c.watch()
+		}()
+		return c, w, srv, returned
+	}
+	renegotiate := func(w *pppdWatcher) {
+		w.line("Connect time 0.1 minutes.")
+		w.line("local  IP address 198.51.100.1")
+		w.line("remote IP address 198.51.100.2")
+	}
+
+	c, w, _, returned := start()
+	renegotiate(w)
+	<-returned
+	if err := c.Err(); err == nil || !strings.Contains(err.Error(), "renegotiated") {
+		t.Errorf("an unannounced renegotiation: %v", err)
+	}
+
+	c, w, srv, returned := start()
+	renegotiate(w)
+	srv.serverLine(ServerRestartMarker) // late, within the grace
+	srv.serverLine(ServerReadyMarker)
+	renegotiate(w) // a second, its restart announced just after
+	srv.serverLine(ServerRestartMarker)
+	close(c.closing)
+	<-returned
+	if err := c.Err(); err != nil {
+		t.Errorf("announced renegotiations ended the carrier: %v", err)
+	}
+}

@@ -390,6 +390,11 @@ func skipText(br *bufio.Reader, text io.Writer) error {
 	}
 }
 
+// markerGrace is how long a renegotiation of the local pppd waits for
+// the helper's ServerRestartMarker before it is taken for one that no one
+// announced.
+const markerGrace = 2 * time.Second
+
 // renewedAfter says whether a link is whole again after k restarts of the
 // server's pppd: the helper judged the latest ready, and the local pppd
 // is up, once more for each restart. The helper's failure is the error.
@@ -408,14 +413,25 @@ func renewedAfter(k int, judged bool, verdict error, ups int, live bool) (bool, 
 // (Lapsed) and sets the link's routes and hooks again once it is
 // Renewed.
 func (c *pppCarrier) watch() {
+	var unannounced <-chan time.Time
 	for {
 		ups, _, renegotiated := c.pppd.watch.state()
-		if k, _, _, _ := c.srv.restarts.state(); ups > 1+k {
+		k, _, _, restarted := c.srv.restarts.state()
+		switch {
+		case ups <= 1+k:
+			unannounced = nil
+		case unannounced == nil:
+			// The helper's word comes on another session than PPP
+			// does, and well before the renegotiation ends; still, it
+			// is given a moment.
+			unannounced = time.After(markerGrace)
+		}
+		select {
+		case <-unannounced:
 			c.selfEnd.Store(true)
 			c.end(errors.New("the peer renegotiated IPCP: pppd took the interface down meanwhile, and its routes with it"))
 			return
-		}
-		select {
+		case <-restarted:
 		case <-c.pppd.exited:
 			c.selfEnd.Store(true)
 			c.end(c.pppdEndError())
