@@ -325,6 +325,8 @@ func TestPPPCarrierRenewedWaits(t *testing.T) {
 // announced (after markerGrace), and not when the helper announced it,
 // even if its word comes after the renegotiation.
 func TestPPPCarrierWatchRenegotiation(t *testing.T) {
+	defer func(g time.Duration) { markerGrace = g }(markerGrace)
+	markerGrace = 50 * time.Millisecond
 	start := func() (*pppCarrier, *pppdWatcher, *serverSession, chan struct{}) {
 		w := newPPPDWatcher()
 		w.renews = true
@@ -332,6 +334,7 @@ func TestPPPCarrierWatchRenegotiation(t *testing.T) {
 			w.line(l)
 		}
 		srv := &serverSession{ready: make(chan error, 1), ended: make(chan struct{})}
+		srv.verdict(nil) // the first: the link's start
 		c := &pppCarrier{pppd: &pppdProc{watch: w, exited: make(chan struct{})}, srv: srv,
 			done: make(chan struct{}), closing: make(chan struct{})}
 		returned := make(chan struct{})
@@ -360,9 +363,30 @@ func TestPPPCarrierWatchRenegotiation(t *testing.T) {
 	srv.serverLine(ServerReadyMarker)
 	renegotiate(w) // a second, its restart announced just after
 	srv.serverLine(ServerRestartMarker)
+	// Several graces: an announced renegotiation must not end it at
+	// the end of one.
+	select {
+	case <-returned:
+		t.Fatalf("announced renegotiations ended the carrier: %v", c.Err())
+	case <-time.After(5 * markerGrace):
+	}
 	close(c.closing)
 	<-returned
 	if err := c.Err(); err != nil {
 		t.Errorf("announced renegotiations ended the carrier: %v", err)
+	}
+}
+
+// A restart marker before the helper's first verdict restarts no link
+// that was up: it is not counted.
+func TestRestartMarkerBeforeTheFirstVerdict(t *testing.T) {
+	srv := &serverSession{ready: make(chan error, 1)}
+	srv.serverLine(ServerRestartMarker)
+	srv.serverLine(ServerReadyMarker)
+	if n, _, _, _ := srv.restarts.state(); n != 0 || has(srv.restarts.announcements()) {
+		t.Errorf("a restart before the first verdict counted: %d, announced %v", n, n != 0)
+	}
+	if err := <-srv.ready; err != nil {
+		t.Errorf("first verdict %v", err)
 	}
 }

@@ -393,7 +393,7 @@ func skipText(br *bufio.Reader, text io.Writer) error {
 // markerGrace is how long a renegotiation of the local pppd waits for
 // the helper's ServerRestartMarker before it is taken for one that no one
 // announced.
-const markerGrace = 2 * time.Second
+var markerGrace = 2 * time.Second
 
 // renewedAfter says whether a link is whole again after k restarts of the
 // server's pppd: the helper judged the latest ready, and the local pppd

@@ -27,6 +27,7 @@ type serverSession struct {
 
 	ready        chan error // one value at the helper's first verdict: nil (ready) or its failure
 	readyOnce    sync.Once
+	judged       atomic.Bool   // the first verdict came
 	restarts     restartLog    // the helper's restarts of pppd in place, and its verdicts on them
 	attached     chan struct{} // closed at ServerAttachedMarker
 	attachedOnce sync.Once
@@ -84,7 +85,10 @@ func (ss *serverSession) serverLine(line string) {
 	case line == ServerReadyMarker:
 		ss.verdict(nil)
 	case line == ServerRestartMarker:
-		ss.restarts.restart()
+		if ss.judged.Load() {
+			// Before the first verdict, no link was up to restart.
+			ss.restarts.restart()
+		}
 	case line == ServerAttachedMarker:
 		ss.attachedOnce.Do(func() { close(ss.attached) })
 	case strings.HasPrefix(line, ServerDeviceMarker):
@@ -105,6 +109,7 @@ func (ss *serverSession) verdict(err error) {
 	first := false
 	ss.readyOnce.Do(func() {
 		ss.ready <- err
+		ss.judged.Store(true)
 		first = true
 	})
 	if !first {

@@ -24,8 +24,9 @@ import (
 const pppdGoodbye = time.Second
 
 // runPPPD runs pppd on the session, applies the link's changes once it is
-// up and returns when pppd ends.
-func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, router *routing.Router, log *slog.Logger) error {
+// up and returns when pppd ends; ready (when not nil) is set once the
+// link was up with its changes applied.
+func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, router *routing.Router, log *slog.Logger, ready *bool) error {
 	logr, logw, err := os.Pipe()
 	if err != nil {
 		return err
@@ -157,6 +158,9 @@ func runPPPD(ctx context.Context, pppd string, o Options, req pppssh.Request, ro
 			} else {
 				log.Info("server side up", "iface", iface, "changes", len(router.Applied()), "firewall", router.Firewall())
 				fmt.Fprintln(stderr, pppssh.ServerReadyMarker)
+				if ready != nil {
+					*ready = true
+				}
 			}
 		}
 	}

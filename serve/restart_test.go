@@ -136,8 +136,15 @@ func TestRemovePidFiles(t *testing.T) {
 		}
 	}
 	// A pppd killed before it had an interface: only the linkname's.
+	none := write("ppp-none.pid", "4242\n")
 	if err := removePidFiles(dir, 4242, "", "none"); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(none); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s left behind: %v", none, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".pid")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a .pid file made or kept: %v", err)
 	}
 }
 

@@ -197,5 +197,5 @@ func Run(ctx context.Context, o Options) error {
 	if o.attach != nil {
 		return runOnTerminal(ctx, policy, o, req, router, log)
 	}
-	return runPPPD(ctx, policy.PPPD, o, req, router, log)
+	return runPPPD(ctx, policy.PPPD, o, req, router, log, nil)
 }

@@ -35,9 +35,16 @@ func runOnTerminal(ctx context.Context, policy pppssh.Policy, o Options, req ppp
 	o.tty, o.ttyPath = t.tty, t.path
 	budget := restarts{limit: policy.PPPDRestarts}
 	for {
-		err := runPPPD(ctx, policy.PPPD, o, req, router, log)
+		var ready bool
+		err := runPPPD(ctx, policy.PPPD, o, req, router, log, &ready)
 		sig, killed := killedBySignal(err)
 		if !killed || ctx.Err() != nil {
+			return err
+		}
+		if !ready {
+			// The client counts one renegotiation per restart: a pppd
+			// that never came up ends the session instead.
+			log.Error("pppd was killed before the link was up: not starting it again", "signal", sig)
 			return err
 		}
 		if rerr := restartable(&policy, o.PolicyPath, req, &budget); rerr != nil {
@@ -55,6 +62,7 @@ func runOnTerminal(ctx context.Context, policy pppssh.Policy, o Options, req ppp
 			log.Error("not starting pppd again", "err", lerr)
 			return errors.Join(err, lerr)
 		}
+		o.offerDNS = policy.OfferDNS
 		log.Warn("pppd was killed: starting it again on the same terminal", "signal", sig)
 		fmt.Fprintln(o.stderr(), pppssh.ServerRestartMarker)
 	}

@@ -275,22 +275,23 @@ func (s *Supervisor) renew(ctx context.Context, r Renewer) error {
 	// A redial asked meanwhile (SIGHUP) ends the wait: the admin wants a
 	// fresh dial now.
 	rctx, cancel := context.WithCancelCause(ctx)
-	asked := make(chan struct{})
+	asked := make(chan bool, 1)
 	go func() {
-		defer close(asked)
 		select {
 		case <-s.redial:
 			cancel(ErrRedialNow)
+			asked <- true
 		case <-rctx.Done():
+			asked <- false
 		}
 	}()
 	err := r.Renew(rctx)
 	cancel(nil)
-	<-asked
+	redial := <-asked // a SIGHUP taken as Renew returned counts too
 	switch {
 	case ctx.Err() != nil:
 		return nil
-	case errors.Is(context.Cause(rctx), ErrRedialNow):
+	case redial:
 		return ErrRedialNow
 	case err != nil:
 		return fmt.Errorf("%w, and did not come back: %w", ErrLapsed, err)
