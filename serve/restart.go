@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"syscall"
 	"time"
-
 )
 
 // A pppd that died of a signal it does not catch (SIGKILL, by an admin or
