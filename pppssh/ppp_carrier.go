@@ -174,7 +174,7 @@ func (c *pppCarrier) Lapsed() <-chan struct{} {
 // wrapping its cause.
 func (c *pppCarrier) Renewed(ctx context.Context) (CarrierInfo, error) {
 	for {
-		k, judged, verdict, restarted := c.srv.restarts.state()
+		k, judged, restarted, verdict := c.srv.restarts.state()
 		ups, live, renegotiated := c.pppd.watch.state()
 		whole, err := renewedAfter(k, judged, verdict, ups, live)
 		if err != nil {
@@ -416,7 +416,7 @@ func (c *pppCarrier) watch() {
 	var unannounced <-chan time.Time
 	for {
 		ups, _, renegotiated := c.pppd.watch.state()
-		k, _, _, restarted := c.srv.restarts.state()
+		k, _, restarted, _ := c.srv.restarts.state()
 		switch {
 		case ups <= 1+k:
 			unannounced = nil

@@ -47,12 +47,12 @@ func (r *restartLog) change() {
 }
 
 // state is the restarts announced, whether the latest of them has its
-// verdict and what it was, and a channel closed at the next change.
-func (r *restartLog) state() (n int, judged bool, err error, changed <-chan struct{}) {
+// verdict, a channel closed at the next change, and the verdict.
+func (r *restartLog) state() (n int, judged bool, changed <-chan struct{}, verdict error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.init()
-	return r.n, r.verdictOf == r.n, r.err, r.changed
+	return r.n, r.verdictOf == r.n, r.changed, r.err
 }
 
 // announcements gets a value when a restart was announced (one is held).

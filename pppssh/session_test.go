@@ -26,10 +26,10 @@ func TestServerLineVerdictAndDevice(t *testing.T) {
 		t.Errorf("verdict %v, want ready", err)
 	}
 	// A restart announced: the verdict that follows is that restart's.
-	if n, judged, err, _ := ss.restarts.state(); n != 0 || !judged || err == nil || !strings.Contains(err.Error(), "too late") {
+	if n, judged, _, err := ss.restarts.state(); n != 0 || !judged || err == nil || !strings.Contains(err.Error(), "too late") {
 		t.Errorf("before a restart: %d restarts, judged %v, %v; want 0, true and the late failure", n, judged, err)
 	}
-	_, _, _, changed := ss.restarts.state()
+	_, _, changed, _ := ss.restarts.state()
 	ss.serverLine(ServerRestartMarker)
 	if n, judged, _, _ := ss.restarts.state(); n != 1 || judged || !closed(changed) {
 		t.Errorf("after a restart marker: %d restarts, judged %v, woken %v; want 1, false, true", n, judged, closed(changed))
@@ -38,7 +38,7 @@ func TestServerLineVerdictAndDevice(t *testing.T) {
 		t.Error("a restart not announced once")
 	}
 	ss.serverLine(ServerReadyMarker)
-	if n, judged, err, _ := ss.restarts.state(); n != 1 || !judged || err != nil {
+	if n, judged, _, err := ss.restarts.state(); n != 1 || !judged || err != nil {
 		t.Errorf("after the restart's verdict: %d restarts, judged %v, %v; want 1, true, ready", n, judged, err)
 	}
 
