@@ -207,16 +207,6 @@ func signal(c chan struct{}) {
 	}
 }
 
-// isUp reports whether the link was declared up; w.mu is held.
-func (w *pppdWatcher) isUp() bool {
-	select {
-	case <-w.up:
-		return true
-	default:
-		return false
-	}
-}
-
 // markUp declares the link up: the first time on up, after a lapse on
 // changed. w.mu is held.
 func (w *pppdWatcher) markUp() bool {
