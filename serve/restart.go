@@ -3,12 +3,15 @@ package serve
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A pppd that died of a signal it does not catch (SIGKILL, by an admin or
@@ -63,6 +66,39 @@ func killedBySignal(err error) (string, bool) {
 		return "", false
 	}
 	return ws.Signal().String(), true
+}
+
+// The line disciplines (tty_ldisc(8)).
+const (
+	nTTY = 0
+	nPPP = 3
+)
+
+// resetLine gives tty back its terminal line discipline, as pppd does as
+// it ends and a killed pppd could not: the PPP discipline it set holds a
+// channel still connected to the dead pppd's unit, which a new pppd could
+// not connect to a unit of its own ("Couldn't attach to PPP unit 0:
+// Invalid argument", as the lab showed without it).
+func resetLine(tty *os.File) error {
+	rc, err := tty.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ioErr error
+	err = rc.Control(func(fd uintptr) {
+		var d int
+		if d, ioErr = unix.IoctlGetInt(int(fd), unix.TIOCGETD); ioErr != nil || d != nPPP {
+			return
+		}
+		ioErr = unix.IoctlSetPointerInt(int(fd), unix.TIOCSETD, nTTY)
+	})
+	if err == nil {
+		err = ioErr
+	}
+	if err != nil {
+		return fmt.Errorf("setting the terminal's line discipline back: %w", err)
+	}
+	return nil
 }
 
 // pppdRunDir is where pppd writes its pid files (pppd(8), FILES).

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"github.com/vpn-pppssh/vpn-pppssh/pppssh"
+	"golang.org/x/sys/unix"
 )
 
 func TestRestartBudget(t *testing.T) {
@@ -71,6 +73,34 @@ func TestKilledBySignal(t *testing.T) {
 	}
 	if _, ok := killedBySignal(nil); ok {
 		t.Error("a clean exit taken for a death by a signal")
+	}
+}
+
+// resetLine leaves a terminal in its own discipline as it is (the host
+// kernel has no PPP discipline to set), and names the problem on what is
+// no terminal.
+func TestResetLine(t *testing.T) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	defer slave.Close()
+	if err := resetLine(slave); err != nil {
+		t.Fatalf("resetLine on a terminal: %v", err)
+	}
+	d, err := unix.IoctlGetInt(int(slave.Fd()), unix.TIOCGETD)
+	if err != nil || d != nTTY {
+		t.Errorf("line discipline after resetLine: %d, %v; want %d", d, err, nTTY)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if err := resetLine(r); err == nil {
+		t.Error("resetLine on a pipe: no error")
 	}
 }
 

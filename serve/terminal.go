@@ -58,6 +58,10 @@ func runOnTerminal(ctx context.Context, policy pppssh.Policy, o Options, req ppp
 			log.Error("undoing the killed pppd's changes", "err", uerr)
 			return errors.Join(err, uerr)
 		}
+		if lerr := resetLine(o.tty); lerr != nil {
+			log.Error("not starting pppd again", "err", lerr)
+			return errors.Join(err, lerr)
+		}
 		o.offerDNS = policy.OfferDNS
 		log.Warn("pppd was killed: starting it again on the same terminal", "signal", sig)
 		fmt.Fprintln(o.stderr(), pppssh.ServerRestartMarker)
