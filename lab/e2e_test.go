@@ -2,8 +2,10 @@ package lab_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -132,31 +134,29 @@ func ping(t *testing.T, ns, addr string) {
 }
 
 // pingLoss pings addr from ns three times and says what went wrong, or
-// "" when every answer came.
-func pingLoss(ns, addr string) string {
-	out, err := lab.InNS(ns, "ping", "-c", "3", "-i", "0.2", "-W", "3", addr)
-	switch {
-	case err != nil:
-		return fmt.Sprintf("ping %s from %s: %v", addr, ns, err)
-	case !strings.Contains(out, " 0% packet loss"):
-		return fmt.Sprintf("ping %s from %s lost packets:\n%s", addr, ns, out)
+// "" when every answer came within 3 s.
+//
+// Each ping is a ping -c 1 of its own. In one ping -c 3, iputils waits
+// only two of its round trips (at least the interval) for the last
+// answers once any has come (ping(8) on -W): under three loaded labs an
+// answer 200 ms late was counted lost, and failed tests in CI.
+func pingLoss(ns, addr string, opts ...string) string {
+	var lost []string
+	for range 3 {
+		out, err := lab.InNS(ns, "ping", append(opts, "-c", "1", "-W", "3", addr)...)
+		var exit *exec.ExitError
+		switch {
+		case err == nil && strings.Contains(out, " 0% packet loss"):
+		case err == nil || errors.As(err, &exit) && exit.ExitCode() == 1: // ping(8): no reply
+			lost = append(lost, strings.TrimSpace(out))
+		default:
+			return fmt.Sprintf("ping %s from %s: %v", addr, ns, err)
+		}
+	}
+	if len(lost) > 0 {
+		return fmt.Sprintf("ping %s from %s: %d of 3 unanswered within 3 s:\n%s", addr, ns, len(lost), strings.Join(lost, "\n"))
 	}
 	return ""
-}
-
-// pingSettled is ping for a link that has just moved to another path
-// with the machine loaded (CI runs three labs at once): the first three
-// pings may lose one while both ends settle, a second three may not.
-func pingSettled(t *testing.T, ns, addr string) {
-	t.Helper()
-	first := pingLoss(ns, addr)
-	if first == "" {
-		return
-	}
-	if again := pingLoss(ns, addr); again != "" {
-		t.Fatalf("%s\nand again:\n%s", first, again)
-	}
-	t.Logf("the first pings after the move: %s; the next three all answered", first)
 }
 
 func TestLinkUpPingStatusStop(t *testing.T) {

@@ -109,15 +109,14 @@ func ipv6BehindServer(t *testing.T) {
 
 func ping6(t *testing.T, ns, addr string) {
 	t.Helper()
-	out, err := lab.InNS(ns, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "3", addr)
-	if err != nil || !strings.Contains(out, " 0% packet loss") {
+	if msg := pingLoss(ns, addr, "-6"); msg != "" {
 		var state strings.Builder
 		for _, n := range []string{lab.ClientNS, lab.ServerNS} {
 			addrs, _ := lab.Sh("ip", "-n", n, "-6", "addr")
 			routes, _ := lab.Sh("ip", "-n", n, "-6", "route")
 			fmt.Fprintf(&state, "%s addresses:\n%s\n%s routes:\n%s\n", n, addrs, n, routes)
 		}
-		t.Fatalf("ping -6 %s from %s: %v\n%s\n%s", addr, ns, err, out, state.String())
+		t.Fatalf("%s\n%s", msg, state.String())
 	}
 }
 
