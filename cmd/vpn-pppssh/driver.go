@@ -33,14 +33,14 @@ type driver struct {
 
 	// join joins a link's networks (routes, rules, DNS, the ip-up hooks);
 	// nil: joinNetworks. Tests replace it.
-	join func(ctx context.Context, info pppssh.Info) (netCloser, error)
+	join func(ctx context.Context, info pppssh.Info) (networks, error)
 }
 
 // session is a link and its networks: supervise.Session, Keeper and
 // Renewer.
 type session struct {
 	link linkCloser // *pppssh.Link
-	net  netCloser  // *linkNetworks
+	net  networks   // *linkNetworks
 	d    *driver
 }
 
@@ -94,9 +94,13 @@ func (s *session) KeepConnection() bool {
 	return true
 }
 
-// netCloser is what a session needs of a *linkNetworks.
-type netCloser interface {
+// networks is what a session and the state file need of a
+// *linkNetworks: the changes made, and their undoing.
+type networks interface {
 	close(context.Context) error
+	firewall() string
+	changes() []string
+	dnsLine() string
 }
 
 // Done is closed when the link ended by itself.
@@ -193,7 +197,7 @@ func (d *driver) Dial(ctx context.Context, connecting func()) (supervise.Session
 }
 
 // joinNets joins the networks of a link that is up.
-func (d *driver) joinNets(ctx context.Context, info pppssh.Info) (netCloser, error) {
+func (d *driver) joinNets(ctx context.Context, info pppssh.Info) (networks, error) {
 	if d.join != nil {
 		return d.join(ctx, info)
 	}
@@ -202,15 +206,13 @@ func (d *driver) joinNets(ctx context.Context, info pppssh.Info) (netCloser, err
 
 // upWith records a link that came up, with its networks, for the state
 // file.
-func (d *driver) upWith(info pppssh.Info, nets netCloser) {
+func (d *driver) upWith(info pppssh.Info, nets networks) {
 	d.st.Iface, d.st.Local, d.st.Remote = info.Iface, info.Local.String(), info.Remote.String()
 	d.st.Local6, d.st.Remote6 = addrOrEmpty(info.Local6), addrOrEmpty(info.Remote6)
 	d.st.Server, d.st.Via, d.st.UpSince = info.Server, addrOrEmpty(info.Via), info.Since
 	d.st.Mode, d.st.CarrierPid, d.st.ServerIface = info.Mode, info.Pid, info.ServerIface
 	d.st.Forwards = info.Forwards
-	if n, ok := nets.(*linkNetworks); ok {
-		d.st.Firewall, d.st.Changes, d.st.DNS = n.firewall(), n.changes(), n.dnsLine()
-	}
+	d.st.Firewall, d.st.Changes, d.st.DNS = nets.firewall(), nets.changes(), nets.dnsLine()
 	d.info = info
 }
 

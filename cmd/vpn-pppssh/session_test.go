@@ -34,9 +34,13 @@ func (f *fakeTunnel) Renewed(context.Context) (pppssh.Info, error) {
 type fakeNet struct {
 	err    error
 	closed int
+	dns    string
 }
 
 func (f *fakeNet) close(context.Context) error { f.closed++; return f.err }
+func (f *fakeNet) firewall() string            { return "" }
+func (f *fakeNet) changes() []string           { return nil }
+func (f *fakeNet) dnsLine() string             { return f.dns }
 
 // TestSessionCloseKeepsBothErrors: undoing the networks and closing the
 // link both run, and neither error is dropped.
@@ -78,9 +82,9 @@ func TestSessionRenew(t *testing.T) {
 	back := pppssh.Info{CarrierInfo: pppssh.CarrierInfo{Iface: "ppp7", Local: netip.MustParseAddr("198.51.100.1"),
 		Remote: netip.MustParseAddr("198.51.100.2")}}
 	t.Run("back", func(t *testing.T) {
-		old, fresh := &fakeNet{}, &fakeNet{}
+		old, fresh := &fakeNet{dns: "dns 203.0.113.2 via systemd-resolved"}, &fakeNet{dns: "dns 203.0.113.53 via systemd-resolved"}
 		var joined []pppssh.Info
-		d := &driver{join: func(_ context.Context, info pppssh.Info) (netCloser, error) {
+		d := &driver{join: func(_ context.Context, info pppssh.Info) (networks, error) {
 			joined = append(joined, info)
 			return fresh, nil
 		}}
@@ -92,7 +96,7 @@ func TestSessionRenew(t *testing.T) {
 		if old.closed != 1 || l.renewals != 1 || len(joined) != 1 || joined[0].Iface != "ppp7" {
 			t.Fatalf("old networks closed %d times, renewals %d, joined %v; want 1, 1, [ppp7]", old.closed, l.renewals, joined)
 		}
-		if d.st.Iface != "ppp7" || d.st.Local != "198.51.100.1" {
+		if d.st.Iface != "ppp7" || d.st.Local != "198.51.100.1" || d.st.DNS != fresh.dns {
 			t.Errorf("state after the renewal: %+v", d.st)
 		}
 		if err := s.Close(context.Background()); err != nil || fresh.closed != 1 || old.closed != 1 {
@@ -102,7 +106,7 @@ func TestSessionRenew(t *testing.T) {
 	t.Run("not back", func(t *testing.T) {
 		gone := errors.New("local pppd ended: exit status 16")
 		old := &fakeNet{}
-		d := &driver{join: func(context.Context, pppssh.Info) (netCloser, error) {
+		d := &driver{join: func(context.Context, pppssh.Info) (networks, error) {
 			t.Fatal("networks joined for a link that did not come back")
 			return nil, nil
 		}}
