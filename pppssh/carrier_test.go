@@ -278,7 +278,7 @@ func TestPPPCarrierRenewedWaits(t *testing.T) {
 		for _, l := range []string{"Using interface ppp0", "local  IP address 198.51.100.1", "remote IP address 198.51.100.2"} {
 			w.line(l)
 		}
-		srv := &serverSession{ready: make(chan error, 1)}
+		srv := &serverSession{ready: make(chan error, 1), restarts: newRestartLog()}
 		srv.verdict(nil) // the first: the link's start
 		// Addresses the configuration does not have: negotiated fails at
 		// once after the wait, touching no interface.
@@ -304,7 +304,7 @@ func TestPPPCarrierRenewedWaits(t *testing.T) {
 	if err := <-got; err == nil || !strings.Contains(err.Error(), "pppd negotiated") {
 		t.Fatalf("Renewed = %v, want it past the wait, at the address check", err)
 	}
-	if has(srv.restarts.announcements()) {
+	if fired(srv.restarts.announcements()) {
 		t.Error("an announcement the wait counted was left for a second renewal")
 	}
 
@@ -333,7 +333,7 @@ func TestPPPCarrierWatchRenegotiation(t *testing.T) {
 		for _, l := range []string{"Using interface ppp0", "local  IP address 198.51.100.1", "remote IP address 198.51.100.2"} {
 			w.line(l)
 		}
-		srv := &serverSession{ready: make(chan error, 1), ended: make(chan struct{})}
+		srv := &serverSession{ready: make(chan error, 1), restarts: newRestartLog(), ended: make(chan struct{})}
 		srv.verdict(nil) // the first: the link's start
 		c := &pppCarrier{pppd: &pppdProc{watch: w, exited: make(chan struct{})}, srv: srv,
 			done: make(chan struct{}), closing: make(chan struct{})}
@@ -380,10 +380,10 @@ func TestPPPCarrierWatchRenegotiation(t *testing.T) {
 // A restart marker before the helper's first verdict restarts no link
 // that was up: it is not counted.
 func TestRestartMarkerBeforeTheFirstVerdict(t *testing.T) {
-	srv := &serverSession{ready: make(chan error, 1)}
+	srv := &serverSession{ready: make(chan error, 1), restarts: newRestartLog()}
 	srv.serverLine(ServerRestartMarker)
 	srv.serverLine(ServerReadyMarker)
-	if n, _, _, _ := srv.restarts.state(); n != 0 || has(srv.restarts.announcements()) {
+	if n, _, _, _ := srv.restarts.state(); n != 0 || fired(srv.restarts.announcements()) {
 		t.Errorf("a restart before the first verdict counted: %d, announced %v", n, n != 0)
 	}
 	if err := <-srv.ready; err != nil {

@@ -117,8 +117,8 @@ func wantState(t *testing.T, w *pppdWatcher, when string, ups int, live bool) <-
 	return changed
 }
 
-// closed reports whether c is closed.
-func closed(c <-chan struct{}) bool {
+// fired takes a value from c, or sees it closed, without waiting.
+func fired(c <-chan struct{}) bool {
 	select {
 	case <-c:
 		return true
@@ -146,7 +146,7 @@ func TestPPPDWatcherLapseAndRenewal(t *testing.T) {
 	}
 	changed := wantState(t, w, "after the first round", 1, true)
 	w.line("Connect time 0.1 minutes.")
-	if !closed(changed) {
+	if !fired(changed) {
 		t.Fatal("the statistics line after up did not wake the waiters")
 	}
 	changed = wantState(t, w, "after the statistics line", 1, false)
@@ -155,18 +155,18 @@ func TestPPPDWatcherLapseAndRenewal(t *testing.T) {
 		t.Errorf("the first round's local address %s kept after the lapse", local)
 	}
 	w.line("local  IP address 198.51.100.1")
-	if w.line("remote IP address 198.51.100.2") || closed(changed) {
+	if w.line("remote IP address 198.51.100.2") || fired(changed) {
 		t.Fatal("renewed before the name servers of the new round came")
 	}
 	w.line("primary   DNS address 192.0.2.55")
-	if !w.line("secondary DNS address 192.0.2.56") || !closed(changed) {
+	if !w.line("secondary DNS address 192.0.2.56") || !fired(changed) {
 		t.Fatal("not renewed once the new round was whole")
 	}
 	wantState(t, w, "after the second round", 2, true)
 	if got := w.peerDNS(); len(got) != 2 || got[0] != netip.MustParseAddr("192.0.2.55") {
 		t.Errorf("name servers after the renewal: %v, want the second round's", got)
 	}
-	if closed(w.again) {
+	if fired(w.again) {
 		t.Error("again closed, though the renegotiation was announced by the statistics line")
 	}
 	// A final statistics line, as pppd prints when it ends, is one more lapse.
@@ -187,7 +187,7 @@ func TestPPPDWatcherRenegotiationWithoutStatistics(t *testing.T) {
 		t.Fatal("the second round did not complete the link")
 	}
 	wantState(t, w, "after the second IPCP up", 2, true)
-	if !closed(w.again) {
+	if !fired(w.again) {
 		t.Error("again not closed at a second IPCP up")
 	}
 	if _, local, _ := w.result(); local != netip.MustParseAddr("198.51.100.9") {
@@ -228,7 +228,7 @@ func TestPPPDWatcherWithoutRenewals(t *testing.T) {
 		"Connect time 0.1 minutes.", "local  IP address 198.51.100.2", "remote IP address 198.51.100.77"} {
 		w.line(l)
 	}
-	if !closed(w.again) {
+	if !fired(w.again) {
 		t.Fatal("a second IPCP up did not close again")
 	}
 	if _, _, remote := w.result(); remote != netip.MustParseAddr("198.51.100.1") {

@@ -5,7 +5,7 @@ import "sync"
 // restartLog counts, in the order the helper's lines came, its restarts
 // of the server's pppd in place (ServerRestartMarker) and its verdicts
 // after the first (ServerReadyMarker, ServerFailedMarker): the verdict
-// that follows restart k is that restart's. The zero value is ready.
+// that follows restart k is that restart's.
 type restartLog struct {
 	mu        sync.Mutex
 	n         int           // restarts announced
@@ -15,17 +15,14 @@ type restartLog struct {
 	announced chan struct{} // one value held for the supervisor: a restart was announced
 }
 
-func (r *restartLog) init() {
-	if r.changed == nil {
-		r.changed, r.announced = make(chan struct{}), make(chan struct{}, 1)
-	}
+func newRestartLog() *restartLog {
+	return &restartLog{changed: make(chan struct{}), announced: make(chan struct{}, 1)}
 }
 
 // restart records an announced restart.
 func (r *restartLog) restart() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.init()
 	r.n++
 	r.change()
 	signal(r.announced)
@@ -35,7 +32,6 @@ func (r *restartLog) restart() {
 func (r *restartLog) verdict(err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.init()
 	r.verdictOf, r.err = r.n, err
 	r.change()
 }
@@ -51,14 +47,8 @@ func (r *restartLog) change() {
 func (r *restartLog) state() (n int, judged bool, changed <-chan struct{}, verdict error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.init()
 	return r.n, r.verdictOf == r.n, r.changed, r.err
 }
 
 // announcements gets a value when a restart was announced (one is held).
-func (r *restartLog) announcements() chan struct{} {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.init()
-	return r.announced
-}
+func (r *restartLog) announcements() chan struct{} { return r.announced }

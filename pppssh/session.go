@@ -28,7 +28,7 @@ type serverSession struct {
 	ready        chan error // one value at the helper's first verdict: nil (ready) or its failure
 	readyOnce    sync.Once
 	judged       atomic.Bool   // the first verdict came
-	restarts     restartLog    // the helper's restarts of pppd in place, and its verdicts on them
+	restarts     *restartLog   // the helper's restarts of pppd in place, and its verdicts on them
 	attached     chan struct{} // closed at ServerAttachedMarker
 	attachedOnce sync.Once
 	failure      atomic.Pointer[error]  // the helper's refusal or failure
@@ -58,7 +58,7 @@ func startServerSession(client *ssh.Client, cmd string, log *slog.Logger) (*serv
 func startOn(s *ssh.Session, cmd string, log *slog.Logger, markers bool) (*serverSession, error) {
 	var err error
 	ss := &serverSession{cmd: cmd, sess: s, ready: make(chan error, 1), ended: make(chan struct{}),
-		attached: make(chan struct{}), stderr: newTailWriter(log.With("component", "server"))}
+		restarts: newRestartLog(), attached: make(chan struct{}), stderr: newTailWriter(log.With("component", "server"))}
 	if markers {
 		ss.stderr.onLine = ss.serverLine
 	}

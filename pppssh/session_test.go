@@ -9,7 +9,7 @@ import (
 // The helper's lines on stderr: the first device name is kept as sent
 // (the carrier checks it), the first verdict counts.
 func TestServerLineVerdictAndDevice(t *testing.T) {
-	ss := &serverSession{ready: make(chan error, 1)}
+	ss := &serverSession{ready: make(chan error, 1), restarts: newRestartLog()}
 	h := &HelperIO{srv: ss}
 	if d := h.Device(); d != "" {
 		t.Fatalf("device before any line: %q", d)
@@ -31,10 +31,10 @@ func TestServerLineVerdictAndDevice(t *testing.T) {
 	}
 	_, _, changed, _ := ss.restarts.state()
 	ss.serverLine(ServerRestartMarker)
-	if n, judged, _, _ := ss.restarts.state(); n != 1 || judged || !closed(changed) {
-		t.Errorf("after a restart marker: %d restarts, judged %v, woken %v; want 1, false, true", n, judged, closed(changed))
+	if n, judged, _, _ := ss.restarts.state(); n != 1 || judged || !fired(changed) {
+		t.Errorf("after a restart marker: %d restarts, judged %v, woken %v; want 1, false, true", n, judged, fired(changed))
 	}
-	if !has(ss.restarts.announcements()) || has(ss.restarts.announcements()) {
+	if !fired(ss.restarts.announcements()) || fired(ss.restarts.announcements()) {
 		t.Error("a restart not announced once")
 	}
 	ss.serverLine(ServerReadyMarker)
@@ -42,7 +42,7 @@ func TestServerLineVerdictAndDevice(t *testing.T) {
 		t.Errorf("after the restart's verdict: %d restarts, judged %v, %v; want 1, true, ready", n, judged, err)
 	}
 
-	ss = &serverSession{ready: make(chan error, 1)}
+	ss = &serverSession{ready: make(chan error, 1), restarts: newRestartLog()}
 	ss.serverLine(ServerFailedMarker + "no such bridge")
 	err := <-ss.ready
 	if err == nil || err.Error() != "the server could not apply its side: no such bridge" {
@@ -50,15 +50,5 @@ func TestServerLineVerdictAndDevice(t *testing.T) {
 	}
 	if p := ss.failure.Load(); p == nil || !errors.Is(*p, err) {
 		t.Errorf("failure not recorded: %v", p)
-	}
-}
-
-// has reports whether c holds a value, taking it.
-func has(c chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
 	}
 }
