@@ -96,17 +96,8 @@ func (w *pppdWatcher) line(s string) bool {
 			w.lapse()
 		}
 	case strings.HasPrefix(s, "remote IP address "):
-		if w.live {
-			w.againOnce.Do(func() { close(w.again) })
-			if !w.renews {
-				return false
-			}
-			// A second IPCP up with no statistics line before it: the
-			// link went down meanwhile all the same. This round's
-			// local address came on the line before.
-			local := w.local
-			w.lapse()
-			w.local = local
+		if w.live && !w.upAgain(&w.local) {
+			return false
 		}
 		w.remote, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "remote IP address ")))
 		if w.iface != "" && w.local.IsValid() && w.remote.IsValid() {
@@ -129,14 +120,8 @@ func (w *pppdWatcher) line(s string) bool {
 		w.local6, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "local  LL address ")))
 		return w.dnsSettled(s)
 	case strings.HasPrefix(s, "remote LL address "):
-		if w.live && w.want6 {
-			w.againOnce.Do(func() { close(w.again) })
-			if !w.renews {
-				return false
-			}
-			local6 := w.local6
-			w.lapse()
-			w.local6 = local6
+		if w.live && w.want6 && !w.upAgain(&w.local6) {
+			return false
 		}
 		w.remote6, _ = netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(s, "remote LL address ")))
 		w.ipv6Up = w.local6.IsValid() && w.remote6.IsValid()
@@ -173,6 +158,23 @@ func (w *pppdWatcher) tryUp() bool {
 		return false
 	}
 	return w.markUp()
+}
+
+// upAgain takes a second IPCP or IPV6CP up while the link is up, and
+// reports whether its line is to be read as the next round's. The
+// server's watcher only closes again. The client's (renews) takes it for
+// a lapse, as with no statistics line before it the link went down
+// meanwhile all the same, and keeps *local: this round's local address
+// came on the line before. w.mu is held.
+func (w *pppdWatcher) upAgain(local *netip.Addr) bool {
+	w.againOnce.Do(func() { close(w.again) })
+	if !w.renews {
+		return false
+	}
+	kept := *local
+	w.lapse()
+	*local = kept
+	return true
 }
 
 // lapse records that the link, once up, went down in place: what the next
