@@ -251,7 +251,13 @@ func TestTunHelperKilledComesBack(t *testing.T) {
 // device's receive errors and the kernel's IP input errors.
 func counters(t *testing.T, ns string) map[string]int64 {
 	t.Helper()
-	dev := tunDevice(t, ns)
+	return deviceCounters(t, ns, tunDevice(t, ns))
+}
+
+// deviceCounters are dev's error and drop counters, and the IP layer's
+// counts of malformed packets, in ns.
+func deviceCounters(t *testing.T, ns, dev string) map[string]int64 {
+	t.Helper()
 	got := map[string]int64{}
 	for _, name := range []string{"rx_errors", "rx_frame_errors", "rx_length_errors", "rx_dropped"} {
 		got[name] = readCounter(t, ns, filepath.Join("/sys/class/net", dev, "statistics", name))
@@ -301,7 +307,13 @@ func tunDevice(t *testing.T, ns string) string {
 // device's rx counters, which count what the carrier wrote into it.
 func received(t *testing.T, ns string) (packets, bytes int64) {
 	t.Helper()
-	dir := filepath.Join("/sys/class/net", tunDevice(t, ns), "statistics")
+	return deviceReceived(t, ns, tunDevice(t, ns))
+}
+
+// deviceReceived is dev's rx packets and bytes in ns.
+func deviceReceived(t *testing.T, ns, dev string) (packets, bytes int64) {
+	t.Helper()
+	dir := filepath.Join("/sys/class/net", dev, "statistics")
 	return readCounter(t, ns, filepath.Join(dir, "rx_packets")), readCounter(t, ns, filepath.Join(dir, "rx_bytes"))
 }
 
