@@ -2,9 +2,11 @@ package lab_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,7 +55,8 @@ func traceHooks(t *testing.T) (keys []string, runs func() []string) {
 // own again: the network behind the server answers through the
 // masquerade. After the policy's PPPD_RESTARTS restarts within 10 minutes
 // the helper gives up, and the client redials on its kept connection as
-// before.
+// before. Once the admin has taken away a grant the link uses, a killed
+// pppd is not started again, and the redial is refused.
 func TestServerPPPDRestartedInPlace(t *testing.T) {
 	const restartLimit = 2
 	withPolicy(t, lab.Policy+"PPPD_RESTARTS=2\n")
@@ -122,6 +125,36 @@ func TestServerPPPDRestartedInPlace(t *testing.T) {
 	if n := strings.Count(string(b), "link up again in place"); n != restartLimit {
 		dumpLog(t, conf)
 		t.Errorf("the log says %d times that the link came up again in place, want %d", n, restartLimit)
+	}
+
+	// The admin takes ALLOW_MASQUERADE away while the link runs. The new
+	// helper (a fresh session, a fresh count) reads the policy again at
+	// the next kill and does not start pppd again: the link asks for a
+	// masquerade. The redial that follows is refused for the same reason.
+	withPolicy(t, strings.Replace(lab.Policy, "ALLOW_MASQUERADE=yes\n", "", 1)+"PPPD_RESTARTS=2\n")
+	kill(t, serverPPPD(t), syscall.SIGKILL)
+	ok, last := lab.WaitFor(time.Minute, func() (bool, string) {
+		s := statusJSON(t, conf)
+		return s.Phase != "up" && strings.Contains(s.LastError, "ALLOW_MASQUERADE"), fmt.Sprintf("%+v", s)
+	})
+	if !ok {
+		dumpLog(t, conf)
+		t.Fatalf("the redial after ALLOW_MASQUERADE went was not refused for it: %s", last)
+	}
+	if b, err = os.ReadFile(filepath.Join(runDir, "vpn.log")); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(strings.Split(string(b), "\n"), func(line string) bool {
+		return strings.Contains(line, "pppd was killed: not starting it again") && strings.Contains(line, "ALLOW_MASQUERADE")
+	}) {
+		dumpLog(t, conf)
+		t.Error("the helper did not say it would not start pppd again for want of ALLOW_MASQUERADE")
+	}
+	if found, all := topPPPDs(t, " linkname vpn-pppssh-in-"); len(found) != 0 {
+		t.Errorf("a server pppd runs after the policy took the link's masquerade away: %q", all)
+	}
+	if strings.Count(string(b), "link up again in place") != restartLimit {
+		t.Error("the link came up in place after the policy took its masquerade away")
 	}
 	if out, code := client(t, "-c", conf, "stop"); code != 0 {
 		t.Fatalf("stop: %s", out)
