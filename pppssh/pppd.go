@@ -124,7 +124,10 @@ func (p *pppdProc) stop(grace time.Duration) error {
 	}
 	p.cmd.Process.Kill()
 	<-p.exited
-	return fmt.Errorf("pppd (pid %d) ignored SIGTERM for %v and was killed", p.cmd.Process.Pid, grace)
+	// pppd takes SIGTERM as a request to end the link: it waits for the
+	// peer's Terminate-Ack, then up to child-timeout (5 s) for its
+	// ip-down scripts. Either can outlast grace.
+	return fmt.Errorf("pppd (pid %d) had not ended %v after SIGTERM (awaiting the peer's Terminate-Ack or its ip-down scripts) and was killed", p.cmd.Process.Pid, grace)
 }
 
 // hangup closes the pty master: pppd sees the line drop. Every call
