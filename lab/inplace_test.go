@@ -131,11 +131,18 @@ func TestServerPPPDRestartedInPlace(t *testing.T) {
 	// helper (a fresh session, a fresh count) reads the policy again at
 	// the next kill and does not start pppd again: the link asks for a
 	// masquerade. The redial that follows is refused for the same reason.
-	withPolicy(t, strings.Replace(lab.Policy, "ALLOW_MASQUERADE=yes\n", "", 1)+"PPPD_RESTARTS=2\n")
+	narrowed := strings.Replace(lab.Policy, "ALLOW_MASQUERADE=yes\n", "", 1)
+	if narrowed == lab.Policy {
+		t.Fatalf("the lab policy has no ALLOW_MASQUERADE=yes line to take away:\n%s", lab.Policy)
+	}
+	withPolicy(t, narrowed+"PPPD_RESTARTS=2\n")
 	kill(t, serverPPPD(t), syscall.SIGKILL)
+	// The link's end quotes the helper's reason too: only a redial's
+	// refusal says "the server refused".
 	ok, last := lab.WaitFor(time.Minute, func() (bool, string) {
 		s := statusJSON(t, conf)
-		return s.Phase != "up" && strings.Contains(s.LastError, "ALLOW_MASQUERADE"), fmt.Sprintf("%+v", s)
+		return s.Phase != "up" && strings.Contains(s.LastError, "the server refused") && strings.Contains(s.LastError, "ALLOW_MASQUERADE"),
+			fmt.Sprintf("%+v", s)
 	})
 	if !ok {
 		dumpLog(t, conf)
