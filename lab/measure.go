@@ -67,7 +67,7 @@ func ThroughputTo(server string, seconds int) (float64, int64, error) {
 			} `json:"sum_received"`
 		} `json:"end"`
 	}
-	if err := iperf(&r, server, "-t", strconv.Itoa(seconds)); err != nil {
+	if err := iperf(&r, server, seconds, "-t", strconv.Itoa(seconds)); err != nil {
 		return 0, 0, err
 	}
 	return r.End.SumReceived.BitsPerSecond / 1e6, r.End.SumReceived.Bytes, nil
@@ -93,15 +93,17 @@ func LoadBothWays(seconds, mbps int) (Load, error) {
 	if mbps > 0 {
 		args = append(args, "-b", strconv.Itoa(mbps)+"M")
 	}
-	if err := iperf(&r, TunServer, args...); err != nil {
+	if err := iperf(&r, TunServer, seconds, args...); err != nil {
 		return Load{}, err
 	}
 	return Load{Up: r.End.Up.BitsPerSecond / 1e6, Down: r.End.Down.BitsPerSecond / 1e6}, nil
 }
 
-// iperf runs an iperf3 client in the client namespace against a one-shot
-// server at server in the server namespace and decodes its JSON.
-func iperf(result any, server string, args ...string) error {
+// iperf runs an iperf3 client for seconds in the client namespace against
+// a one-shot server at server in the server namespace and decodes its
+// JSON. The client gets 90 s beyond its run to end it: under UML, seconds
+// of data queued in the SSH window delay iperf3's closing exchange.
+func iperf(result any, server string, seconds int, args ...string) error {
 	srv := exec.Command("ip", "netns", "exec", ServerNS, "iperf3", "-s", "-1", "--forceflush", "-B", server)
 	out, err := srv.StdoutPipe()
 	if err != nil {
@@ -136,7 +138,8 @@ func iperf(result any, server string, args ...string) error {
 	case <-time.After(20 * time.Second):
 		return errors.New("iperf3 server not listening after 20s")
 	}
-	res, err := InNS(ClientNS, "iperf3", append([]string{"-c", server, "-J"}, args...)...)
+	res, err := shWithin(time.Duration(seconds)*time.Second+90*time.Second,
+		"ip", append([]string{"netns", "exec", ClientNS, "iperf3", "-c", server, "-J"}, args...)...)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,12 @@ const (
 // Sh runs a command on the host side of the lab and returns its combined
 // output; the error includes that output.
 func Sh(name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return shWithin(2*time.Minute, name, args...)
+}
+
+// shWithin is Sh for a command that may take longer than two minutes.
+func shWithin(timeout time.Duration, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	var out bytes.Buffer
