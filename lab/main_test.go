@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,13 +107,14 @@ func runOutside() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	hostLab := slices.Contains(shards, true)
 	results := make([]shardResult, len(shards))
 	var wg sync.WaitGroup
 	for i, onHost := range shards {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = runShard(ctx, dir, bin, claims, i, onHost, self)
+			results[i] = runShard(ctx, dir, bin, claims, i, onHost, hostLab, self)
 		}()
 	}
 	wg.Wait()
@@ -136,6 +138,10 @@ func runOutside() int {
 // debEnv names the .deb that make deb-package built, for TestDebianPackage.
 const debEnv = "VPN_LAB_DEB"
 
+// hostLabEnv is set when one of the labs runs on the host's kernel: the
+// tun and tap tests for it alone (needHostTunLab) run there.
+const hostLabEnv = "VPN_LAB_HOST_TUN"
+
 // scriptsEnv names the repository's scripts directory (the ppp hooks), as
 // an absolute path: inside a lab the working directory is the shard's.
 const scriptsEnv = "VPN_LAB_SCRIPTS"
@@ -153,7 +159,7 @@ type shardResult struct {
 // own (its own work directory, keys and sshd). Every shard is given every
 // test: the first to claim a test runs it, the others skip it (needLab), so
 // the shards share the work as it comes, whatever each test costs.
-func runShard(ctx context.Context, dir, bin, claims string, i int, onHost bool, self string) shardResult {
+func runShard(ctx context.Context, dir, bin, claims string, i int, onHost, hostLab bool, self string) shardResult {
 	kind := "User-Mode Linux"
 	if onHost {
 		kind = "the host kernel"
@@ -165,6 +171,9 @@ func runShard(ctx context.Context, dir, bin, claims string, i int, onHost bool, 
 	env := []string{"VPN_LAB_DIR=" + work, "VPN_LAB_BIN=" + bin, claimsEnv + "=" + claims, debEnv + "=" + debPath}
 	if scripts, err := filepath.Abs("../scripts"); err == nil {
 		env = append(env, scriptsEnv+"="+scripts)
+	}
+	if hostLab {
+		env = append(env, hostLabEnv+"=1")
 	}
 	if os.Getenv("VPN_LAB_SOAK") != "" {
 		env = append(env, "VPN_LAB_SOAK="+os.Getenv("VPN_LAB_SOAK"))
@@ -252,10 +261,11 @@ func needTunLab(t *testing.T) *lab.Lab {
 
 // needHostTunLab is needTunLab for the tun and tap tests that run on the
 // host kernel's lab only: the User-Mode Linux labs are the slow ones, and
-// the PPP tests can run nowhere else.
+// the PPP tests can run nowhere else. Without a lab on the host's kernel
+// (no /dev/net/tun there), they run under User-Mode Linux.
 func needHostTunLab(t *testing.T) *lab.Lab {
 	t.Helper()
-	if theLab != nil && !lab.OnHostKernel() {
+	if theLab != nil && !lab.OnHostKernel() && os.Getenv(hostLabEnv) != "" {
 		t.Skip("runs in the lab on the host kernel")
 	}
 	return needTunLab(t)
