@@ -127,7 +127,7 @@ func (p *pppdProc) stop(grace time.Duration) error {
 	// pppd takes SIGTERM as a request to end the link: it waits for the
 	// peer's Terminate-Ack, then up to child-timeout (5 s) for its
 	// ip-down scripts. Either can outlast grace.
-	return fmt.Errorf("pppd (pid %d) had not ended %v after SIGTERM (awaiting the peer's Terminate-Ack or its ip-down scripts) and was killed", p.cmd.Process.Pid, grace)
+	return fmt.Errorf("pppd (pid %d) had not ended %v after SIGTERM (perhaps awaiting the peer's Terminate-Ack or its ip-down scripts) and was killed", p.cmd.Process.Pid, grace)
 }
 
 // hangup closes the pty master: pppd sees the line drop. Every call

@@ -46,7 +46,7 @@ func (f *fakeNet) dnsLine() string             { return f.dns }
 // link both run, and neither error is dropped.
 func TestSessionCloseKeepsBothErrors(t *testing.T) {
 	netErr := errors.New("undoing routes and rules: removing route 203.0.113.0/24 dev ppp0: no such process")
-	linkErr := errors.New("pppd (pid 7) had not ended 3s after SIGTERM (awaiting the peer's Terminate-Ack or its ip-down scripts) and was killed")
+	linkErr := errors.New("pppd (pid 7) had not ended 3s after SIGTERM (perhaps awaiting the peer's Terminate-Ack or its ip-down scripts) and was killed")
 	for _, tc := range []struct {
 		name      string
 		net, link error
