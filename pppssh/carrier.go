@@ -90,6 +90,15 @@ type peerGoner interface {
 	peerGone()
 }
 
+// connKeeper is a carrier whose Close may close the SSH connection itself
+// (PPP: when a server session outlives its close, so that its waiter
+// returns): the Link calls keepConnection before Close once Detach has
+// handed the connection over, and Close then waits longer for the
+// sessions and leaves the connection open if they end.
+type connKeeper interface {
+	keepConnection()
+}
+
 // complete fills in what the carrier left zero (see CarrierInfo).
 func (ci CarrierInfo) complete(cfg Config) CarrierInfo {
 	if ci.Mode == "" {

@@ -23,6 +23,7 @@ type fakeCarrier struct {
 	prepared bool
 	client   *ssh.Client
 	closes   int
+	kept     int // keepConnection calls before the first Close
 
 	done chan struct{}
 	once sync.Once
@@ -57,6 +58,15 @@ func (f *fakeCarrier) end(err error) {
 
 func (f *fakeCarrier) Done() <-chan struct{} { return f.done }
 func (f *fakeCarrier) Err() error            { return f.err }
+
+// keepConnection: the Link handed the connection over (connKeeper).
+func (f *fakeCarrier) keepConnection() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closes == 0 {
+		f.kept++
+	}
+}
 
 func (f *fakeCarrier) Close() error {
 	f.mu.Lock()

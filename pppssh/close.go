@@ -94,7 +94,8 @@ const forwardsCloseWait = 5 * time.Second
 //     the port forwards stop listening and their connections close.
 //  2. The carrier, which says goodbye to the server's end where it can
 //     (PPP: pppd's LCP Terminate-Request, then the session's EOF; see
-//     pppCarrier.Close) and joins its goroutines.
+//     pppCarrier.Close) and joins its goroutines. It is told first when
+//     Detach handed the connection over (connKeeper).
 //  3. The SSH connection, unless Detach handed it over. This ends the
 //     keepalive's outstanding requests (Detach made sure none is).
 //  4. Every goroutine the link started is joined.
@@ -112,6 +113,9 @@ func (l *Link) teardown() error {
 	}()
 	var err error
 	if l.carrier != nil {
+		if k, ok := l.carrier.(connKeeper); ok && l.detached.Load() {
+			k.keepConnection()
+		}
 		err = l.carrier.Close()
 	}
 	if l.client != nil && !l.detached.Load() {

@@ -19,7 +19,10 @@ import (
 // once it has answered this one no earlier request is outstanding, and
 // no goroutine of this link is left waiting on the connection it hands
 // over. After Detach returned a connection, Close leaves it open; call
-// Close as usual to take the rest down.
+// Close as usual to take the rest down. The PPP carrier's Close then
+// waits for the server's sessions to end (keptSessionWait); should one
+// not, it closes the connection after all, and the next run's first
+// session fails on it and dials afresh.
 func (l *Link) Detach(timeout time.Duration) *ssh.Client {
 	select {
 	case <-l.done:

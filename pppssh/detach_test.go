@@ -54,6 +54,9 @@ func TestDetachHandsTheConnectionOver(t *testing.T) {
 	if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err != nil {
 		t.Fatalf("the handed-over connection was closed by Close: %v", err)
 	}
+	if f.kept != 1 {
+		t.Errorf("the carrier was told %d times before its Close that the connection was handed over, want 1", f.kept)
+	}
 
 	next, f2 := reuseLink(t, srv, c)
 	if _, err := next.Start(context.Background()); err != nil {
@@ -67,6 +70,9 @@ func TestDetachHandsTheConnectionOver(t *testing.T) {
 	}
 	if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err == nil {
 		t.Error("the next run's Close left the connection open")
+	}
+	if f2.kept != 0 {
+		t.Error("the next run's carrier was told its connection was handed over, though Detach was not called")
 	}
 	noLinkGoroutines(t)
 }

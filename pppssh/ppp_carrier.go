@@ -42,6 +42,7 @@ type pppCarrier struct {
 
 	up   bool        // Start succeeded
 	gone atomic.Bool // peerGone: no server answers any more
+	kept atomic.Bool // keepConnection: Detach handed the connection over
 
 	done     chan struct{} // closed by end
 	doneOnce sync.Once
@@ -522,6 +523,16 @@ func (c *pppCarrier) Err() error {
 // peerGone: the Link declared the server silent.
 func (c *pppCarrier) peerGone() { c.gone.Store(true) }
 
+// keepConnection: the Link handed the connection over (Detach).
+func (c *pppCarrier) keepConnection() { c.kept.Store(true) }
+
+// keptSessionWait bounds Close's wait for the server's sessions to end when
+// the connection was handed over: a server that answered the keepalive
+// ends them, and closing the connection instead would take it from the
+// next run. Under three loaded lab kernels the terminal session ended
+// about 5 s after the helper.
+var keptSessionWait = 10 * time.Second // a var for the tests
+
 // errPPPClosed is Err after Close.
 var errPPPClosed = errors.New("ppp carrier closed")
 
@@ -533,10 +544,14 @@ var errPPPClosed = errors.New("ppp carrier closed")
 //     acknowledge it. Killed if it is not gone within 3 s.
 //  3. The sessions, the terminal first: their end ends the server's pppd
 //     if the request did not. Up to 2 s for the server commands to end
-//     by themselves.
+//     by themselves; none when the carrier ended by itself or the server
+//     went silent, unless the connection was handed over (keepConnection):
+//     then up to keptSessionWait, since a server that answered the
+//     keepalive ends them.
 //  4. The SSH connection, if a session is still there. This ends the
 //     sessions for good: their waiters, the copy from the session (its
-//     stdout ends).
+//     stdout ends). A connection handed over is then closed after all,
+//     and the next run dials afresh.
 //  5. The pty and pppd's log pipe: the copy from the pty (a read of the
 //     non-blocking master ends when it is closed) and pppd's log reader
 //     return.
@@ -562,8 +577,13 @@ func (c *pppCarrier) Close() error {
 		for _, s := range sessions {
 			s.close()
 		}
-		deadline := time.After(2 * time.Second)
-		waited, live := ended, false
+		kept := c.kept.Load()
+		wait := 2 * time.Second
+		if kept {
+			wait = keptSessionWait
+		}
+		deadline := time.After(wait)
+		waited, live := ended && !kept, false
 		for _, s := range sessions {
 			if !s.waiting {
 				continue
@@ -573,10 +593,13 @@ func (c *pppCarrier) Close() error {
 				case <-s.ended:
 				case <-deadline:
 					waited = true // warned once; the others are not waited for either
-					c.log.Warn("server command did not end within 2s of closing the session", "command", s.cmd)
+					c.log.Warn("server command did not end after closing the session", "within", wait, "command", s.cmd)
 				}
 			}
 			live = live || s.live()
+		}
+		if live && kept {
+			c.log.Warn("closing the SSH connection kept for the next run after all: a session of the server's did not end")
 		}
 		if live {
 			if err := c.client.Close(); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {

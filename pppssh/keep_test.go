@@ -1,0 +1,105 @@
+package pppssh
+
+import (
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// TestPPPCarrierCloseKeepsAHandedOverConnection: the carrier ended by
+// itself (the helper gave up) and the Link handed the connection over
+// (Detach). Close waits for the server's session to end, however long the
+// server takes within keptSessionWait, and leaves the connection open for
+// the next run. Not handed over, it closes the connection of a session
+// still there at once; handed over but never ended, after the wait.
+func TestPPPCarrierCloseKeepsAHandedOverConnection(t *testing.T) {
+	defer func(w time.Duration) { keptSessionWait = w }(keptSessionWait)
+	signer, _ := newSigner(t)
+	srv := startSessionServer(t, signer.PublicKey(), "hang")
+	// carrier is a carrier that ended by itself, with one session on a
+	// connection of its own; the session has ended once ended is closed.
+	carrier := func(kept bool) (c *pppCarrier, client *ssh.Client, ended chan struct{}) {
+		t.Helper()
+		client, err := ssh.Dial("tcp", srv.addr, &ssh.ClientConfig{User: "vpn", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+			HostKeyCallback: ssh.FixedHostKey(srv.hostKey)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { client.Close() })
+		sess, err := client.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ended = make(chan struct{})
+		c = &pppCarrier{log: quiet(), client: client, done: make(chan struct{}), closing: make(chan struct{}),
+			srv: &serverSession{cmd: "sudo -n vpn-pppssh serve", sess: sess, waiting: true, ended: ended}}
+		c.selfEnd.Store(true)
+		if kept {
+			c.keepConnection()
+		}
+		return c, client, ended
+	}
+	closeAsync := func(c *pppCarrier) <-chan struct{} {
+		returned := make(chan struct{})
+		go func() {
+			defer close(returned)
+			c.Close()
+		}()
+		return returned
+	}
+	open := func(client *ssh.Client) bool {
+		_, _, err := client.SendRequest("keepalive@openssh.com", true, nil)
+		return err == nil
+	}
+	connClosed := func(client *ssh.Client) <-chan struct{} {
+		closed := make(chan struct{})
+		go func() {
+			client.Wait()
+			close(closed)
+		}()
+		return closed
+	}
+
+	// Handed over: Close waits for the session, and the connection stays.
+	keptSessionWait = time.Minute
+	c, client, ended := carrier(true)
+	returned := closeAsync(c)
+	select {
+	case <-returned:
+		t.Fatal("Close returned before the server's session ended")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(ended)
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return once the session ended")
+	}
+	if !open(client) {
+		t.Error("Close closed the connection it had handed over")
+	}
+
+	// Not handed over: a session still there has its connection closed.
+	c, client, ended = carrier(false)
+	returned = closeAsync(c)
+	select {
+	case <-connClosed(client):
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close left the connection of a live session open")
+	}
+	close(ended)
+	<-returned
+
+	// Handed over, and the session never ends: closed after the wait.
+	keptSessionWait = 100 * time.Millisecond
+	c, client, ended = carrier(true)
+	returned = closeAsync(c)
+	select {
+	case <-connClosed(client):
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close kept a connection whose session never ended")
+	}
+	close(ended)
+	<-returned
+}
