@@ -94,9 +94,10 @@ type peerGoner interface {
 // (PPP: when a server session outlives its close, so that its waiter
 // returns): the Link calls keepConnection before Close once Detach has
 // handed the connection over, and Close then waits longer for the
-// sessions and leaves the connection open if they end.
+// sessions, until giveUp is closed at the latest, and leaves the
+// connection open if they end.
 type connKeeper interface {
-	keepConnection()
+	keepConnection(giveUp <-chan struct{})
 }
 
 // complete fills in what the carrier left zero (see CarrierInfo).

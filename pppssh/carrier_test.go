@@ -60,7 +60,7 @@ func (f *fakeCarrier) Done() <-chan struct{} { return f.done }
 func (f *fakeCarrier) Err() error            { return f.err }
 
 // keepConnection: the Link handed the connection over (connKeeper).
-func (f *fakeCarrier) keepConnection() {
+func (f *fakeCarrier) keepConnection(<-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closes == 0 {

@@ -1,6 +1,7 @@
 package pppssh
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -63,6 +64,16 @@ func (l *Link) Wait() error {
 // during Start (Start gives up with ErrClosed).
 func (l *Link) Close() error { return l.closeWith(ErrClosed) }
 
+// CloseContext is Close for a caller that may be told to stop meanwhile:
+// once ctx ends, the wait that a connection handed over by Detach adds
+// (PPP: for the server's sessions to end, keptSessionWait) ends too, and
+// the connection is closed.
+func (l *Link) CloseContext(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { l.giveUpOnce.Do(func() { close(l.giveUp) }) })
+	defer stop()
+	return l.Close()
+}
+
 // closeWith is Close, with reason as what Wait returns unless the link has
 // ended already.
 func (l *Link) closeWith(reason error) error {
@@ -114,7 +125,7 @@ func (l *Link) teardown() error {
 	var err error
 	if l.carrier != nil {
 		if k, ok := l.carrier.(connKeeper); ok && l.detached.Load() {
-			k.keepConnection()
+			k.keepConnection(l.giveUp)
 		}
 		err = l.carrier.Close()
 	}

@@ -20,9 +20,10 @@ import (
 // no goroutine of this link is left waiting on the connection it hands
 // over. After Detach returned a connection, Close leaves it open; call
 // Close as usual to take the rest down. The PPP carrier's Close then
-// waits for the server's sessions to end (keptSessionWait); should one
-// not, it closes the connection after all, and the next run's first
-// session fails on it and dials afresh.
+// waits for the server's sessions to end (keptSessionWait, or until
+// CloseContext's ctx ends); should one not, it closes the connection
+// after all (and logs so): the next run fails on it, a failed redial,
+// and the one after dials afresh.
 func (l *Link) Detach(timeout time.Duration) *ssh.Client {
 	select {
 	case <-l.done:

@@ -12,14 +12,15 @@ import (
 // (Detach). Close waits for the server's session to end, however long the
 // server takes within keptSessionWait, and leaves the connection open for
 // the next run. Not handed over, it closes the connection of a session
-// still there at once; handed over but never ended, after the wait.
+// still there at once; handed over, when its closer gives up (a stop) or
+// the session never ends within the wait.
 func TestPPPCarrierCloseKeepsAHandedOverConnection(t *testing.T) {
 	defer func(w time.Duration) { keptSessionWait = w }(keptSessionWait)
 	signer, _ := newSigner(t)
 	srv := startSessionServer(t, signer.PublicKey(), "hang")
 	// carrier is a carrier that ended by itself, with one session on a
 	// connection of its own; the session has ended once ended is closed.
-	carrier := func(kept bool) (c *pppCarrier, client *ssh.Client, ended chan struct{}) {
+	carrier := func(kept bool, giveUp <-chan struct{}) (c *pppCarrier, client *ssh.Client, ended chan struct{}) {
 		t.Helper()
 		client, err := ssh.Dial("tcp", srv.addr, &ssh.ClientConfig{User: "vpn", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
 			HostKeyCallback: ssh.FixedHostKey(srv.hostKey)})
@@ -36,7 +37,7 @@ func TestPPPCarrierCloseKeepsAHandedOverConnection(t *testing.T) {
 			srv: &serverSession{cmd: "sudo -n vpn-pppssh serve", sess: sess, waiting: true, ended: ended}}
 		c.selfEnd.Store(true)
 		if kept {
-			c.keepConnection()
+			c.keepConnection(giveUp)
 		}
 		return c, client, ended
 	}
@@ -63,11 +64,11 @@ func TestPPPCarrierCloseKeepsAHandedOverConnection(t *testing.T) {
 
 	// Handed over: Close waits for the session, and the connection stays.
 	keptSessionWait = time.Minute
-	c, client, ended := carrier(true)
+	c, client, ended := carrier(true, nil)
 	returned := closeAsync(c)
 	select {
-	case <-returned:
-		t.Fatal("Close returned before the server's session ended")
+	case <-connClosed(client):
+		t.Fatal("Close closed the connection it had handed over while the server's session was still there")
 	case <-time.After(200 * time.Millisecond):
 	}
 	close(ended)
@@ -81,7 +82,7 @@ func TestPPPCarrierCloseKeepsAHandedOverConnection(t *testing.T) {
 	}
 
 	// Not handed over: a session still there has its connection closed.
-	c, client, ended = carrier(false)
+	c, client, ended = carrier(false, nil)
 	returned = closeAsync(c)
 	select {
 	case <-connClosed(client):
@@ -91,9 +92,22 @@ func TestPPPCarrierCloseKeepsAHandedOverConnection(t *testing.T) {
 	close(ended)
 	<-returned
 
+	// Handed over, and the closer gives up (a stop): closed at once.
+	giveUp := make(chan struct{})
+	c, client, ended = carrier(true, giveUp)
+	returned = closeAsync(c)
+	close(giveUp)
+	select {
+	case <-connClosed(client):
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close went on waiting for the session after its closer gave up")
+	}
+	close(ended)
+	<-returned
+
 	// Handed over, and the session never ends: closed after the wait.
 	keptSessionWait = 100 * time.Millisecond
-	c, client, ended = carrier(true)
+	c, client, ended = carrier(true, nil)
 	returned = closeAsync(c)
 	select {
 	case <-connClosed(client):

@@ -62,6 +62,8 @@ type Link struct {
 	// Handing the connection over (detach.go).
 	sshDied    atomic.Bool   // the keepalive gave up: nothing to hand over
 	detached   atomic.Bool   // Detach took client: teardown leaves it open
+	giveUp     chan struct{} // CloseContext's ctx ended: stop waiting to keep client
+	giveUpOnce sync.Once
 	kaStop     chan struct{} // closed by Detach: the keepalive sends no more
 	kaStopOnce sync.Once     // a Detach whose probe failed may be called again
 	kaStopped  chan struct{} // closed when the keepalive loop has returned
@@ -117,6 +119,7 @@ func New(cfg Config, opts Options) (*Link, error) {
 		startDone: make(chan struct{}),
 		dead:      make(chan error, 1),
 		closing:   make(chan struct{}),
+		giveUp:    make(chan struct{}),
 		kaStop:    make(chan struct{}),
 		kaStopped: make(chan struct{}),
 	}

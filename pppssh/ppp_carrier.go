@@ -40,9 +40,10 @@ type pppCarrier struct {
 	term    *serverSession // SERVER_PTY: the terminal session, which carries PPP; nil without one
 	replied chan struct{}  // with term: closed once the helper's answer is read (and a refusal recorded)
 
-	up   bool        // Start succeeded
-	gone atomic.Bool // peerGone: no server answers any more
-	kept atomic.Bool // keepConnection: Detach handed the connection over
+	up     bool            // Start succeeded
+	gone   atomic.Bool     // peerGone: no server answers any more
+	kept   atomic.Bool     // keepConnection: Detach handed the connection over
+	giveUp <-chan struct{} // with kept: closed when the Link's closer stops waiting
 
 	done     chan struct{} // closed by end
 	doneOnce sync.Once
@@ -523,8 +524,12 @@ func (c *pppCarrier) Err() error {
 // peerGone: the Link declared the server silent.
 func (c *pppCarrier) peerGone() { c.gone.Store(true) }
 
-// keepConnection: the Link handed the connection over (Detach).
-func (c *pppCarrier) keepConnection() { c.kept.Store(true) }
+// keepConnection: the Link handed the connection over (Detach). Called
+// before Close, by the goroutine that then calls it.
+func (c *pppCarrier) keepConnection(giveUp <-chan struct{}) {
+	c.giveUp = giveUp
+	c.kept.Store(true)
+}
 
 // keptSessionWait bounds Close's wait for the server's sessions to end when
 // the connection was handed over: a server that answered the keepalive
@@ -546,12 +551,13 @@ var errPPPClosed = errors.New("ppp carrier closed")
 //     if the request did not. Up to 2 s for the server commands to end
 //     by themselves; none when the carrier ended by itself or the server
 //     went silent, unless the connection was handed over (keepConnection):
-//     then up to keptSessionWait, since a server that answered the
-//     keepalive ends them.
+//     then up to keptSessionWait, or until the Link's closer gives up
+//     (CloseContext), since a server that answered the keepalive ends
+//     them.
 //  4. The SSH connection, if a session is still there. This ends the
 //     sessions for good: their waiters, the copy from the session (its
-//     stdout ends). A connection handed over is then closed after all,
-//     and the next run dials afresh.
+//     stdout ends). A connection handed over is then closed after all:
+//     the next run fails on it, and the one after dials afresh.
 //  5. The pty and pppd's log pipe: the copy from the pty (a read of the
 //     non-blocking master ends when it is closed) and pppd's log reader
 //     return.
@@ -594,6 +600,8 @@ func (c *pppCarrier) Close() error {
 				case <-deadline:
 					waited = true // warned once; the others are not waited for either
 					c.log.Warn("server command did not end after closing the session", "within", wait, "command", s.cmd)
+				case <-c.giveUp: // nil unless kept
+					waited = true
 				}
 			}
 			live = live || s.live()

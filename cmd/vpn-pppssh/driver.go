@@ -51,7 +51,7 @@ type linkCloser interface {
 	Detach(timeout time.Duration) *ssh.Client
 	Lapsed() <-chan struct{}
 	Renewed(ctx context.Context) (pppssh.Info, error)
-	Close() error
+	CloseContext(ctx context.Context) error
 }
 
 // Lapsed gets a value each time the link went down in place (PPP: the
@@ -115,7 +115,7 @@ func (s *session) Wait() error { return s.link.Wait() }
 func (s *session) Close(ctx context.Context) error {
 	netErr := s.net.close(ctx)
 	var linkErr error
-	if err := s.link.Close(); err != nil {
+	if err := s.link.CloseContext(ctx); err != nil {
 		linkErr = fmt.Errorf("closing the link: %w", err)
 	}
 	return errors.Join(netErr, linkErr)

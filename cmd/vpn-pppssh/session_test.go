@@ -20,9 +20,9 @@ type fakeTunnel struct {
 	done     chan struct{}
 }
 
-func (f *fakeTunnel) Done() <-chan struct{} { return f.done }
-func (f *fakeTunnel) Wait() error           { <-f.done; return nil }
-func (f *fakeTunnel) Close() error          { f.closed++; return f.closeErr }
+func (f *fakeTunnel) Done() <-chan struct{}              { return f.done }
+func (f *fakeTunnel) Wait() error                        { <-f.done; return nil }
+func (f *fakeTunnel) CloseContext(context.Context) error { f.closed++; return f.closeErr }
 
 func (f *fakeTunnel) Detach(time.Duration) *ssh.Client { return nil }
 func (f *fakeTunnel) Lapsed() <-chan struct{}          { return nil }

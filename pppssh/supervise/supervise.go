@@ -173,7 +173,8 @@ func (s *Supervisor) Run(ctx context.Context, sess Session) error {
 			}
 		}
 		kept := false
-		if k, ok := sess.(Keeper); ok && reason != nil && s.cfg.Persist && !errors.Is(reason, ErrRedialNow) {
+		// A stop (ctx ended) keeps nothing: no next run would use it.
+		if k, ok := sess.(Keeper); ok && reason != nil && s.cfg.Persist && !errors.Is(reason, ErrRedialNow) && ctx.Err() == nil {
 			kept = k.KeepConnection()
 		}
 		downErr := sess.Close(ctx)

@@ -470,6 +470,34 @@ func TestKeptConnectionRedialsAtOnce(t *testing.T) {
 		"connecting", "up (redials 3)")
 }
 
+// stoppingSession is a keeperSession whose end comes with a stop: its
+// Wait, which says why it ended, cancels the run's context first.
+type stoppingSession struct {
+	*keeperSession
+	stop func()
+}
+
+func (s *stoppingSession) Wait() error { s.stop(); return s.keeperSession.Wait() }
+
+// TestNoConnectionKeptWhenStopping: a session that ended as the program
+// was told to stop is not asked to keep its connection, which no next run
+// would use, and whose keeping could only delay the stop.
+func TestNoConnectionKeptWhenStopping(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	k := &keeperSession{fakeSession: newSession("s1"), keep: true}
+	s1 := &stoppingSession{keeperSession: k, stop: cancel}
+	s, _, _, _ := newSupervisor(t, Config{Persist: true}, s1)
+	sess := connect(t, s)
+	k.end(errors.New("the server's pppd died"))
+	if err := run(t, s, ctx, sess); err != nil {
+		t.Errorf("Run = %v, want nil (stopped)", err)
+	}
+	if k.asked != 0 || k.closed != 1 {
+		t.Errorf("asked to keep its connection %d times, closed %d; want 0 and 1", k.asked, k.closed)
+	}
+}
+
 // TestRetryAfterAFailedFirstDial: RETRY_FIRST_DIAL redials a first dial
 // that failed as it would a dropped link (backoff, MAXFAIL in a row), and
 // a permanent error is not retried at all.
