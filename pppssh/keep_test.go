@@ -81,39 +81,34 @@ func TestPPPCarrierCloseKeepsAHandedOverConnection(t *testing.T) {
 		t.Error("Close closed the connection it had handed over")
 	}
 
+	// wantClosed closes c and wants its connection closed while the
+	// session is still there, then lets the session end.
+	wantClosed := func(c *pppCarrier, client *ssh.Client, ended chan struct{}, giveUp chan struct{}, why string) {
+		t.Helper()
+		returned := closeAsync(c)
+		if giveUp != nil {
+			close(giveUp)
+		}
+		select {
+		case <-connClosed(client):
+		case <-time.After(5 * time.Second):
+			t.Fatal(why)
+		}
+		close(ended)
+		<-returned
+	}
+
 	// Not handed over: a session still there has its connection closed.
 	c, client, ended = carrier(false, nil)
-	returned = closeAsync(c)
-	select {
-	case <-connClosed(client):
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close left the connection of a live session open")
-	}
-	close(ended)
-	<-returned
+	wantClosed(c, client, ended, nil, "Close left the connection of a live session open")
 
 	// Handed over, and the closer gives up (a stop): closed at once.
 	giveUp := make(chan struct{})
 	c, client, ended = carrier(true, giveUp)
-	returned = closeAsync(c)
-	close(giveUp)
-	select {
-	case <-connClosed(client):
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close went on waiting for the session after its closer gave up")
-	}
-	close(ended)
-	<-returned
+	wantClosed(c, client, ended, giveUp, "Close went on waiting for the session after its closer gave up")
 
 	// Handed over, and the session never ends: closed after the wait.
 	keptSessionWait = 100 * time.Millisecond
 	c, client, ended = carrier(true, nil)
-	returned = closeAsync(c)
-	select {
-	case <-connClosed(client):
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close kept a connection whose session never ended")
-	}
-	close(ended)
-	<-returned
+	wantClosed(c, client, ended, nil, "Close kept a connection whose session never ended")
 }
