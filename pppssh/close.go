@@ -103,13 +103,16 @@ const forwardsCloseWait = 5 * time.Second
 //
 //  1. closing: monitor and keepalive return (the keepalive stops sending);
 //     the port forwards stop listening and their connections close.
-//  2. The carrier, which says goodbye to the server's end where it can
+//  2. The SSH connection first, if the keepalive gave up: no server
+//     would answer a goodbye.
+//  3. The carrier, which says goodbye to the server's end where it can
 //     (PPP: pppd's LCP Terminate-Request, then the session's EOF; see
 //     pppCarrier.Close) and joins its goroutines. It is told first when
-//     Detach handed the connection over (connKeeper).
-//  3. The SSH connection, unless Detach handed it over. This ends the
+//     Detach handed the connection over (connKeeper). Its Close is
+//     bounded (closeCarrier): past that, the connection is closed.
+//  4. The SSH connection, unless Detach handed it over. This ends the
 //     keepalive's outstanding requests (Detach made sure none is).
-//  4. Every goroutine the link started is joined.
+//  5. Every goroutine the link started is joined.
 func (l *Link) teardown() error {
 	close(l.closing)
 	// The forwards close first; closing a remote one asks the server to
@@ -124,15 +127,18 @@ func (l *Link) teardown() error {
 	}()
 	var err error
 	if l.carrier != nil {
+		if l.sshDied.Load() {
+			// No server answers: closing the connection first ends every
+			// read of a session that only the server could end.
+			l.closeClient()
+		}
 		if k, ok := l.carrier.(connKeeper); ok && l.detached.Load() {
 			k.keepConnection(l.giveUp)
 		}
-		err = l.carrier.Close()
+		err = l.closeCarrier()
 	}
-	if l.client != nil && !l.detached.Load() {
-		if cerr := l.client.Close(); cerr != nil && !errors.Is(cerr, io.EOF) && !errors.Is(cerr, net.ErrClosed) {
-			l.log.Debug("closing SSH connection", "err", cerr)
-		}
+	if !l.detached.Load() {
+		l.closeClient()
 	}
 	if l.detached.Load() {
 		// The connection lives on in the next link: nothing here ends
@@ -147,4 +153,60 @@ func (l *Link) teardown() error {
 	}
 	l.wg.Wait()
 	return err
+}
+
+// carrierCloseWait bounds a carrier's Close before the Link closes the
+// SSH connection under it: a carrier's goroutines may read a session that
+// only the server, or the connection's end, can end (a tun carrier's
+// reader of the helper's stdout, on a path that went silent before the
+// keepalive noticed). It is longer than the PPP carrier's own bounds
+// (pppd's 3 s, then 2 s for the sessions). A var for the tests.
+var carrierCloseWait = 6 * time.Second
+
+// closeCarrier closes the carrier, and the SSH connection under it if its
+// Close has not returned within carrierCloseWait (plus keptSessionWait
+// when Detach handed the connection over: the wait a PPP carrier then
+// gives the server's sessions, which CloseContext's giving up cuts short).
+func (l *Link) closeCarrier() error {
+	closed := make(chan error, 1)
+	go func() { closed <- l.carrier.Close() }()
+	wait := carrierCloseWait
+	var giveUp <-chan struct{}
+	if l.detached.Load() {
+		wait += keptSessionWait
+		giveUp = l.giveUp
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case err := <-closed:
+		return err
+	case <-timer.C:
+	case <-giveUp:
+		// The PPP carrier stops waiting for the kept sessions: the
+		// usual bound, from now.
+		timer.Reset(carrierCloseWait)
+		select {
+		case err := <-closed:
+			return err
+		case <-timer.C:
+		}
+	}
+	if l.detached.Load() {
+		l.log.Warn("closing the SSH connection kept for the next run after all: the carrier did not close", "within", wait)
+	} else {
+		l.log.Warn("the carrier did not close: closing the SSH connection under it", "within", wait)
+	}
+	l.closeClient()
+	return <-closed
+}
+
+// closeClient closes the SSH connection, if there is one.
+func (l *Link) closeClient() {
+	if l.client == nil {
+		return
+	}
+	if err := l.client.Close(); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		l.log.Debug("closing SSH connection", "err", err)
+	}
 }

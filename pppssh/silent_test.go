@@ -1,0 +1,206 @@
+package pppssh
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// silencer is a TCP relay to addr that can go silent, as a path does when
+// a line goes dead: from then on it forwards nothing either way and
+// answers nothing (it reads and drops, so that no write blocks).
+type silencer struct {
+	addr   string
+	silent atomic.Bool
+}
+
+func startSilencer(t *testing.T, to string) *silencer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &silencer{addr: ln.Addr().String()}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", to)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, in, out)
+			mu.Unlock()
+			wg.Go(func() { s.relay(out, in) })
+			wg.Go(func() { s.relay(in, out) })
+		}
+	})
+	return s
+}
+
+// relay copies from src to dst until src ends, dropping what comes once
+// the relay is silent.
+func (s *silencer) relay(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !s.silent.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// readerCarrier is a carrier shaped as the tun carrier's helper path: a
+// server session whose stdout a goroutine reads until it ends, joined by
+// Close after closing the session. Only the server, or the connection's
+// end, ends that read.
+type readerCarrier struct {
+	sess   *ssh.Session
+	wg     sync.WaitGroup
+	done   chan struct{}
+	once   sync.Once
+	closed atomic.Bool
+}
+
+func (r *readerCarrier) Prepare(context.Context) error { return nil }
+
+func (r *readerCarrier) Start(_ context.Context, c *ssh.Client) (CarrierInfo, error) {
+	s, err := c.NewSession()
+	if err != nil {
+		return CarrierInfo{}, err
+	}
+	out, err := s.StdoutPipe()
+	if err != nil {
+		return CarrierInfo{}, err
+	}
+	if err := s.Start("serve"); err != nil {
+		return CarrierInfo{}, err
+	}
+	r.sess = s
+	r.wg.Go(func() {
+		io.Copy(io.Discard, out)
+		r.end()
+	})
+	return CarrierInfo{Iface: "tun9"}, nil
+}
+
+func (r *readerCarrier) end()                  { r.once.Do(func() { close(r.done) }) }
+func (r *readerCarrier) Done() <-chan struct{} { return r.done }
+func (r *readerCarrier) Err() error            { return io.EOF }
+
+func (r *readerCarrier) Close() error {
+	r.end()
+	if r.sess != nil {
+		r.sess.Close()
+	}
+	r.wg.Wait()
+	r.closed.Store(true)
+	return nil
+}
+
+// silentLink is a MODE=tun link through a silencer to a server whose
+// sessions hang, with a readerCarrier and a keepalive of k.
+func silentLink(t *testing.T, k time.Duration) (*Link, *silencer, *readerCarrier) {
+	t.Helper()
+	client, key := newSigner(t)
+	srv := startSessionServer(t, client.PublicKey(), "hang")
+	relay := startSilencer(t, srv.addr)
+	cfg := testConfig(t, relay.addr, srv.hostKey, key, "MODE=tun\n")
+	cfg.Keepalive = k
+	rc := &readerCarrier{done: make(chan struct{})}
+	l, err := New(cfg, Options{Logger: quiet(), Home: t.TempDir(),
+		Carrier: func(Config, *slog.Logger) (Carrier, error) { return rc, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return l, relay, rc
+}
+
+// closeReturns runs Close and fails the test if it has not returned
+// within d; it returns how long Close took.
+func closeReturns(t *testing.T, l *Link, d time.Duration) time.Duration {
+	t.Helper()
+	begin := time.Now()
+	got := make(chan error, 1)
+	go func() { got <- l.Close() }()
+	select {
+	case <-got:
+		return time.Since(begin)
+	case <-time.After(d):
+		t.Fatalf("Close did not return within %v", d)
+		return 0
+	}
+}
+
+// TestSilentPathLinkCloses: once the keepalive has declared the path
+// dead, Close does not wait for a session that only the silent server
+// could end: the connection goes first, and with it every read.
+func TestSilentPathLinkCloses(t *testing.T) {
+	old := carrierCloseWait
+	carrierCloseWait = time.Minute // only closing the connection first can end the read
+	t.Cleanup(func() { carrierCloseWait = old })
+	l, relay, rc := silentLink(t, 100*time.Millisecond)
+	relay.silent.Store(true)
+	err := waitReturns(t, l, 5*time.Second)
+	t.Logf("the link ended: %v", err)
+	took := closeReturns(t, l, 5*time.Second)
+	if !rc.closed.Load() {
+		t.Error("Close returned before the carrier's Close")
+	}
+	if took > 2*time.Second {
+		t.Errorf("Close took %v", took)
+	}
+	noLinkGoroutines(t)
+}
+
+// TestSilentPathUnnoticedLinkCloses: the path goes silent and Close comes
+// before the keepalive noticed: the carrier's Close is given
+// carrierCloseWait, then the connection is closed under it.
+func TestSilentPathUnnoticedLinkCloses(t *testing.T) {
+	old := carrierCloseWait
+	carrierCloseWait = 300 * time.Millisecond
+	t.Cleanup(func() { carrierCloseWait = old })
+	l, relay, rc := silentLink(t, time.Hour)
+	relay.silent.Store(true)
+	took := closeReturns(t, l, 5*time.Second)
+	if !rc.closed.Load() {
+		t.Error("Close returned before the carrier's Close")
+	}
+	if took < carrierCloseWait {
+		t.Errorf("Close took %v: the connection was closed before the carrier had carrierCloseWait (%v)", took, carrierCloseWait)
+	}
+	noLinkGoroutines(t)
+}
