@@ -195,6 +195,54 @@ func TestTunPersistRedialsAfterSessionKilled(t *testing.T) {
 	}
 }
 
+// TestTunSilentPathRecovers: the path goes silent and the server loses its
+// sessions, as after a reboot behind a dead line. The keepalive gives up;
+// the link must be taken down while nothing answers (no read of a session
+// that will never end may hold that up) and come back once the path does.
+func TestTunSilentPathRecovers(t *testing.T) {
+	for _, c := range tunCases {
+		t.Run(c.name, func(t *testing.T) {
+			l := needHostTunLab(t)
+			conf := tunConf(t, c, "vpn", "PERSIST=yes", "HOLDOFF_MAX=1", "KEEPALIVE=2")
+			cl, sv := upLines(c)
+			mustStart(t, conf)
+			pid := runningPid(t, conf)
+			ping(t, lab.ClientNS, "198.51.100.2")
+			setPath(t, "down")
+			t.Cleanup(func() { setPath(t, "up") })
+			if err := l.KillSessions(); err != nil {
+				t.Fatal(err)
+			}
+			begin := time.Now()
+			// KEEPALIVE=2: dead after about three silent keepalives.
+			ok, last := lab.WaitFor(30*time.Second, func() (bool, string) {
+				s := statusJSON(t, conf)
+				return s.Phase != "up" && s.Running, fmt.Sprintf("%+v", s)
+			})
+			if !ok {
+				dumpLog(t, conf)
+				t.Fatalf("the link was not taken down within 30 s of a silent path: %s", last)
+			}
+			t.Logf("taken down %v into the silence", time.Since(begin).Round(100*time.Millisecond))
+			setPath(t, "up")
+			wantRedialed(t, conf)
+			if p := runningPid(t, conf); p != pid {
+				t.Errorf("the background process changed from %d to %d", pid, p)
+			}
+			wantTun(t, lab.ClientNS, 0, cl)
+			wantTun(t, lab.ServerNS, 10*time.Second, sv)
+		})
+	}
+}
+
+// setPath sets the server's end of the lab's path up or down.
+func setPath(t *testing.T, state string) {
+	t.Helper()
+	if _, err := lab.Sh("ip", "-n", lab.ServerNS, "link", "set", "vpnlab1", state); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // wantRedialed waits up to a minute for the link to be up again after at
 // least one redial, with pings through it.
 func wantRedialed(t *testing.T, conf string) {
