@@ -64,7 +64,7 @@ func TestPPPCarrierCloseKeepsAHandedOverConnection(t *testing.T) {
 
 	// Handed over: Close waits for the session, and the connection stays.
 	keptSessionWait = time.Minute
-	c, client, ended := carrier(true, nil)
+	c, client, ended := carrier(true, make(chan struct{}))
 	returned := closeAsync(c)
 	select {
 	case <-connClosed(client):
@@ -109,6 +109,6 @@ func TestPPPCarrierCloseKeepsAHandedOverConnection(t *testing.T) {
 
 	// Handed over, and the session never ends: closed after the wait.
 	keptSessionWait = 100 * time.Millisecond
-	c, client, ended = carrier(true, nil)
+	c, client, ended = carrier(true, make(chan struct{}))
 	wantClosed(c, client, ended, nil, "Close kept a connection whose session never ended")
 }

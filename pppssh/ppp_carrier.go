@@ -40,10 +40,11 @@ type pppCarrier struct {
 	term    *serverSession // SERVER_PTY: the terminal session, which carries PPP; nil without one
 	replied chan struct{}  // with term: closed once the helper's answer is read (and a refusal recorded)
 
-	up     bool            // Start succeeded
-	gone   atomic.Bool     // peerGone: no server answers any more
-	kept   atomic.Bool     // keepConnection: Detach handed the connection over
-	giveUp <-chan struct{} // with kept: closed when the Link's closer stops waiting
+	up   bool        // Start succeeded
+	gone atomic.Bool // peerGone: no server answers any more
+	// giveUp is set by keepConnection (Detach handed the connection
+	// over): closed when the Link's closer stops waiting; nil otherwise.
+	giveUp <-chan struct{}
 
 	done     chan struct{} // closed by end
 	doneOnce sync.Once
@@ -525,11 +526,8 @@ func (c *pppCarrier) Err() error {
 func (c *pppCarrier) peerGone() { c.gone.Store(true) }
 
 // keepConnection: the Link handed the connection over (Detach). Called
-// before Close, by the goroutine that then calls it.
-func (c *pppCarrier) keepConnection(giveUp <-chan struct{}) {
-	c.giveUp = giveUp
-	c.kept.Store(true)
-}
+// before Close, which it happens before; giveUp is never nil.
+func (c *pppCarrier) keepConnection(giveUp <-chan struct{}) { c.giveUp = giveUp }
 
 // keptSessionWait bounds Close's wait for the server's sessions to end when
 // the connection was handed over: a server that answered the keepalive
@@ -583,7 +581,7 @@ func (c *pppCarrier) Close() error {
 		for _, s := range sessions {
 			s.close()
 		}
-		kept := c.kept.Load()
+		kept := c.giveUp != nil
 		wait := 2 * time.Second
 		if kept {
 			wait = keptSessionWait
@@ -600,7 +598,7 @@ func (c *pppCarrier) Close() error {
 				case <-deadline:
 					waited = true // warned once; the others are not waited for either
 					c.log.Warn("server command did not end after closing the session", "within", wait, "command", s.cmd)
-				case <-c.giveUp: // nil unless kept
+				case <-c.giveUp: // nil, never ready, unless kept
 					waited = true
 				}
 			}
