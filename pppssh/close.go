@@ -78,6 +78,8 @@ func (l *Link) CloseContext(ctx context.Context) error {
 // ended already.
 func (l *Link) closeWith(reason error) error {
 	l.closeOnce.Do(func() {
+		l.handMu.Lock() // a Detach in progress finishes first
+		defer l.handMu.Unlock()
 		l.mu.Lock()
 		l.closed = true
 		started, cancel := l.started, l.cancelStart

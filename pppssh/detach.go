@@ -23,13 +23,19 @@ import (
 // waits for the server's sessions to end (keptSessionWait, or until
 // CloseContext's ctx ends); should one not, it closes the connection
 // after all (and logs so): the next run fails on it, a failed redial,
-// and the one after dials afresh.
+// and the one after dials afresh. Detach and Close may be called from
+// different goroutines at once: they take turns, Close after a Detach in
+// progress, and a Detach after Close began hands nothing over.
 func (l *Link) Detach(timeout time.Duration) *ssh.Client {
 	select {
 	case <-l.done:
 	default:
 		return nil // still up: there is nothing to hand over
 	}
+	// Close waits for a Detach in progress, and a Detach after Close
+	// began finds the link closed.
+	l.handMu.Lock()
+	defer l.handMu.Unlock()
 	l.mu.Lock()
 	closed := l.closed
 	l.mu.Unlock()

@@ -110,3 +110,47 @@ func TestDetachKeepsWhatItCannotHandOver(t *testing.T) {
 	}
 	noLinkGoroutines(t)
 }
+
+// TestDetachAndCloseAtOnce: Detach and Close called together (the library
+// allows any goroutine either) take turns. Whichever goes first, a
+// connection Detach returns is open and stays open after Close, one it
+// does not return is closed, and Close joins every goroutine.
+func TestDetachAndCloseAtOnce(t *testing.T) {
+	leakCheck(t)
+	client, key := newSigner(t)
+	srv := startSessionServer(t, client.PublicKey(), "hang")
+	handed := 0
+	for i := range 20 {
+		l, f := fakeLink(t, srv, key)
+		if _, err := l.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		f.end(errors.New("the server's pppd died"))
+		waitReturns(t, l, 5*time.Second)
+		// Each goes first in its own goroutine half the time.
+		got, closed := make(chan *ssh.Client, 1), make(chan error, 1)
+		if i%2 == 0 {
+			go func() { got <- l.Detach(2 * time.Second) }()
+			closed <- l.Close()
+		} else {
+			go func() { closed <- l.Close() }()
+			got <- l.Detach(2 * time.Second)
+		}
+		if err := <-closed; err != nil {
+			t.Fatal(err)
+		}
+		c := <-got
+		_, _, err := f.client.SendRequest("keepalive@openssh.com", true, nil)
+		switch {
+		case c != nil && err != nil:
+			t.Fatalf("Detach handed over a connection that Close closed: %v", err)
+		case c == nil && err == nil:
+			t.Fatal("Close left open a connection that Detach did not hand over")
+		case c != nil:
+			handed++
+			c.Close()
+		}
+		noLinkGoroutines(t)
+	}
+	t.Logf("Detach handed the connection over %d times in 20", handed)
+}

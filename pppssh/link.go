@@ -60,6 +60,7 @@ type Link struct {
 	forwards   *forward.Set // the port forwards, once up
 
 	// Handing the connection over (detach.go).
+	handMu     sync.Mutex    // held by Detach and by Close's teardown: one at a time
 	sshDied    atomic.Bool   // the keepalive gave up: nothing to hand over
 	detached   atomic.Bool   // Detach took client: teardown leaves it open
 	giveUp     chan struct{} // CloseContext's ctx ended: stop waiting to keep client
