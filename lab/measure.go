@@ -138,8 +138,8 @@ func iperf(result any, server string, seconds int, args ...string) error {
 	case <-time.After(20 * time.Second):
 		return errors.New("iperf3 server not listening after 20s")
 	}
-	res, err := shWithin(time.Duration(seconds)*time.Second+90*time.Second,
-		"ip", append([]string{"netns", "exec", ClientNS, "iperf3", "-c", server, "-J"}, args...)...)
+	res, err := inNSWithin(time.Duration(seconds)*time.Second+90*time.Second,
+		ClientNS, "iperf3", append([]string{"-c", server, "-J"}, args...)...)
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,12 @@ func shWithin(timeout time.Duration, name string, args ...string) (string, error
 
 // InNS runs a command inside a network namespace.
 func InNS(ns, name string, args ...string) (string, error) {
-	return Sh("ip", append([]string{"netns", "exec", ns, name}, args...)...)
+	return inNSWithin(2*time.Minute, ns, name, args...)
+}
+
+// inNSWithin is InNS for a command that may take longer than two minutes.
+func inNSWithin(timeout time.Duration, ns, name string, args ...string) (string, error) {
+	return shWithin(timeout, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
 }
 
 // setupNetwork creates the two namespaces and the veth between them.
