@@ -214,7 +214,8 @@ func TestTunSilentPathRecovers(t *testing.T) {
 				t.Fatal(err)
 			}
 			begin := time.Now()
-			// KEEPALIVE=2: dead after about three silent keepalives.
+			// KEEPALIVE=2: dead 3-5.5 s into the silence (a keepalive
+			// unanswered for 1.5 intervals).
 			ok, last := lab.WaitFor(30*time.Second, func() (bool, string) {
 				s := statusJSON(t, conf)
 				return s.Phase != "up" && s.Running, fmt.Sprintf("%+v", s)

@@ -167,14 +167,16 @@ var carrierCloseWait = 6 * time.Second
 
 // closeCarrier closes the carrier, and the SSH connection under it if its
 // Close has not returned within carrierCloseWait (plus keptSessionWait
-// when Detach handed the connection over: the wait a PPP carrier then
-// gives the server's sessions, which CloseContext's giving up cuts short).
+// for a carrier told to keep the connection, connKeeper: the wait a PPP
+// carrier then gives the server's sessions, which CloseContext's giving
+// up cuts short).
 func (l *Link) closeCarrier() error {
+	begin := time.Now()
 	closed := make(chan error, 1)
 	go func() { closed <- l.carrier.Close() }()
 	wait := carrierCloseWait
 	var giveUp <-chan struct{}
-	if l.detached.Load() {
+	if _, ok := l.carrier.(connKeeper); ok && l.detached.Load() {
 		wait += keptSessionWait
 		giveUp = l.giveUp
 	}
@@ -194,10 +196,11 @@ func (l *Link) closeCarrier() error {
 		case <-timer.C:
 		}
 	}
+	took := time.Since(begin).Round(time.Millisecond)
 	if l.detached.Load() {
-		l.log.Warn("closing the SSH connection kept for the next run after all: the carrier did not close", "within", wait)
+		l.log.Warn("closing the SSH connection kept for the next run after all: the carrier did not close", "after", took)
 	} else {
-		l.log.Warn("the carrier did not close: closing the SSH connection under it", "within", wait)
+		l.log.Warn("the carrier did not close: closing the SSH connection under it", "after", took)
 	}
 	l.closeClient()
 	return <-closed

@@ -128,9 +128,21 @@ func (r *readerCarrier) Close() error {
 	return nil
 }
 
+// keptReaderCarrier is a readerCarrier that takes the Link's word that
+// the connection was handed over (connKeeper), as the PPP carrier does.
+type keptReaderCarrier struct{ *readerCarrier }
+
+func (keptReaderCarrier) keepConnection(<-chan struct{}) {}
+
 // silentLink is a MODE=tun link through a silencer to a server whose
 // sessions hang, with a readerCarrier and a keepalive of k.
 func silentLink(t *testing.T, k time.Duration) (*Link, *silencer, *readerCarrier) {
+	return silentLinkOf(t, k, func(rc *readerCarrier) Carrier { return rc })
+}
+
+// silentLinkOf is silentLink with the carrier wrap makes of the
+// readerCarrier.
+func silentLinkOf(t *testing.T, k time.Duration, wrap func(*readerCarrier) Carrier) (*Link, *silencer, *readerCarrier) {
 	t.Helper()
 	client, key := newSigner(t)
 	srv := startSessionServer(t, client.PublicKey(), "hang")
@@ -139,7 +151,7 @@ func silentLink(t *testing.T, k time.Duration) (*Link, *silencer, *readerCarrier
 	cfg.Keepalive = k
 	rc := &readerCarrier{done: make(chan struct{})}
 	l, err := New(cfg, Options{Logger: quiet(), Home: t.TempDir(),
-		Carrier: func(Config, *slog.Logger) (Carrier, error) { return rc, nil }})
+		Carrier: func(Config, *slog.Logger) (Carrier, error) { return wrap(rc), nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,6 +213,44 @@ func TestSilentPathUnnoticedLinkCloses(t *testing.T) {
 	}
 	if took < carrierCloseWait {
 		t.Errorf("Close took %v: the connection was closed before the carrier had carrierCloseWait (%v)", took, carrierCloseWait)
+	}
+	noLinkGoroutines(t)
+}
+
+// TestSilentPathKeptConnectionGivenUp: the connection was handed over
+// (Detach), the path then went silent, and the closer gives up (a stop):
+// the carrier gets carrierCloseWait from then, not the keptSessionWait a
+// PPP carrier gives the server's sessions.
+func TestSilentPathKeptConnectionGivenUp(t *testing.T) {
+	oldWait, oldKept := carrierCloseWait, keptSessionWait
+	carrierCloseWait, keptSessionWait = 300*time.Millisecond, time.Minute
+	t.Cleanup(func() { carrierCloseWait, keptSessionWait = oldWait, oldKept })
+	l, relay, rc := silentLinkOf(t, time.Hour, func(rc *readerCarrier) Carrier { return keptReaderCarrier{rc} })
+	rc.end() // the carrier ended by itself: the connection may be handed over
+	waitReturns(t, l, 5*time.Second)
+	c := l.Detach(5 * time.Second)
+	if c == nil {
+		t.Fatal("Detach handed nothing over")
+	}
+	relay.silent.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	begin := time.Now()
+	got := make(chan error, 1)
+	go func() { got <- l.CloseContext(ctx) }()
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("CloseContext went on waiting for the kept sessions after its ctx ended")
+	}
+	if took := time.Since(begin); took < carrierCloseWait {
+		t.Errorf("CloseContext took %v: the carrier had less than carrierCloseWait (%v)", took, carrierCloseWait)
+	}
+	if !rc.closed.Load() {
+		t.Error("CloseContext returned before the carrier's Close")
+	}
+	if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+		t.Error("the connection the carrier could not close on is still open")
 	}
 	noLinkGoroutines(t)
 }

@@ -18,7 +18,8 @@ import (
 )
 
 // stopGrace is how long the owner has to take the link down in order
-// before it is killed (its own steps are bounded by 3 s and 2 s).
+// before it is killed. Its carrier's close is bounded by 6 s
+// (pppssh's carrierCloseWait; a PPP carrier's own steps by 3 s and 2 s).
 const stopGrace = 8 * time.Second
 
 // stop ends a running link. Not running is success, as LSB asks.
