@@ -102,9 +102,12 @@ func pumpEnds(o Options, log *slog.Logger) (in io.Reader, out io.Writer, restore
 	} else {
 		log.Debug("the session's stdout is written blocking", "err", err)
 	}
+	// In reverse: should the two share one open file (a socketpair), the
+	// second duplicate recorded the first's mode, and the first's mode
+	// is put back last, once no duplicate is in use.
 	return in, out, func() {
-		for _, r := range undo {
-			r()
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
 		}
 	}
 }
