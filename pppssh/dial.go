@@ -131,20 +131,41 @@ func proxyError(raw net.Conn, err error) error {
 // this host's connection to that first host leaves from.
 type jumpedConn struct {
 	net.Conn
-	hops  []*ssh.Client
-	first net.Addr
-	from  net.Addr
-	once  sync.Once
+	hops     []*ssh.Client
+	first    net.Addr
+	from     net.Addr
+	once     sync.Once
+	closeErr error
 }
 
+// jumpCloseWait bounds the closing of the channel to the server, a
+// message on the hops' connections: on a path gone silent a full send
+// buffer would hold that write forever. A var for the tests.
+var jumpCloseWait = time.Second
+
+// Close closes the channel to the server, then the hops' connections; a
+// channel whose close has not gone out within jumpCloseWait is ended by
+// theirs. Later calls return the first call's error.
 func (j *jumpedConn) Close() error {
-	err := j.Conn.Close()
 	j.once.Do(func() {
+		closed := make(chan error, 1)
+		go func() { closed <- j.Conn.Close() }()
+		t := time.NewTimer(jumpCloseWait)
+		defer t.Stop()
+		done := false
+		select {
+		case j.closeErr = <-closed:
+			done = true
+		case <-t.C:
+		}
 		for i := len(j.hops) - 1; i >= 0; i-- {
 			j.hops[i].Close()
 		}
+		if !done {
+			j.closeErr = <-closed // ended by the hops' end
+		}
 	})
-	return err
+	return j.closeErr
 }
 
 func (j *jumpedConn) RemoteAddr() net.Addr { return j.first }

@@ -343,3 +343,54 @@ func TestResolveProxyJumpFromSSHConfigAndKeys(t *testing.T) {
 		t.Errorf("SSH_PROXY_COMMAND=none beside a jump: %v", err)
 	}
 }
+
+// stuckConn is the channel to the server whose close cannot go out: its
+// Close returns only once the hop's connection has ended, as a close
+// message held by a full send buffer on a silent path would.
+type stuckConn struct {
+	net.Conn
+	hop *ssh.Client
+}
+
+func (s stuckConn) Close() error {
+	s.hop.Wait()
+	return io.EOF
+}
+
+// TestJumpedConnCloseIsBounded: the channel's close gets jumpCloseWait;
+// then the hops' connections are closed under it, which ends it.
+func TestJumpedConnCloseIsBounded(t *testing.T) {
+	defer func(w time.Duration) { jumpCloseWait = w }(jumpCloseWait)
+	jumpCloseWait = 200 * time.Millisecond
+	addr, hk, key := keepaliveServer(t, true)
+	hks, err := loadHostKeys(writeKnownHosts(t, addr, hk), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hop, err := dial(context.Background(), targetFor(t, addr), hks, []ssh.Signer{key}, nil, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hop.Close() })
+	j := &jumpedConn{Conn: stuckConn{hop: hop}, hops: []*ssh.Client{hop}}
+	begin := time.Now()
+	got := make(chan error, 1)
+	go func() { got <- j.Close() }()
+	select {
+	case err := <-got:
+		if !errors.Is(err, io.EOF) {
+			t.Errorf("Close: %v, want the channel's own close error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for a channel close that could not go out")
+	}
+	if took := time.Since(begin); took < jumpCloseWait {
+		t.Errorf("the hops were closed after %v, before the channel had jumpCloseWait (%v)", took, jumpCloseWait)
+	}
+	if _, _, err := hop.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+		t.Error("the hop's connection is still open")
+	}
+	if err := j.Close(); !errors.Is(err, io.EOF) {
+		t.Errorf("a second Close: %v, want the first's", err)
+	}
+}
