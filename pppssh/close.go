@@ -61,7 +61,10 @@ func (l *Link) Wait() error {
 // closed; tun: the device is gone), the SSH connection is closed, and
 // every goroutine of the link and its carrier has returned. It is safe to call more
 // than once, concurrently with Wait, before Start (Start then refuses) and
-// during Start (Start gives up with ErrClosed).
+// during Start (Start gives up with ErrClosed). It does not wait on a
+// server that cannot answer: after the keepalive gave up it closes the
+// connection first, and a carrier not closed within carrierCloseWait has
+// the connection closed under it.
 func (l *Link) Close() error { return l.closeWith(ErrClosed) }
 
 // CloseContext is Close for a caller that may be told to stop meanwhile:
