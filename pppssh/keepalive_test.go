@@ -48,7 +48,9 @@ func rejectChannels(chans <-chan ssh.NewChannel) {
 	}
 }
 
-func keepaliveLink(t *testing.T, answer bool) *Link {
+// keepaliveClient is a connection to a keepaliveServer, closed when the
+// test ends.
+func keepaliveClient(t *testing.T, answer bool) *ssh.Client {
 	t.Helper()
 	addr, hk, key := keepaliveServer(t, answer)
 	hks, err := loadHostKeys(writeKnownHosts(t, addr, hk), t.TempDir())
@@ -60,6 +62,12 @@ func keepaliveLink(t *testing.T, answer bool) *Link {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func keepaliveLink(t *testing.T, answer bool) *Link {
+	t.Helper()
+	c := keepaliveClient(t, answer)
 	return &Link{cfg: Config{Keepalive: 50 * time.Millisecond}, client: c, log: quiet(),
 		dead: make(chan error, 1), closing: make(chan struct{}), done: make(chan struct{}), startDone: make(chan struct{}),
 		kaStop: make(chan struct{}), kaStopped: make(chan struct{})}

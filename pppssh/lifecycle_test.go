@@ -36,38 +36,57 @@ type sessionServer struct {
 func startSessionServer(t *testing.T, allowed ssh.PublicKey, mode string) *sessionServer {
 	t.Helper()
 	cfg, hostKey := serverConfig(t, allowed)
+	s := &sessionServer{hostKey: hostKey.PublicKey(), execs: make(chan string, 8)}
+	s.addr = listenLoopback(t, func(lb *loopback, c net.Conn) { s.serveConn(c, cfg, mode, &lb.wg) }).addr
+	return s
+}
+
+// loopback is a listener on 127.0.0.1 for a test: when the test ends it
+// stops listening, closes every connection it accepted or was given
+// (track) and joins the goroutines of wg, serve's among them.
+type loopback struct {
+	addr  string
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// listenLoopback accepts connections until the test ends and runs serve
+// for each in a goroutine of lb.wg.
+func listenLoopback(t *testing.T, serve func(lb *loopback, c net.Conn)) *loopback {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sessionServer{addr: ln.Addr().String(), hostKey: hostKey.PublicKey(), execs: make(chan string, 8)}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
+	lb := &loopback{addr: ln.Addr().String()}
 	t.Cleanup(func() {
 		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
+		lb.mu.Lock()
+		for _, c := range lb.conns {
 			c.Close()
 		}
-		mu.Unlock()
-		wg.Wait()
+		lb.mu.Unlock()
+		lb.wg.Wait()
 	})
-	wg.Go(func() {
+	lb.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { s.serveConn(c, cfg, mode, &wg) })
+			lb.track(c)
+			lb.wg.Go(func() { serve(lb, c) })
 		}
 	})
-	return s
+	return lb
+}
+
+// track has cs closed when the test ends.
+func (lb *loopback) track(cs ...net.Conn) {
+	lb.mu.Lock()
+	lb.conns = append(lb.conns, cs...)
+	lb.mu.Unlock()
 }
 
 func (s *sessionServer) serveConn(c net.Conn, cfg *ssh.ServerConfig, mode string, wg *sync.WaitGroup) {
@@ -217,29 +236,7 @@ func waitReturns(t *testing.T, l *Link, d time.Duration) error {
 // silentPort accepts connections and never says a word.
 func silentPort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	})
-	return ln.Addr().String()
+	return listenLoopback(t, func(*loopback, net.Conn) {}).addr
 }
 
 func TestWaitAfterFailedStart(t *testing.T) {

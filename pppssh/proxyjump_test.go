@@ -362,16 +362,7 @@ func (s stuckConn) Close() error {
 func TestJumpedConnCloseIsBounded(t *testing.T) {
 	defer func(w time.Duration) { jumpCloseWait = w }(jumpCloseWait)
 	jumpCloseWait = 200 * time.Millisecond
-	addr, hk, key := keepaliveServer(t, true)
-	hks, err := loadHostKeys(writeKnownHosts(t, addr, hk), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hop, err := dial(context.Background(), targetFor(t, addr), hks, []ssh.Signer{key}, nil, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hop.Close() })
+	hop := keepaliveClient(t, true)
 	j := &jumpedConn{Conn: stuckConn{hop: hop}, hops: []*ssh.Client{hop}}
 	begin := time.Now()
 	got := make(chan error, 1)

@@ -23,43 +23,17 @@ type silencer struct {
 
 func startSilencer(t *testing.T, to string) *silencer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &silencer{addr: ln.Addr().String()}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
+	s := &silencer{}
+	s.addr = listenLoopback(t, func(lb *loopback, in net.Conn) {
+		out, err := net.Dial("tcp", to)
+		if err != nil {
+			in.Close()
+			return
 		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", to)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, in, out)
-			mu.Unlock()
-			wg.Go(func() { s.relay(out, in) })
-			wg.Go(func() { s.relay(in, out) })
-		}
-	})
+		lb.track(out)
+		lb.wg.Go(func() { s.relay(out, in) })
+		s.relay(in, out)
+	}).addr
 	return s
 }
 
