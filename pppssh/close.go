@@ -142,9 +142,6 @@ func (l *Link) teardown() error {
 		}
 		err = l.closeCarrier()
 	}
-	if !l.detached.Load() {
-		l.closeClient()
-	}
 	if l.detached.Load() {
 		// The connection lives on in the next link: nothing here ends
 		// the wait of a server that does not answer, so it is bounded.
@@ -154,6 +151,7 @@ func (l *Link) teardown() error {
 			l.log.Warn("the server did not answer the cancelling of the remote forwards; going on")
 		}
 	} else {
+		l.closeClient()
 		<-forwardsClosed
 	}
 	l.wg.Wait()
